@@ -1,8 +1,8 @@
 """One exception tree for the whole package.
 
-Every error the tools can report derives from :class:`ImageListError`. Each class knows the exit code
-the original vmcatcher/vmcaster tools used for that failure (reference §2.8) and renders itself as a
-single line for the command line; ``-v`` shows the traceback, nothing else does.
+Every error the tools can report derives from :class:`ImageListError`. Each class knows the exit
+code the original vmcatcher/vmcaster tools used for that failure (reference §2.8) and renders
+itself as a single line for the command line; ``-v`` shows the traceback, nothing else does.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class DocumentError(ImageListError):
     exit_code = 38
 
 
-# --- S/MIME and trust (the old tools reported all of these as 11) ----------------------------------
+# --- S/MIME and trust (the old tools reported all of these as 11) ---------------------------------
 
 
 class VerificationError(ImageListError):
@@ -129,7 +129,7 @@ class NamespacePolicyError(ChainError):
     """The subject is outside the namespace its CA may sign for (.namespaces/.signing_policy)."""
 
 
-# --- list acceptance rules (vmcatcher -U) ----------------------------------------------------------
+# --- list acceptance rules (vmcatcher -U) ---------------------------------------------------------
 
 
 class EndorserMismatchError(ImageListError):

@@ -1,0 +1,1 @@
+"""Command-line front ends: argument parsing, output and exit codes; no policy."""

@@ -1,0 +1,197 @@
+"""``imagelist``: sign, verify and inspect image lists from the command line.
+
+A thin layer over :mod:`imagelist.smime`, :mod:`imagelist.verify` and :mod:`imagelist.document`;
+the vmcaster/vmcatcher commands are the compatible front ends, this one is for people who want to
+look at one list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ..document import ImageList, parse_date
+from ..errors import UsageError
+from ..smime import read_signed, sign_detached
+from ..trust import CrlPolicy, TrustStore, default_trust_dir
+from ..verify import ListVerifier, check_dates
+from ._common import add_logging_options, configure_logging, run_command
+
+__all__ = ["main"]
+
+EPILOG = """\
+exit codes (as vmcatcher): 0 valid, 11 signature or trust path invalid, 12 hv:dn/hv:ca differ
+from the signer or no CA in the trust directory, 14 trust directory unreadable, 33 created in
+the future, 34 expired, 37/38 not a valid image list, 1 usage.
+"""
+
+
+def _read_input(path: str) -> bytes:
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _write_output(path: str | None, data: bytes) -> None:
+    if path is None or path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _load_signing_material(cert_path: str, key_path: str) -> tuple[x509.Certificate, object]:
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read certificate {cert_path}: {exc.strerror}") from None
+    except ValueError:
+        raise UsageError(f"{cert_path} is not a PEM certificate") from None
+    passphrase_file = os.environ.get("VMCASTER_X509_KEY_PASSPHRASE_FILE")
+    password = Path(passphrase_file).read_bytes().rstrip(b"\r\n") if passphrase_file else None
+    try:
+        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password)
+    except OSError as exc:
+        raise UsageError(f"cannot read private key {key_path}: {exc.strerror}") from None
+    except TypeError:
+        raise UsageError(
+            f"private key {key_path} is encrypted: set VMCASTER_X509_KEY_PASSPHRASE_FILE"
+        ) from None
+    except ValueError:
+        raise UsageError(
+            f"cannot load private key {key_path}: wrong passphrase or not PEM"
+        ) from None
+    return certificate, key
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    payload = _read_input(args.input)
+    ImageList.from_bytes(payload)  # refuse to sign something subscribers cannot read
+    certificate, key = _load_signing_material(args.cert, args.key)
+    signed = sign_detached(payload, certificate, key, digest=args.digest)  # type: ignore[arg-type]
+    _write_output(args.output, signed)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    store = TrustStore.load(args.cert_dir or default_trust_dir())
+    at = parse_date(args.at) if args.at else datetime.now(UTC)
+    verifier = ListVerifier(store, crl_policy=CrlPolicy(args.crl))
+    verified = verifier.verify(_read_input(args.input), at=at)
+    if not args.ignore_dates:
+        check_dates(verified.imagelist, now=at)
+    if args.payload:
+        _write_output(args.payload, verified.payload)
+    imagelist = verified.imagelist
+    print(
+        f"valid: {imagelist.identifier} version {imagelist.version}, {len(imagelist.images)} "
+        f"images, signed by {verified.signer_dn} ({verified.message.digest_algorithm}), "
+        f"expires {imagelist.expires:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    for dropped in imagelist.dropped_images:
+        print(f"dropped: {dropped.identifier or '<no id>'}: {dropped.reason}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    data = _read_input(args.input)
+    if not data.lstrip().startswith((b"{", b"\xef\xbb\xbf")):
+        data = read_signed(data).payload  # checks the signature value, not the trust path
+    imagelist = ImageList.from_bytes(data)
+    json.dump(imagelist.to_dict(), sys.stdout, indent=4, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write("\n")
+    for warning in imagelist.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imagelist",
+        description="Sign, verify and inspect HEPiX image lists.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_logging_options(parser, env_var=None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sign = commands.add_parser(
+        "sign", help="sign a JSON image list as detached S/MIME (as vmcaster does)"
+    )
+    sign.add_argument("input", help="the image list JSON (- for stdin)")
+    sign.add_argument("-o", "--output", help="where to write the signed list (default stdout)")
+    sign.add_argument("--cert", required=True, help="the endorser's PEM certificate")
+    sign.add_argument("--key", required=True, help="the endorser's PEM private key")
+    sign.add_argument(
+        "--digest",
+        default="sha256",
+        choices=["sha256", "sha384", "sha512", "sha1"],
+        help="signature digest; sha1 only for subscribers that cannot do better (default sha256)",
+    )
+    sign.set_defaults(handler=_cmd_sign)
+
+    verify = commands.add_parser(
+        "verify", help="verify a signed list against an IGTF trust directory"
+    )
+    verify.add_argument("input", help="the signed image list (- for stdin)")
+    verify.add_argument(
+        "-c",
+        "--cert-dir",
+        help="trust directory (default $VMCATCHER_DIR_CERT, $X509_CERT_DIR, "
+        "/etc/grid-security/certificates)",
+    )
+    verify.add_argument(
+        "--crl",
+        choices=[policy.value for policy in CrlPolicy],
+        default=CrlPolicy.REQUIRE.value,
+        help="require a current CRL for every CA of the path (default), or check if present",
+    )
+    verify.add_argument("--at", metavar="YYYY-MM-DDTHH:MM:SSZ", help="check at this time")
+    verify.add_argument(
+        "--ignore-dates", action="store_true", help="do not reject expired or future lists"
+    )
+    verify.add_argument("--payload", metavar="FILE", help="write the verified JSON text here")
+    verify.set_defaults(handler=_cmd_verify)
+
+    show = commands.add_parser(
+        "show", help="print a list (signed or not) as normalised JSON, without verifying"
+    )
+    show.add_argument("input", help="the image list (- for stdin)")
+    show.set_defaults(handler=_cmd_show)
+    return parser
+
+
+def _body(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet, args.log_config)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``imagelist`` command."""
+    return run_command("imagelist", _body, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,444 @@
+"""S/MIME (CMS/PKCS#7) signing and signature checking for image lists.
+
+The old tools wrote clear-signed, detached ``multipart/signed`` messages whose first part is the
+JSON text with CRLF line ends (reference §1.4). This module writes the same layout and reads it
+back, plus the opaque ``application/pkcs7-mime`` form that ``openssl smime -sign -nodetach`` makes.
+
+``cryptography`` can sign PKCS#7 but not with SHA-1 (which old subscribers need) and cannot verify
+it at all, so the CMS structures are built and parsed with ``asn1crypto`` and only the digest and
+public-key operations come from ``cryptography``. No subprocess is used.
+
+This module checks the *signature*: that exactly one signer signed exactly these bytes. Whether the
+signer is trusted is the business of :mod:`imagelist.trust`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+from asn1crypto import algos, cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from .errors import MimeFormatError, SignatureError, SignerCountError, UsageError
+
+__all__ = [
+    "DIGESTS",
+    "SignedMessage",
+    "canonicalize_crlf",
+    "read_signed",
+    "sign_detached",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Digest names accepted for signing and verification, keyed by their S/MIME ``micalg`` name.
+DIGESTS: dict[str, str] = {
+    "sha1": "sha1",
+    "sha-224": "sha224",
+    "sha-256": "sha256",
+    "sha-384": "sha384",
+    "sha-512": "sha512",
+}
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+_MICALG = {value: key for key, value in DIGESTS.items()}
+
+_SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+_OPAQUE_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+
+
+@dataclass(frozen=True)
+class SignedMessage:
+    """A message whose CMS signature checked out.
+
+    ``payload`` is exactly the signed bytes (for a clear-signed message: the first MIME part in
+    canonical CRLF form); ``signer`` is the certificate of the one signer; ``certificates`` are all
+    certificates the message carried (candidates for intermediates, never trusted by themselves).
+    """
+
+    payload: bytes
+    signer: x509.Certificate
+    certificates: tuple[x509.Certificate, ...]
+    digest_algorithm: str
+    signing_time: datetime | None
+    detached: bool
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def canonicalize_crlf(text: bytes) -> bytes:
+    """Convert every line end (LF, CRLF, or trailing CRs) to CRLF, as OpenSSL's text mode does."""
+    return b"\r\n".join(line.rstrip(b"\r") for line in text.split(b"\n"))
+
+
+def sign_detached(
+    payload: bytes,
+    certificate: x509.Certificate,
+    private_key: PrivateKeyTypes,
+    *,
+    digest: str = "sha256",
+    signing_time: datetime | None = None,
+) -> bytes:
+    """Sign ``payload`` as a detached ``multipart/signed`` S/MIME message, as vmcaster wrote it.
+
+    The content is canonicalised to CRLF and signed in that form; the CMS blob carries only the
+    signer certificate. ``digest`` is ``sha256`` (default) or ``sha1`` for old subscribers,
+    or ``sha384``/``sha512``.
+    """
+    if digest not in _HASHES:
+        raise UsageError(f"unsupported signature digest {digest!r}: use one of {sorted(_HASHES)}")
+    content = canonicalize_crlf(payload)
+    if content.endswith(b"\r\n"):
+        # The last line end belongs to the MIME framing, not to the signed content.
+        content = content[:-2]
+    blob = _signed_data(content, certificate, private_key, digest, signing_time)
+    boundary = "----" + secrets.token_hex(16).upper()
+    encoded = base64.encodebytes(blob).decode("ascii")
+    header = (
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; '
+        f'micalg="{_MICALG[digest]}"; boundary="{boundary}"\n'
+        "\n"
+        "This is an S/MIME signed message\n"
+        "\n"
+        f"--{boundary}\n"
+    )
+    trailer = (
+        f"\r\n--{boundary}\n"
+        'Content-Type: application/pkcs7-signature; name="smime.p7s"\n'
+        "Content-Transfer-Encoding: base64\n"
+        'Content-Disposition: attachment; filename="smime.p7s"\n'
+        "\n"
+        f"{encoded}\n"
+        f"--{boundary}--\n"
+        "\n"
+    )
+    return header.encode("ascii") + content + trailer.encode("ascii")
+
+
+def _signed_data(
+    content: bytes,
+    certificate: x509.Certificate,
+    private_key: PrivateKeyTypes,
+    digest: str,
+    signing_time: datetime | None,
+) -> bytes:
+    cert_der = certificate.public_bytes(Encoding.DER)
+    asn1_cert = asn1_x509.Certificate.load(cert_der)
+    when = signing_time or datetime.now(UTC)
+    signed_attrs = cms.CMSAttributes(
+        [
+            cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+            cms.CMSAttribute(
+                {"type": "signing_time", "values": [cms.Time({"utc_time": when.astimezone(UTC)})]}
+            ),
+            cms.CMSAttribute(
+                {"type": "message_digest", "values": [hashlib.new(digest, content).digest()]}
+            ),
+            cms.CMSAttribute(
+                {
+                    "type": "smime_capabilities",
+                    "values": [
+                        [
+                            {"capability_id": "2.16.840.1.101.3.4.1.42"},  # aes256-CBC
+                            {"capability_id": "2.16.840.1.101.3.4.1.2"},  # aes128-CBC
+                        ]
+                    ],
+                }
+            ),
+        ]
+    )
+    to_sign = _attributes_as_set(signed_attrs)
+    hash_algorithm = _HASHES[digest]()
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        signature = private_key.sign(to_sign, padding.PKCS1v15(), hash_algorithm)
+        signature_algorithm = "rsassa_pkcs1v15"
+    elif isinstance(private_key, ec.EllipticCurvePrivateKey):
+        signature = private_key.sign(to_sign, ec.ECDSA(hash_algorithm))
+        signature_algorithm = f"{digest}_ecdsa"
+    else:
+        raise UsageError("only RSA and EC keys can sign image lists")
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": {
+                        "issuer": asn1_cert.issuer,
+                        "serial_number": asn1_cert.serial_number,
+                    }
+                }
+            ),
+            "digest_algorithm": {"algorithm": digest},
+            "signed_attrs": signed_attrs,
+            "signature_algorithm": {"algorithm": signature_algorithm},
+            "signature": signature,
+        }
+    )
+    signed_data = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [{"algorithm": digest}],
+            "encap_content_info": {"content_type": "data"},
+            "certificates": [asn1_cert],
+            "signer_infos": [signer_info],
+        }
+    )
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump())
+
+
+def _attributes_as_set(attrs: cms.CMSAttributes) -> bytes:
+    """DER of the signed attributes with the universal SET tag, which is what gets signed."""
+    der = bytes(attrs.dump(force=False))
+    # Tagged [0] IMPLICIT inside SignerInfo; signed and digested as a SET OF (tag 0x31).
+    return b"\x31" + der[1:]
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def read_signed(message: bytes) -> SignedMessage:
+    """Parse an S/MIME message and check its CMS signature.
+
+    Accepts detached ``multipart/signed`` (``application/pkcs7-signature`` or
+    ``application/x-pkcs7-signature``) and opaque ``application/pkcs7-mime``. Raises
+    :class:`~imagelist.errors.MimeFormatError` for malformed input,
+    :class:`~imagelist.errors.SignerCountError` unless there is exactly one signer, and
+    :class:`~imagelist.errors.SignatureError` when digest or signature do not match.
+    """
+    if not message.strip():
+        raise MimeFormatError("signed message is empty")
+    header_block, body = _split_headers(message)
+    headers = _parse_headers(header_block)
+    content_type = headers.get_content_type()
+    if content_type == "multipart/signed":
+        boundary = headers.get_param("boundary")
+        if not isinstance(boundary, str) or not boundary:
+            raise MimeFormatError("multipart/signed message has no boundary parameter")
+        content, signature_part = _split_multipart(body, boundary)
+        blob = _signature_blob(signature_part)
+        return _verify_cms(blob, detached_content=content)
+    if content_type in _OPAQUE_TYPES:
+        encoding = str(headers.get("Content-Transfer-Encoding", "base64")).strip().lower()
+        blob = _decode_body(body, encoding)
+        return _verify_cms(blob, detached_content=None)
+    if not headers.keys():
+        raise MimeFormatError("not an S/MIME message: no MIME headers (is the list unsigned?)")
+    raise MimeFormatError(
+        f"not an S/MIME signed message: Content-Type is {content_type!r}, "
+        "expected multipart/signed or application/pkcs7-mime"
+    )
+
+
+def _split_headers(data: bytes) -> tuple[bytes, bytes]:
+    match = re.search(rb"\r?\n\r?\n", data)
+    if match is None:
+        raise MimeFormatError("not an S/MIME message: no blank line after the MIME headers")
+    return data[: match.start()], data[match.end() :]
+
+
+def _parse_headers(block: bytes) -> Any:
+    if not re.match(rb"[!-9;-~]+:", block):
+        return BytesHeaderParser(policy=compat32).parsebytes(b"\n\n")
+    return BytesHeaderParser(policy=compat32).parsebytes(block + b"\n\n")
+
+
+def _split_multipart(body: bytes, boundary: str) -> tuple[bytes, bytes]:
+    """Split as OpenSSL's multi_split does: CRLF between the lines of a part, none at its end."""
+    delimiter = b"--" + boundary.encode("ascii", "replace")
+    parts: list[list[bytes]] = []
+    current: list[bytes] | None = None
+    closed = False
+    for raw in _LINE.findall(body):
+        line = raw.rstrip(b"\r\n")
+        if line.startswith(delimiter):
+            if line[len(delimiter) :].startswith(b"--"):
+                closed = True
+                break
+            current = []
+            parts.append(current)
+        elif current is not None:
+            current.append(line)
+    if not closed:
+        raise MimeFormatError("multipart/signed message is truncated: no closing boundary")
+    if len(parts) != 2:
+        raise MimeFormatError(f"multipart/signed message has {len(parts)} parts, expected 2")
+    return b"\r\n".join(parts[0]), b"\n".join(parts[1])
+
+
+def _signature_blob(part: bytes) -> bytes:
+    header_block, body = _split_headers(part + b"\n")
+    headers = _parse_headers(header_block)
+    content_type = headers.get_content_type()
+    if content_type not in _SIGNATURE_TYPES:
+        raise MimeFormatError(
+            f"second part of multipart/signed is {content_type!r}, expected a pkcs7-signature"
+        )
+    encoding = str(headers.get("Content-Transfer-Encoding", "base64")).strip().lower()
+    return _decode_body(body, encoding)
+
+
+def _decode_body(body: bytes, encoding: str) -> bytes:
+    if encoding != "base64":
+        raise MimeFormatError(f"unsupported Content-Transfer-Encoding {encoding!r} for PKCS#7")
+    compact = re.sub(rb"\s+", b"", body)
+    if not compact:
+        raise MimeFormatError("signature part is empty")
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MimeFormatError(f"signature part is not valid base64: {exc}") from None
+
+
+def _verify_cms(blob: bytes, detached_content: bytes | None) -> SignedMessage:
+    try:
+        content_info = cms.ContentInfo.load(blob, strict=True)
+        if content_info["content_type"].native != "signed_data":
+            raise MimeFormatError(
+                f"PKCS#7 content is {content_info['content_type'].native!r}, expected signed data"
+            )
+        signed_data = content_info["content"]
+        signer_infos = list(signed_data["signer_infos"])
+        certificates = _certificates(signed_data["certificates"])
+        encap = signed_data["encap_content_info"]
+        embedded = encap["content"]
+        encap_type = encap["content_type"].dotted
+        embedded_bytes = None if embedded.native is None else bytes(embedded.native)
+    except ValueError as exc:
+        raise MimeFormatError(f"signature is not a valid PKCS#7 structure: {exc}") from None
+    if detached_content is None:
+        if embedded_bytes is None:
+            raise MimeFormatError("opaque PKCS#7 message carries no content")
+        payload = embedded_bytes
+    else:
+        if embedded_bytes is not None:
+            raise MimeFormatError("multipart/signed message also embeds content in its PKCS#7")
+        payload = detached_content
+    if len(signer_infos) != 1:
+        raise SignerCountError(
+            f"signature has {len(signer_infos)} signers, exactly one is required"
+        )
+    signer_info = signer_infos[0]
+    try:
+        signer = _find_signer(signer_info, certificates)
+        digest, signing_time = _check_signer_info(signer_info, signer, payload, encap_type)
+    except ValueError as exc:
+        raise MimeFormatError(f"signer information is malformed: {exc}") from None
+    return SignedMessage(
+        payload=payload,
+        signer=signer,
+        certificates=tuple(certificates),
+        digest_algorithm=digest,
+        signing_time=signing_time,
+        detached=detached_content is not None,
+    )
+
+
+def _certificates(choices: Iterable[Any] | None) -> list[x509.Certificate]:
+    found: list[x509.Certificate] = []
+    for choice in choices or ():
+        if choice.name != "certificate":
+            continue
+        found.append(x509.load_der_x509_certificate(choice.chosen.dump()))
+    return found
+
+
+def _find_signer(signer_info: Any, certificates: list[x509.Certificate]) -> x509.Certificate:
+    sid = signer_info["sid"]
+    for certificate in certificates:
+        asn1_cert = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+        if sid.name == "issuer_and_serial_number":
+            wanted = sid.chosen
+            if (
+                asn1_cert.serial_number == wanted["serial_number"].native
+                and asn1_cert.issuer == wanted["issuer"]
+            ):
+                return certificate
+        elif sid.name == "subject_key_identifier" and asn1_cert.key_identifier == sid.chosen.native:
+            return certificate
+    raise SignerCountError("signature carries no certificate for its signer (no keys found)")
+
+
+def _check_signer_info(
+    signer_info: Any, signer: x509.Certificate, payload: bytes, encap_type: str
+) -> tuple[str, datetime | None]:
+    digest = signer_info["digest_algorithm"]["algorithm"].native
+    if digest not in _HASHES:
+        raise SignatureError(f"signature uses an unsupported digest algorithm {digest!r}")
+    content_digest = hashlib.new(digest, payload).digest()
+    signed_attrs = signer_info["signed_attrs"]
+    signing_time: datetime | None = None
+    if signed_attrs.native is None or len(signed_attrs) == 0:
+        if encap_type != "1.2.840.113549.1.7.1":
+            raise SignatureError("signature without signed attributes over non-data content")
+        signed_bytes = payload
+    else:
+        attributes = {attr["type"].native: attr["values"] for attr in signed_attrs}
+        if "message_digest" not in attributes or "content_type" not in attributes:
+            raise SignatureError("signature lacks the message-digest or content-type attribute")
+        if attributes["content_type"][0].dotted != encap_type:
+            raise SignatureError("signed content-type attribute does not match the content")
+        if attributes["message_digest"][0].native != content_digest:
+            raise SignatureError("content digest does not match the signature (content altered?)")
+        if "signing_time" in attributes:
+            signing_time = attributes["signing_time"][0].native
+        signed_bytes = _attributes_as_set(signed_attrs)
+    _check_signature_value(signer_info, signer, signed_bytes, digest)
+    return digest, signing_time
+
+
+def _check_signature_value(
+    signer_info: Any, signer: x509.Certificate, signed_bytes: bytes, digest: str
+) -> None:
+    algorithm: algos.SignedDigestAlgorithm = signer_info["signature_algorithm"]
+    name = algorithm.signature_algo
+    signature = bytes(signer_info["signature"].native)
+    hash_algorithm = _HASHES[digest]()
+    public_key = signer.public_key()
+    try:
+        if name == "rsassa_pkcs1v15" and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, signed_bytes, padding.PKCS1v15(), hash_algorithm)
+        elif name == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
+            params = algorithm["parameters"]
+            pss_hash = _HASHES.get(params["hash_algorithm"]["algorithm"].native)
+            if pss_hash is None:
+                raise SignatureError("RSA-PSS signature uses an unsupported hash")
+            pss = padding.PSS(
+                mgf=padding.MGF1(pss_hash()), salt_length=int(params["salt_length"].native)
+            )
+            public_key.verify(signature, signed_bytes, pss, pss_hash())
+        elif name == "ecdsa" and isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, signed_bytes, ec.ECDSA(hash_algorithm))
+        elif name == "ed25519" and isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, signed_bytes)
+        else:
+            raise SignatureError(
+                f"signature algorithm {name!r} does not fit the signer's "
+                f"{type(public_key).__name__}"
+            )
+    except InvalidSignature:
+        raise SignatureError("signature value does not verify with the signer's key") from None
