@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import logging
 import re
 import secrets
@@ -30,7 +31,7 @@ from typing import Any
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -67,7 +68,7 @@ _MICALG = {value: key for key, value in DIGESTS.items()}
 
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 _OPAQUE_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
-_LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+_EOL = re.compile(rb"\r*\n")
 
 
 @dataclass(frozen=True)
@@ -267,27 +268,38 @@ def _parse_headers(block: bytes) -> Any:
     return BytesHeaderParser(policy=compat32).parsebytes(block + b"\n\n")
 
 
+def _delimiter_lines(body: bytes, delimiter: bytes) -> list[tuple[int, bool]]:
+    """Offsets of the lines that start with the delimiter, and whether each is the closing one."""
+    found: list[tuple[int, bool]] = []
+    position = body.find(delimiter)
+    while position != -1:
+        if position == 0 or body[position - 1] == 0x0A:
+            closing = body.startswith(b"--", position + len(delimiter))
+            found.append((position, closing))
+            if closing:
+                break
+        position = body.find(delimiter, position + len(delimiter))
+    return found
+
+
 def _split_multipart(body: bytes, boundary: str) -> tuple[bytes, bytes]:
     """Split as OpenSSL's multi_split does: CRLF between the lines of a part, none at its end."""
-    delimiter = b"--" + boundary.encode("ascii", "replace")
-    parts: list[list[bytes]] = []
-    current: list[bytes] | None = None
-    closed = False
-    for raw in _LINE.findall(body):
-        line = raw.rstrip(b"\r\n")
-        if line.startswith(delimiter):
-            if line[len(delimiter) :].startswith(b"--"):
-                closed = True
-                break
-            current = []
-            parts.append(current)
-        elif current is not None:
-            current.append(line)
-    if not closed:
+    lines = _delimiter_lines(body, b"--" + boundary.encode("ascii", "replace"))
+    if not lines or not lines[-1][1]:
         raise MimeFormatError("multipart/signed message is truncated: no closing boundary")
-    if len(parts) != 2:
-        raise MimeFormatError(f"multipart/signed message has {len(parts)} parts, expected 2")
-    return b"\r\n".join(parts[0]), b"\n".join(parts[1])
+    if len(lines) != 3:
+        raise MimeFormatError(f"multipart/signed message has {len(lines) - 1} parts, expected 2")
+    parts = []
+    for (begin, _), (end, _) in itertools.pairwise(lines):
+        line_end = body.find(b"\n", begin, end)
+        part = body[line_end + 1 : end] if line_end != -1 else b""
+        # Every line end (with any CRs before it) becomes CRLF; the last one is the delimiter's.
+        if b"\r\r" in part:
+            part = _EOL.sub(b"\r\n", part)
+        elif part.count(b"\n") != part.count(b"\r\n"):  # else already canonical: the usual case
+            part = part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        parts.append(part.removesuffix(b"\r\n"))
+    return parts[0], parts[1].replace(b"\r\n", b"\n")
 
 
 def _signature_blob(part: bytes) -> bytes:
@@ -373,9 +385,10 @@ def _find_signer(signer_info: Any, certificates: list[x509.Certificate]) -> x509
         asn1_cert = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
         if sid.name == "issuer_and_serial_number":
             wanted = sid.chosen
+            # Names compared as encoded bytes: parsing them could fail on unusual string types.
             if (
                 asn1_cert.serial_number == wanted["serial_number"].native
-                and asn1_cert.issuer == wanted["issuer"]
+                and asn1_cert["tbs_certificate"]["issuer"].dump() == wanted["issuer"].dump()
             ):
                 return certificate
         elif sid.name == "subject_key_identifier" and asn1_cert.key_identifier == sid.chosen.native:
@@ -418,8 +431,8 @@ def _check_signature_value(
     name = algorithm.signature_algo
     signature = bytes(signer_info["signature"].native)
     hash_algorithm = _HASHES[digest]()
-    public_key = signer.public_key()
     try:
+        public_key = signer.public_key()
         if name == "rsassa_pkcs1v15" and isinstance(public_key, rsa.RSAPublicKey):
             public_key.verify(signature, signed_bytes, padding.PKCS1v15(), hash_algorithm)
         elif name == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
@@ -442,3 +455,5 @@ def _check_signature_value(
             )
     except InvalidSignature:
         raise SignatureError("signature value does not verify with the signer's key") from None
+    except UnsupportedAlgorithm as exc:
+        raise SignatureError(f"signer's public key cannot be used: {exc}") from None

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..errors import (
@@ -247,6 +247,20 @@ def validate_signer(
     :class:`~imagelist.errors.ChainError` subclass naming the certificate and the rule broken.
     """
     when = (at or datetime.now(UTC)).astimezone(UTC)
+    try:
+        return _validate(store, signer, when, untrusted, crl_policy)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # cryptography parses extensions and keys lazily: a malformed one surfaces here.
+        raise ChainError(f"a certificate of the signer's path cannot be processed: {exc}") from None
+
+
+def _validate(
+    store: TrustStore,
+    signer: x509.Certificate,
+    when: datetime,
+    untrusted: Sequence[x509.Certificate],
+    crl_policy: CrlPolicy,
+) -> tuple[x509.Certificate, ...]:
     path = _build_path(store, signer, untrusted)
     for index, (cert, _) in enumerate(path):
         _check_validity(cert, when)
@@ -258,7 +272,8 @@ def validate_signer(
         # As OpenSSL's -crl_check_all: every certificate, the self-signed root included, is
         # checked against the CRL of its issuer (the root's issuer is the root itself).
         issuer = path[index + 1][1] if index + 1 < len(path) else entry
-        if index + 1 < len(path):
+        if index == 0 or index + 1 < len(path):
+            # Trust anchors are not held to their own policy, except when one signs the list.
             _check_namespace(cert, issuer)
         _check_revocation(cert, issuer, when, crl_policy)
     logger.debug("signer path: %s", " <- ".join(_dn(cert.subject) for cert, _ in path))

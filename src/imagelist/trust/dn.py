@@ -12,11 +12,21 @@ rendering is reversed and escaped, so it must not be used for these comparisons.
 
 from __future__ import annotations
 
-from asn1crypto import x509 as asn1_x509
+from dataclasses import dataclass
+
+from asn1crypto.core import ObjectIdentifier
+from asn1crypto.parser import parse
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-__all__ = ["dn_matches", "issuer_oneline", "name_oneline", "subject_oneline"]
+__all__ = [
+    "NameAttribute",
+    "dn_matches",
+    "issuer_oneline",
+    "name_oneline",
+    "name_rdns",
+    "subject_oneline",
+]
 
 # OpenSSL's short names (OBJ_nid2sn) for the attribute types found in certificate names.
 _SHORT_NAMES: dict[str, str] = {
@@ -31,19 +41,52 @@ _SHORT_NAMES: dict[str, str] = {
     "2.5.4.11": "OU",
     "2.5.4.12": "title",
     "2.5.4.13": "description",
+    "2.5.4.14": "searchGuide",
     "2.5.4.15": "businessCategory",
+    "2.5.4.16": "postalAddress",
     "2.5.4.17": "postalCode",
     "2.5.4.18": "postOfficeBox",
+    "2.5.4.19": "physicalDeliveryOfficeName",
+    "2.5.4.20": "telephoneNumber",
+    "2.5.4.21": "telexNumber",
+    "2.5.4.22": "teletexTerminalIdentifier",
+    "2.5.4.23": "facsimileTelephoneNumber",
+    "2.5.4.24": "x121Address",
+    "2.5.4.25": "internationaliSDNNumber",
+    "2.5.4.26": "registeredAddress",
+    "2.5.4.27": "destinationIndicator",
+    "2.5.4.28": "preferredDeliveryMethod",
+    "2.5.4.29": "presentationAddress",
+    "2.5.4.30": "supportedApplicationContext",
+    "2.5.4.31": "member",
+    "2.5.4.32": "owner",
+    "2.5.4.33": "roleOccupant",
+    "2.5.4.34": "seeAlso",
+    "2.5.4.35": "userPassword",
+    "2.5.4.36": "userCertificate",
+    "2.5.4.37": "cACertificate",
+    "2.5.4.38": "authorityRevocationList",
+    "2.5.4.39": "certificateRevocationList",
+    "2.5.4.40": "crossCertificatePair",
     "2.5.4.41": "name",
     "2.5.4.42": "GN",
     "2.5.4.43": "initials",
     "2.5.4.44": "generationQualifier",
     "2.5.4.45": "x500UniqueIdentifier",
     "2.5.4.46": "dnQualifier",
+    "2.5.4.47": "enhancedSearchGuide",
+    "2.5.4.48": "protocolInformation",
+    "2.5.4.49": "distinguishedName",
+    "2.5.4.50": "uniqueMember",
+    "2.5.4.51": "houseIdentifier",
+    "2.5.4.52": "supportedAlgorithms",
+    "2.5.4.53": "deltaRevocationList",
+    "2.5.4.54": "dmdName",
     "2.5.4.65": "pseudonym",
     "2.5.4.72": "role",
     "2.5.4.97": "organizationIdentifier",
     "0.9.2342.19200300.100.1.1": "UID",
+    "0.9.2342.19200300.100.1.3": "mail",
     "0.9.2342.19200300.100.1.25": "DC",
     "1.2.840.113549.1.9.1": "emailAddress",
     "1.2.840.113549.1.9.2": "unstructuredName",
@@ -54,6 +97,55 @@ _SHORT_NAMES: dict[str, str] = {
 }
 
 _GENERAL_STRING_TAG = 27
+_SEQUENCE, _SET, _OID = 16, 17, 6
+
+
+@dataclass(frozen=True)
+class NameAttribute:
+    """One attribute of a name as encoded: its OID, its ASN.1 tag and its content octets."""
+
+    oid: str
+    tag: int
+    contents: bytes
+    encoded: bytes
+
+
+def _children(contents: bytes) -> list[tuple[int, int, bytes, bytes]]:
+    """(class, tag, contents, whole encoding) of each TLV in ``contents``."""
+    found = []
+    rest = contents
+    while rest:
+        klass, _method, tag, header, inner, trailer = parse(rest)
+        size = len(header) + len(inner) + len(trailer)
+        found.append((klass, tag, inner, rest[:size]))
+        rest = rest[size:]
+    return found
+
+
+def name_rdns(der_name: bytes) -> list[list[NameAttribute]]:
+    """The RDNs of a DER-encoded Name, each a list of its attributes in encoding order.
+
+    A generic TLV walk, so that any string type (or none) in any attribute is read as OpenSSL
+    reads it. Raises ValueError for an encoding that is not a Name.
+    """
+    klass, _method, tag, _header, contents, _trailer = parse(der_name, strict=True)
+    if klass != 0 or tag != _SEQUENCE:
+        raise ValueError("not a DER Name (expected a SEQUENCE)")
+    rdns: list[list[NameAttribute]] = []
+    for set_class, set_tag, set_contents, _ in _children(contents):
+        if set_class != 0 or set_tag != _SET:
+            raise ValueError("not a DER Name (expected a SET for each RDN)")
+        attributes = []
+        for pair_class, pair_tag, pair_contents, _ in _children(set_contents):
+            parts = _children(pair_contents) if pair_class == 0 and pair_tag == _SEQUENCE else []
+            if len(parts) != 2 or parts[0][1] != _OID or parts[0][0] != 0:
+                raise ValueError("not a DER Name (expected type and value in each attribute)")
+            oid = ObjectIdentifier.load(parts[0][3]).dotted
+            value_class, value_tag, value_contents, value_encoded = parts[1]
+            tag_number = value_tag if value_class == 0 else -1
+            attributes.append(NameAttribute(oid, tag_number, value_contents, value_encoded))
+        rdns.append(attributes)
+    return rdns
 
 
 def _value_text(contents: bytes, tag: int, *, legacy: bool) -> str:
@@ -87,25 +179,25 @@ def name_oneline(der_name: bytes, *, legacy: bool = False) -> str:
     """Render a DER-encoded X.501 Name in the OpenSSL one-line form.
 
     ``legacy=True`` gives the OpenSSL 1.x rendering (no escapes, ``/`` between all attributes).
+    Raises ValueError for an encoding that is not a Name.
     """
-    name = asn1_x509.Name.load(der_name)
     parts: list[str] = []
-    for rdn in name.chosen:
+    for rdn in name_rdns(der_name):
         for position, attribute in enumerate(rdn):
-            oid = attribute["type"].dotted
-            label = _SHORT_NAMES.get(oid, oid)
-            value = attribute["value"]
-            # The value's own content octets, whatever its string type (UTF8, BMP, Printable...).
-            parsed = value.chosen if hasattr(value, "chosen") else value
-            contents = parsed.contents or b""
+            label = _SHORT_NAMES.get(attribute.oid, attribute.oid)
             separator = "+" if position and not legacy else "/"
-            parts.append(f"{separator}{label}={_value_text(contents, parsed.tag, legacy=legacy)}")
+            text = _value_text(attribute.contents, attribute.tag, legacy=legacy)
+            parts.append(f"{separator}{label}={text}")
     return "".join(parts)
 
 
 def _certificate_names(cert: x509.Certificate) -> tuple[bytes, bytes]:
-    tbs = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))["tbs_certificate"]
-    return tbs["subject"].dump(), tbs["issuer"].dump()
+    """The subject and issuer exactly as encoded in the certificate (not re-encoded)."""
+    _, _, _, _, certificate, _ = parse(cert.public_bytes(Encoding.DER))
+    _, _, _, _, tbs, _ = parse(certificate)
+    fields = _children(tbs)
+    offset = 1 if fields[0][0] == 2 else 0  # skip the [0] version, present from v2 on
+    return fields[offset + 4][3], fields[offset + 2][3]
 
 
 def subject_oneline(cert: x509.Certificate, *, legacy: bool = False) -> str:

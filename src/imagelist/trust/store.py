@@ -18,13 +18,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asn1crypto import x509 as asn1_x509
+from asn1crypto.core import ObjectIdentifier
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 
 from ..errors import NoTrustAnchorsError, TrustStoreError
-from .dn import name_oneline
+from .dn import NameAttribute, name_oneline, name_rdns
 from .policy import NamespacePolicy, parse_namespaces, parse_signing_policy
 
 __all__ = [
@@ -54,15 +54,18 @@ def default_trust_dir(environ: Mapping[str, str] | None = None) -> str:
 
 _CANON_TAGS = frozenset({12, 19, 20, 22, 26, 28, 30})  # UTF8, Printable, T61, IA5, Visible, ...
 _SPACE = b" \t\n\v\f\r"
+_DECODINGS = {12: "utf-8", 28: "utf-32-be", 30: "utf-16-be"}  # the rest as OpenSSL: Latin-1
 
 
-def _canonical_value(attribute: asn1_x509.NameTypeAndValue) -> bytes:
+def _canonical_value(attribute: NameAttribute) -> bytes:
     """One attribute value as OpenSSL canonicalises it for the subject hash."""
-    raw = attribute["value"]
-    chosen = raw.chosen if hasattr(raw, "chosen") else raw
-    if chosen.tag not in _CANON_TAGS:
-        return bytes(chosen.dump())
-    utf8 = str(chosen.native).encode("utf-8")
+    if attribute.tag not in _CANON_TAGS:
+        return attribute.encoded
+    try:
+        text = attribute.contents.decode(_DECODINGS.get(attribute.tag, "latin-1"))
+        utf8 = text.encode("utf-8")
+    except UnicodeError:
+        return attribute.encoded
     words = [word for word in re.split(b"[" + re.escape(_SPACE) + b"]+", utf8) if word]
     folded = b" ".join(words)
     return _der(0x0C, bytes(byte + 32 if 0x41 <= byte <= 0x5A else byte for byte in folded))
@@ -80,15 +83,16 @@ def _der(tag: int, content: bytes) -> bytes:
 
 def subject_hash(der_name: bytes) -> str:
     """OpenSSL's ``X509_NAME_hash`` (``openssl x509 -hash``) of a DER-encoded name."""
-    name = asn1_x509.Name.load(der_name)
     canonical = b""
-    for rdn in name.chosen:
-        members = b"".join(
-            sorted(_der(0x30, bytes(attr["type"].dump()) + _canonical_value(attr)) for attr in rdn)
-        )
-        canonical += _der(0x31, members)
+    for rdn in name_rdns(der_name):
+        members = sorted(_der(0x30, _oid_der(attr.oid) + _canonical_value(attr)) for attr in rdn)
+        canonical += _der(0x31, b"".join(members))
     digest = hashlib.sha1(canonical, usedforsecurity=False).digest()
     return f"{int.from_bytes(digest[:4], 'little'):08x}"
+
+
+def _oid_der(dotted: str) -> bytes:
+    return bytes(ObjectIdentifier(dotted).dump())
 
 
 @dataclass
@@ -181,13 +185,13 @@ class TrustStore:
                 logger.debug("trust directory: CRL %s has no CA in the directory", path)
             for ca in issuers:
                 ca.crls.append((crl, path))
+        by_dn: dict[str, list[TrustedCA]] = {}
+        for ca in store.cas:
+            for form in {ca.subject, name_oneline(ca.subject_der, legacy=True)}:
+                by_dn.setdefault(form, []).append(ca)
         for policy in policies:
-            for ca in store.cas:
-                if (
-                    ca.subject == policy.ca_dn
-                    or name_oneline(ca.subject_der, legacy=True) == policy.ca_dn
-                ):
-                    ca.policies.append(policy)
+            for ca in by_dn.get(policy.ca_dn, []):
+                ca.policies.append(policy)
         if not store.cas:
             raise NoTrustAnchorsError(f"no CA certificate found in trust directory {root}")
         logger.info(
