@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.peers import require_peer
 from tests.pki import TestPki, build_test_pki, openssl_available, openssl_path
+from tests.postgres import running_postgres
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +27,16 @@ def openssl() -> str:
 def test_pki(openssl: str, tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     """The session PKI and its IGTF trust directories, valid now (needs openssl for hashes)."""
     return build_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL of an empty database on a throwaway PostgreSQL server (session-wide)."""
+    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+    base = Path(tempfile.mkdtemp(prefix="imagelist-pg-"))
+    base.chmod(0o755)
+    try:
+        with running_postgres(base) as url:
+            yield url
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
