@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "CertificateExpiredError",
+    "DatabaseError",
+    "FetchError",
     "CertificateRevokedError",
     "ChainError",
     "CreatedInFutureError",
@@ -172,3 +174,24 @@ class ListExpiredError(ImageListError):
     """dc:date:expires has passed (exit 34)."""
 
     exit_code = 34
+
+
+# --- transport: fetching lists and images ----------------------------------------------------------
+
+
+class FetchError(ImageListError):
+    """A list or image could not be retrieved: network, HTTP status, timeout, size cap (exit 10)."""
+
+    exit_code = 10
+
+
+class DatabaseError(ImageListError):
+    """The database cannot be opened, migrated or written (exit 36)."""
+
+    exit_code = 36
+
+
+# --- publisher (vmcaster): helper-owned section, add vmcaster errors below this line --------------
+
+
+# --- subscriber (vmcatcher): helper-owned section, add vmcatcher errors below this line -----------
