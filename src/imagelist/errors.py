@@ -9,15 +9,15 @@ from __future__ import annotations
 
 __all__ = [
     "CertificateExpiredError",
-    "DatabaseError",
-    "FetchError",
     "CertificateRevokedError",
     "ChainError",
     "CreatedInFutureError",
     "CrlError",
+    "DatabaseError",
     "DocumentError",
     "EndorserMismatchError",
     "EndorserNotAuthorisedError",
+    "FetchError",
     "ImageListError",
     "KeyUsageError",
     "ListExpiredError",
@@ -61,7 +61,7 @@ class UsageError(ImageListError):
     exit_code = 1
 
 
-# --- the document ---------------------------------------------------------------------------------
+# --- the document --------------------------------------------------------------------------------
 
 
 class DocumentError(ImageListError):
@@ -70,7 +70,7 @@ class DocumentError(ImageListError):
     exit_code = 38
 
 
-# --- S/MIME and trust (the old tools reported all of these as 11) ---------------------------------
+# --- S/MIME and trust (the old tools reported all of these as 11) --------------------------------
 
 
 class VerificationError(ImageListError):
@@ -131,7 +131,7 @@ class NamespacePolicyError(ChainError):
     """The subject is outside the namespace its CA may sign for (.namespaces/.signing_policy)."""
 
 
-# --- list acceptance rules (vmcatcher -U) ---------------------------------------------------------
+# --- list acceptance rules (vmcatcher -U) --------------------------------------------------------
 
 
 class EndorserMismatchError(ImageListError):
@@ -176,7 +176,7 @@ class ListExpiredError(ImageListError):
     exit_code = 34
 
 
-# --- transport: fetching lists and images ----------------------------------------------------------
+# --- transport: fetching lists and images --------------------------------------------------------
 
 
 class FetchError(ImageListError):
@@ -191,7 +191,7 @@ class DatabaseError(ImageListError):
     exit_code = 36
 
 
-# --- publisher (vmcaster): helper-owned section, add vmcaster errors below this line --------------
+# --- publisher (vmcaster): helper-owned section, add vmcaster errors below this line -------------
 
 
-# --- subscriber (vmcatcher): helper-owned section, add vmcatcher errors below this line -----------
+# --- subscriber (vmcatcher): helper-owned section, add vmcatcher errors below this line ----------
