@@ -34,7 +34,7 @@ unit: $(STAMP)
 test: system-deps $(STAMP) lint typecheck unit
 
 bench: $(STAMP)
-	$(BIN)/python bench/verify_list.py
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
