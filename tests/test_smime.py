@@ -336,3 +336,9 @@ def test_fuzz_mutated_message(signed: bytes, position: int, replacement: bytes) 
 
 def test_key_reuse_across_helpers() -> None:
     assert cached_key("rsa", "smime-test") is cached_key("rsa", "smime-test")
+
+
+def test_stray_carriage_returns_are_canonicalised_as_openssl_does(signed: bytes) -> None:
+    # OpenSSL strips every CR before a line end: "a\r\r\n" is hashed as "a\r\n".
+    doubled = signed.replace(b"{\r\n", b"{\r\r\n", 1)
+    assert read_signed(doubled).payload == read_signed(signed).payload

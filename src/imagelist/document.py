@@ -821,6 +821,16 @@ def _read_images(
     dropped: list[DroppedImage] = []
     seen: set[str] = set()
     for index, wrapper in enumerate(value):
+        if (
+            type(wrapper) is dict
+            and len(wrapper) == 1
+            and type(inner := wrapper.get("hv:image")) is dict
+        ):
+            common = Image._parse_common(inner)  # the usual entry, without the checks below
+            if common is not None and common.identifier not in seen:
+                seen.add(common.identifier)
+                images.append(common)
+                continue
         where = f"hv:images[{index}]"
         result: Image | DroppedImage
         if not isinstance(wrapper, dict):

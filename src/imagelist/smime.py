@@ -21,7 +21,7 @@ import itertools
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -283,7 +283,11 @@ def _delimiter_lines(body: bytes, delimiter: bytes) -> list[tuple[int, bool]]:
 
 
 def _split_multipart(body: bytes, boundary: str) -> tuple[bytes, bytes]:
-    """Split as OpenSSL's multi_split does: CRLF between the lines of a part, none at its end."""
+    """The two parts of a multipart/signed body, each without the line end before its delimiter.
+
+    The first part is returned as it is in the file; :func:`_canonical_part` gives the form
+    OpenSSL's multi_split would hash, for when the bytes as they are do not match.
+    """
     lines = _delimiter_lines(body, b"--" + boundary.encode("ascii", "replace"))
     if not lines or not lines[-1][1]:
         raise MimeFormatError("multipart/signed message is truncated: no closing boundary")
@@ -293,13 +297,13 @@ def _split_multipart(body: bytes, boundary: str) -> tuple[bytes, bytes]:
     for (begin, _), (end, _) in itertools.pairwise(lines):
         line_end = body.find(b"\n", begin, end)
         part = body[line_end + 1 : end] if line_end != -1 else b""
-        # Every line end (with any CRs before it) becomes CRLF; the last one is the delimiter's.
-        if b"\r\r" in part:
-            part = _EOL.sub(b"\r\n", part)
-        elif part.count(b"\n") != part.count(b"\r\n"):  # else already canonical: the usual case
-            part = part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        parts.append(part.removesuffix(b"\r\n"))
-    return parts[0], parts[1].replace(b"\r\n", b"\n")
+        parts.append(part.removesuffix(b"\n").rstrip(b"\r"))
+    return parts[0], parts[1]
+
+
+def _canonical_part(part: bytes) -> bytes:
+    """As OpenSSL's multi_split joins a part's lines: each line end (and CRs before it) as CRLF."""
+    return _EOL.sub(b"\r\n", part)
 
 
 def _signature_blob(part: bytes) -> bytes:
@@ -357,7 +361,10 @@ def _verify_cms(blob: bytes, detached_content: bytes | None) -> SignedMessage:
     signer_info = signer_infos[0]
     try:
         signer = _find_signer(signer_info, certificates)
-        digest, signing_time = _check_signer_info(signer_info, signer, payload, encap_type)
+        canonical = None if detached_content is None else _canonical_part
+        payload, digest, signing_time = _check_signer_info(
+            signer_info, signer, payload, encap_type, canonical
+        )
     except ValueError as exc:
         raise MimeFormatError(f"signer information is malformed: {exc}") from None
     return SignedMessage(
@@ -397,17 +404,28 @@ def _find_signer(signer_info: Any, certificates: list[x509.Certificate]) -> x509
 
 
 def _check_signer_info(
-    signer_info: Any, signer: x509.Certificate, payload: bytes, encap_type: str
-) -> tuple[str, datetime | None]:
+    signer_info: Any,
+    signer: x509.Certificate,
+    payload: bytes,
+    encap_type: str,
+    canonical: Callable[[bytes], bytes] | None,
+) -> tuple[bytes, str, datetime | None]:
+    """Check digest and signature; returns the signed bytes, the digest name and signing time.
+
+    A clear-signed part is first hashed as it is in the file, which is already canonical CRLF
+    in every list the old tools or OpenSSL wrote; only if that does not match is its canonical
+    form (``canonical``) tried, which is what OpenSSL hashes.
+    """
     digest = signer_info["digest_algorithm"]["algorithm"].native
     if digest not in _HASHES:
         raise SignatureError(f"signature uses an unsupported digest algorithm {digest!r}")
-    content_digest = hashlib.new(digest, payload).digest()
     signed_attrs = signer_info["signed_attrs"]
     signing_time: datetime | None = None
     if signed_attrs.native is None or len(signed_attrs) == 0:
         if encap_type != "1.2.840.113549.1.7.1":
             raise SignatureError("signature without signed attributes over non-data content")
+        if canonical is not None:
+            payload = canonical(payload)
         signed_bytes = payload
     else:
         attributes = {attr["type"].native: attr["values"] for attr in signed_attrs}
@@ -415,13 +433,16 @@ def _check_signer_info(
             raise SignatureError("signature lacks the message-digest or content-type attribute")
         if attributes["content_type"][0].dotted != encap_type:
             raise SignatureError("signed content-type attribute does not match the content")
-        if attributes["message_digest"][0].native != content_digest:
+        expected = attributes["message_digest"][0].native
+        if hashlib.new(digest, payload).digest() != expected and canonical is not None:
+            payload = canonical(payload)
+        if hashlib.new(digest, payload).digest() != expected:
             raise SignatureError("content digest does not match the signature (content altered?)")
         if "signing_time" in attributes:
             signing_time = attributes["signing_time"][0].native
         signed_bytes = _attributes_as_set(signed_attrs)
     _check_signature_value(signer_info, signer, signed_bytes, digest)
-    return digest, signing_time
+    return payload, digest, signing_time
 
 
 def _check_signature_value(
