@@ -851,7 +851,7 @@ def test_nesting_limit_boundary() -> None:
         (b"NaN", "NaN is not a JSON number"),
         (b'{"a": -Infinity}', "-Infinity is not a JSON number"),
         (b'{"a": 1e999}', "out of range"),
-        (b'{"a": ' + b"1" * 5000 + b"}", "an integer has 5000 digits"),
+        (b'{"a": ' + b"1" * 5000 + b"}", "Exceeds the limit"),
         (b'{"a": "\\ud800"}', "lone surrogate"),
         (b"[" * 100_000, "nested deeper"),
         (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),

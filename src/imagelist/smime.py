@@ -434,9 +434,11 @@ def _check_signer_info(
         if attributes["content_type"][0].dotted != encap_type:
             raise SignatureError("signed content-type attribute does not match the content")
         expected = attributes["message_digest"][0].native
-        if hashlib.new(digest, payload).digest() != expected and canonical is not None:
+        matches = hashlib.new(digest, payload).digest() == expected
+        if not matches and canonical is not None:
             payload = canonical(payload)
-        if hashlib.new(digest, payload).digest() != expected:
+            matches = hashlib.new(digest, payload).digest() == expected
+        if not matches:
             raise SignatureError("content digest does not match the signature (content altered?)")
         if "signing_time" in attributes:
             signing_time = attributes["signing_time"][0].native
