@@ -193,5 +193,185 @@ class DatabaseError(ImageListError):
 
 # --- publisher (vmcaster): helper-owned section, add vmcaster errors below this line -------------
 
+__all__ += [
+    "ImageNotListedError",
+    "ImageUriMissingError",
+    "PublishConfigError",
+    "PublishObjectNotFoundError",
+    "PublishRequiredKeysError",
+    "SigningCertPathError",
+    "SigningCredentialError",
+    "SigningCredentialMissingError",
+    "SigningEndorserMismatchError",
+    "SigningKeyPathError",
+    "SigningKeyUsageError",
+    "SigningKeyUsageMissingError",
+    "UploadFailedError",
+    "UploadHostNotRegisteredError",
+]
+
+
+class PublishConfigError(UsageError):
+    """vmcaster.cfg is missing or invalid: names the file, section and key (exit 1)."""
+
+
+class PublishObjectNotFoundError(ImageListError):
+    """The selected image list, image or endorser is not in the vmcaster database (exit 1)."""
+
+    exit_code = 1
+
+
+class ImageNotListedError(ImageListError):
+    """--upload-image: the image belongs to no image list (exit 45, as vmcaster)."""
+
+    exit_code = 45
+
+
+class ImageUriMissingError(ImageListError):
+    """--upload-image: the image has no hv:uri to derive the new URI from (exit 13)."""
+
+    exit_code = 13
+
+
+class UploadHostNotRegisteredError(ImageListError):
+    """No vmcaster.cfg section serves the host of the URI, or its uriMatch fails (exit 99)."""
+
+    exit_code = 99
+
+
+class UploadFailedError(ImageListError):
+    """The transfer to the server failed; the published copy is unchanged (exit 77)."""
+
+    exit_code = 77
+
+
+class PublishRequiredKeysError(ImageListError):
+    """--upload-imagelist: required list, image or endorser keys are missing (exit 20)."""
+
+    exit_code = 20
+
+
+class SigningEndorserMismatchError(ImageListError):
+    """No linked endorser has the signing certificate's subject and issuer (exit 20)."""
+
+    exit_code = 20
+
+
+class SigningKeyPathError(ImageListError):
+    """No path for the signing key: no option, environment or $HOME (exit 21)."""
+
+    exit_code = 21
+
+
+class SigningCertPathError(ImageListError):
+    """No path for the signing certificate: no option, environment or $HOME (exit 22)."""
+
+    exit_code = 22
+
+
+class SigningCredentialMissingError(ImageListError):
+    """The signing key or certificate file does not exist (exit 23)."""
+
+    exit_code = 23
+
+
+class SigningCredentialError(ImageListError):
+    """The key or certificate cannot be loaded: wrong passphrase, not PEM, not a pair (exit 24)."""
+
+    exit_code = 24
+
+
+class SigningKeyUsageMissingError(ImageListError):
+    """The signing certificate has no keyUsage extension (exit 31)."""
+
+    exit_code = 31
+
+
+class SigningKeyUsageError(ImageListError):
+    """The signing certificate's keyUsage lacks digitalSignature (exit 32)."""
+
+    exit_code = 32
+
 
 # --- subscriber (vmcatcher): helper-owned section, add vmcatcher errors below this line ----------
+
+__all__ += [
+    "EndorserRegistryError",
+    "FetchTimeoutError",
+    "HandlerError",
+    "HttpStatusError",
+    "ImageConflictError",
+    "LegacyDatabaseError",
+    "ListMovedError",
+    "ListTooLargeError",
+    "SameVersionChangedError",
+    "SelectionError",
+    "SubscribeError",
+    "UnsafeIdentifierError",
+]
+
+
+class HttpStatusError(FetchError):
+    """The server answered with an HTTP status other than 200/304 (exit 10; ``status`` kept)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class FetchTimeoutError(FetchError):
+    """Connecting, reading or the whole retrieval took longer than allowed (exit 10)."""
+
+
+class ListTooLargeError(FetchError):
+    """The list is larger than the size cap (16 MiB by default); reading stopped there (exit 10)."""
+
+
+class ImageConflictError(ImageListError):
+    """An image id of the list belongs to another subscription; it is not attached (exit 15)."""
+
+    exit_code = 15
+
+
+class SameVersionChangedError(ImageListError):
+    """The list has the accepted version number but other content (exit 16)."""
+
+    exit_code = 16
+
+
+class ListMovedError(ImageListError):
+    """The list's hv:uri changed; the subscription does not follow unless told to (exit 18)."""
+
+    exit_code = 18
+
+
+class UnsafeIdentifierError(ImageListError):
+    """A list or image dc:identifier is not a safe identifier (exit 31, as an invalid id)."""
+
+    exit_code = 31
+
+
+class EndorserRegistryError(ImageListError):
+    """An endorser cannot be created, linked or found as asked (exit 12, as vmcatcher_endorser)."""
+
+    exit_code = 12
+
+
+class SubscribeError(ImageListError):
+    """A subscription could not be created (exit 1: "Failed to subscribe")."""
+
+    exit_code = 1
+
+
+class SelectionError(UsageError):
+    """A -u/-r selection matches no subscription, image or endorser (exit 1)."""
+
+
+class LegacyDatabaseError(DatabaseError):
+    """A vmcatcher 0.6 database was given where a migrated one is needed, or cannot be read."""
+
+
+class HandlerError(ImageListError):
+    """An event handler cannot be loaded or run (exit 1)."""
+
+    exit_code = 1

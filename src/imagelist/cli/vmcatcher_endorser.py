@@ -1,14 +1,137 @@
-"""``vmcatcher_endorser``: not part of this release yet (see the project's open issues)."""
+"""``vmcatcher_endorser``: register the people whose signatures a subscription accepts.
+
+    vmcatcher_endorser --create --endorser_uuid='Alvaro Simon' \\
+        --subject='/DC=es/DC=irisgrid/O=cesga/CN=alvarosimon' \\
+        --issuer='/DC=es/DC=irisgrid/CN=IRISGridCA'
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
+from ..errors import UsageError
+from ..subscriber import endorsers
+from ..subscriber.commands import (
+    add_common_logging,
+    add_database_option,
+    add_format_option,
+    open_engine,
+    selected_action,
+    setup_logging,
+)
+from ..subscriber.settings import write_output
+from ..subscriber.views import render_endorser_info, render_endorsers, render_links
+from ._common import run_command
+
 __all__ = ["main"]
+
+PROG = "vmcatcher_endorser"
+EPILOG = """\
+exit codes: 0 ok; 1 usage, or an unknown endorser or subscription; 12 the DN is already
+registered to another endorser or issuer; 36 database error.
+"""
+ACTIONS = ("list", "links", "create", "delete", "link", "unlink", "info")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with vmcatcher 0.6's option names."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Manage the endorsers trusted to sign subscribed image lists.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_argument_group("actions")
+    actions.add_argument("-l", "--list", action="store_true", help="list endorsers")
+    actions.add_argument(
+        "-K", "--links", action="store_true", help="list endorser-subscription links"
+    )
+    actions.add_argument("-C", "--create", action="store_true", help="create an endorser")
+    actions.add_argument("-D", "--delete", action="store_true", help="delete endorsers")
+    actions.add_argument("-k", "--link", action="store_true", help="link to a subscription")
+    actions.add_argument("-u", "--unlink", action="store_true", help="unlink from a subscription")
+    actions.add_argument("-i", "--info", action="store_true", help="show endorsers")
+    options = parser.add_argument_group("settings")
+    options.add_argument(
+        "-e", "--endorser_uuid", action="append", default=[], metavar="ID", help="endorser id"
+    )
+    options.add_argument(
+        "--dn", action="append", default=[], metavar="DN", help="certificate subject (one-line)"
+    )
+    options.add_argument(
+        "-S",
+        "--subject",
+        action="append",
+        default=[],
+        metavar="DN",
+        help="deprecated spelling of --dn",
+    )
+    options.add_argument(
+        "-I", "--issuer", action="append", default=[], metavar="DN", help="certificate issuer"
+    )
+    options.add_argument(
+        "-s",
+        "--subscription_uuid",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="subscription id (for --link/--unlink)",
+    )
+    add_format_option(options)
+    add_database_option(options)
+    add_common_logging(parser)
+    return parser
+
+
+def _one(values: Sequence[str], what: str) -> str:
+    if len(values) != 1:
+        raise UsageError(f"give exactly one {what}")
+    return values[0]
+
+
+def _body(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    fmt = setup_logging(args)
+    action = selected_action(args, ACTIONS)
+    engine = open_engine(args)
+    if action == "list":
+        write_output(None, render_endorsers(endorsers.list_endorsers(engine), fmt))
+    elif action == "links":
+        write_output(None, render_links(endorsers.list_links(engine), fmt))
+    elif action == "create":
+        identifier = _one(args.endorser_uuid, "-e/--endorser_uuid")
+        added = endorsers.create_endorser(
+            engine, identifier, [*args.dn, *args.subject], args.issuer
+        )
+        print(f"{PROG}: endorser {identifier!r}: {added} principal(s) added", file=sys.stderr)
+    elif action == "delete":
+        if not args.endorser_uuid:
+            raise UsageError("give the endorser with -e/--endorser_uuid")
+        for identifier in args.endorser_uuid:
+            endorsers.delete_endorser(engine, identifier)
+    elif action in ("link", "unlink"):
+        identifier = _one(args.endorser_uuid, "-e/--endorser_uuid")
+        subscription = _one(args.subscription_uuid, "-s/--subscription_uuid")
+        if action == "link":
+            endorsers.link_endorser(engine, identifier, subscription)
+        else:
+            endorsers.unlink_endorser(engine, identifier, subscription)
+    else:
+        if not args.endorser_uuid:
+            raise UsageError("give the endorser with -e/--endorser_uuid")
+        for identifier in args.endorser_uuid:
+            write_output(
+                None, render_endorser_info(endorsers.endorser_details(engine, identifier), fmt)
+            )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Say plainly that the command is not available yet."""
-    print("vmcatcher_endorser: not available in imagelist 0.1 yet", file=sys.stderr)
-    return 1
+    """Entry point of ``vmcatcher_endorser``."""
+    return run_command(PROG, _body, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

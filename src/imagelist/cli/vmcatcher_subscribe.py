@@ -1,14 +1,420 @@
-"""``vmcatcher_subscribe``: not part of this release yet (see the project's open issues)."""
+"""``vmcatcher_subscribe``: subscribe to image lists and keep them up to date (``-U``).
+
+Options, environment, output formats and exit codes are vmcatcher 0.6's (reference §2.1, §2.8);
+see docs/vmcatcher.md for the walkthrough and for what changed on purpose.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ..db.subscriber import open_database
+from ..db.subscriber.legacy import migrate_legacy
+from ..errors import ImageListError, UsageError
+from ..events import DEFAULT_HANDLER_TIMEOUT, EventDispatcher, build_dispatcher
+from ..fetch import DEFAULT_MAX_BYTES, Fetcher, FetchLimits, redact_url_safe
+from ..subscriber import subscriptions as subs
+from ..subscriber.commands import (
+    add_common_logging,
+    add_database_option,
+    add_format_option,
+    open_engine,
+    selected_action,
+    setup_logging,
+)
+from ..subscriber.decide import Policy
+from ..subscriber.settings import (
+    database_url,
+    event_command,
+    load_trust_store,
+    pair_outputs,
+    trust_directory,
+    write_output,
+)
+from ..subscriber.update import RunVerifier, Updater, exit_code
+from ..subscriber.views import render_subscription_info, render_subscriptions, render_update
+from ..trust import CrlPolicy, TrustStore
+from ._common import run_command
 
 __all__ = ["main"]
 
+PROG = "vmcatcher_subscribe"
+EPILOG = """\
+exit codes: 0 ok; 1 usage, or endorser unknown at subscribe; 10 list retrieval failed (HTTP
+status in the message); 11 signature or trust path invalid; 12 hv:dn/hv:ca differ from the
+signer, or no CA in the trust directory; 13 signer not an endorser of the subscription; 14 trust
+directory unreadable; 15 image id owned by another subscription; 16 same version, other content;
+17 lower version (rollback); 18 hv:uri moved (not followed); 31 list id changed, or unsafe image
+id; 32 new image refused; 33 created in the future; 34 expired; 36 database error; 37/38 not a
+valid image list. With -U: the last non-zero code of all subscriptions.
+"""
+_NEWIMAGE_MODES = {"refuse": 0, "accept": 1, "subscribe": 3}
+_ANCHORS = {"none": 0, "browser": 1, "igtf": 2}
+STDIN = "-"
+ACTIONS = (
+    "subscribe",
+    "update",
+    "list",
+    "info",
+    "delete",
+    "image_list",
+    "image_accept",
+    "image_refuse",
+    "newimage",
+    "trust_anchor",
+    "credentials",
+    "reset_trust",
+    "migrate_legacy_db",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with vmcatcher 0.6's option names."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Subscribe to HEPiX image lists and update them (one action per call).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_argument_group("actions")
+    actions.add_argument(
+        "-s", "--subscribe", action="append", metavar="URL", help="subscribe to the list at URL"
+    )
+    actions.add_argument("-U", "--update", action="store_true", help="update subscriptions")
+    actions.add_argument("-l", "--list", action="store_true", help="list subscriptions")
+    actions.add_argument("-i", "--info", action="store_true", help="show subscriptions")
+    actions.add_argument("-D", "--delete", action="store_true", help="delete subscriptions")
+    actions.add_argument(
+        "--image-list", action="store_true", help="show subscriptions with their images"
+    )
+    actions.add_argument(
+        "--image-accept", action="append", metavar="IMAGE", help="accept an image id (with -u)"
+    )
+    actions.add_argument(
+        "--image-refuse", action="append", metavar="IMAGE", help="refuse an image id (with -u)"
+    )
+    newimage = actions.add_mutually_exclusive_group()
+    for mode in ("accept", "subscribe", "refuse"):
+        newimage.add_argument(
+            f"--imagelist-newimage-{mode}",
+            dest="newimage_mode",
+            action="store_const",
+            const=mode,
+            help=f"new image ids: {mode} them (with -s: at subscribe time; else then update)",
+        )
+    actions.add_argument(
+        "--uri-trustanchor-set",
+        choices=sorted(_ANCHORS),
+        help="store the trust anchor (kept for compatibility: https is always verified)",
+    )
+    actions.add_argument("--uri-username-set", metavar="USER", help="set the Basic user name")
+    actions.add_argument("--uri-username-clear", action="store_true", help="clear the user name")
+    actions.add_argument(
+        "--uri-password-set", metavar="PASSWORD", help="set the Basic password (- reads stdin)"
+    )
+    actions.add_argument("--uri-password-clear", action="store_true", help="clear the password")
+    actions.add_argument(
+        "--reset-trust",
+        action="store_true",
+        help="let the next -U accept a lower version once (after confirmation)",
+    )
+    actions.add_argument(
+        "--migrate-legacy-db",
+        metavar="OLD_URL",
+        help="copy a vmcatcher 0.6 database into the (new, empty) database of -d",
+    )
+
+    select = parser.add_argument_group("selection")
+    select.add_argument("-u", "--uuid", action="append", default=[], help="subscription id")
+    select.add_argument("-r", "--uri", action="append", default=[], help="subscription URI")
+    select.add_argument(
+        "-o", "--output", action="append", default=[], help="output file, paired with selections"
+    )
+
+    options = parser.add_argument_group("settings")
+    options.add_argument(
+        "-e", "--auto-endorse", action="store_true", help="with -s: register an unknown signer"
+    )
+    options.add_argument(
+        "-c",
+        "--cert-dir",
+        metavar="DIR",
+        help="trust directory (default: $VMCATCHER_DIR_CERT, $X509_CERT_DIR, "
+        "/etc/grid-security/certificates)",
+    )
+    options.add_argument(
+        "-x", "--execute", metavar="CMD", help="event command (default: $VMCATCHER_SUB_EVENT)"
+    )
+    options.add_argument(
+        "--event-handler",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="in-process event handler (entry point group imagelist.handlers)",
+    )
+    options.add_argument(
+        "--handler-timeout",
+        type=float,
+        default=DEFAULT_HANDLER_TIMEOUT,
+        metavar="SECONDS",
+        help="kill an event handler after this long (default 1800)",
+    )
+    options.add_argument(
+        "--dry-run", action="store_true", help="with -U: show what would change, write nothing"
+    )
+    options.add_argument(
+        "--follow-uri",
+        action="store_true",
+        help="-U: follow a list whose hv:uri moved; -s: fetch from the list's hv:uri",
+    )
+    options.add_argument(
+        "--allow-same-version",
+        action="store_true",
+        help="-U: accept a list with the same version but other content (0.6 behaviour)",
+    )
+    options.add_argument("--yes", action="store_true", help="confirm --reset-trust without asking")
+    options.add_argument(
+        "--crl",
+        choices=[policy.value for policy in CrlPolicy],
+        default=CrlPolicy.REQUIRE.value,
+        help="require a current CRL for each CA (default), or check CRLs if present",
+    )
+    limits = FetchLimits()
+    options.add_argument(
+        "--connect-timeout", type=float, default=limits.connect_timeout, metavar="SECONDS"
+    )
+    options.add_argument(
+        "--read-timeout", type=float, default=limits.read_timeout, metavar="SECONDS"
+    )
+    options.add_argument(
+        "--max-time",
+        type=float,
+        default=limits.max_time,
+        metavar="SECONDS",
+        help="longest retrieval of one list",
+    )
+    options.add_argument(
+        "--max-list-size",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        metavar="BYTES",
+        help="largest list accepted (default 16 MiB)",
+    )
+    add_format_option(options)
+    add_database_option(options)
+    add_common_logging(parser)
+    return parser
+
+
+def _limits(args: argparse.Namespace) -> FetchLimits:
+    try:
+        return FetchLimits(
+            connect_timeout=args.connect_timeout,
+            read_timeout=args.read_timeout,
+            max_time=args.max_time,
+            max_bytes=args.max_list_size,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _require_selection(args: argparse.Namespace) -> None:
+    if not args.uuid and not args.uri:
+        raise UsageError("select subscriptions with -u/--uuid or -r/--uri")
+
+
+def _selected(engine: Engine, args: argparse.Namespace, *, required: bool) -> list[str]:
+    """Identifiers of the -u/-r selections; all subscriptions if none and not required."""
+    if required:
+        _require_selection(args)
+    if not args.uuid and not args.uri:
+        return [record.identifier for record in subs.list_subscriptions(engine)]
+    with Session(engine) as session:
+        return [s.identifier for s in subs.resolve(session, args.uuid, args.uri)]
+
+
+def _dispatcher(args: argparse.Namespace) -> EventDispatcher:
+    return build_dispatcher(
+        event_command(args.execute), args.event_handler, timeout=args.handler_timeout
+    )
+
+
+def _update(
+    args: argparse.Namespace, fmt: str, engine: Engine, store: TrustStore, names: list[str] | None
+) -> int:
+    with Fetcher(store, limits=_limits(args)) as fetcher:
+        updater = Updater(
+            engine,
+            store,
+            fetcher=fetcher,
+            dispatcher=None if args.dry_run else _dispatcher(args),
+            policy=Policy(allow_same_version=args.allow_same_version, follow_uri=args.follow_uri),
+            crl_policy=CrlPolicy(args.crl),
+            dry_run=args.dry_run,
+        )
+        results = updater.run(names)
+    output = render_update(results, fmt, quiet=args.quiet > 0, dry_run=args.dry_run)
+    if output:
+        write_output(None, output)
+    return exit_code(results)
+
+
+def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> int:
+    mode = _NEWIMAGE_MODES.get(args.newimage_mode or "refuse", 0)
+    code = 0
+    now = datetime.now(UTC)
+    verifier = RunVerifier(store, crl_policy=CrlPolicy(args.crl))
+    with Fetcher(store, limits=_limits(args)) as fetcher:
+        for url in args.subscribe:
+            try:
+                result = subs.subscribe(
+                    engine,
+                    verifier,
+                    fetcher,
+                    url,
+                    auto_endorse=args.auto_endorse,
+                    update_mode=mode,
+                    subscribe_images=args.newimage_mode == "subscribe",
+                    follow_uri=args.follow_uri,
+                    now=now,
+                )
+            except ImageListError as exc:
+                shown = redact_url_safe(url)
+                print(f"{PROG}: error: failed to subscribe to {shown}: {exc}", file=sys.stderr)
+                code = exc.exit_code
+                continue
+            if args.quiet == 0:
+                write_output(None, result.line() + "\n")
+    return code
+
+
+def _info(args: argparse.Namespace, fmt: str, engine: Engine, *, images: bool) -> int:
+    names = _selected(engine, args, required=False)
+    store = None
+    if fmt == "message":
+        store = load_trust_store(trust_directory(args.cert_dir))
+    with Session(engine) as session:
+        for name, path in pair_outputs(names, args.output):
+            (subscription,) = subs.resolve(session, [name])
+            details = subs.subscription_details(session, subscription)
+            if fmt in ("lines", "json"):
+                write_output(path, render_subscription_info(details, fmt, images=images))
+                continue
+            if details.latest is None:
+                print(f"{PROG}: warning: no list imported yet for {name}", file=sys.stderr)
+                continue
+            data = details.latest.data
+            if store is not None:
+                data = RunVerifier(store, crl_policy=CrlPolicy(args.crl)).verify(data).payload
+            write_output(path, data)
+    return 0
+
+
+def _confirm(names: list[str], assume_yes: bool) -> None:
+    if assume_yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("--reset-trust needs confirmation: run it on a terminal or add --yes")
+    for name in names:
+        print(
+            f"Reset trust for subscription {name}: the next -U accepts a lower version once.\n"
+            f"Type the subscription id to confirm: ",
+            end="",
+            flush=True,
+        )
+        if sys.stdin.readline().strip() != name:
+            raise UsageError("not confirmed; nothing changed")
+
+
+def _body(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    args.newimage = args.newimage_mode is not None and not args.subscribe
+    args.trust_anchor = args.uri_trustanchor_set is not None
+    args.credentials = any(
+        (
+            args.uri_username_set is not None,
+            args.uri_username_clear,
+            args.uri_password_set is not None,
+            args.uri_password_clear,
+        )
+    )
+    fmt = setup_logging(args)
+    action = selected_action(args, ACTIONS)
+
+    if action == "migrate_legacy_db":
+        target = open_database(database_url(args.database), echo=args.log_sql_info)
+        report = migrate_legacy(args.migrate_legacy_db, target)
+        write_output(None, report.summary() + "\n")
+        return 0
+    engine = open_engine(args)
+    if action == "list":
+        write_output(None, render_subscriptions(subs.list_subscriptions(engine), fmt))
+        return 0
+    if action in ("info", "image_list"):
+        return _info(args, fmt, engine, images=action == "image_list")
+    if action == "delete":
+        _require_selection(args)
+        for name in subs.delete_subscriptions(engine, args.uuid, args.uri):
+            print(f"{PROG}: deleted subscription {name}", file=sys.stderr)
+        return 0
+    if action in ("image_accept", "image_refuse"):
+        images = args.image_accept if action == "image_accept" else args.image_refuse
+        change = subs.accept_images if action == "image_accept" else subs.refuse_images
+        change(engine, args.uuid, images)
+        return 0
+    if action == "trust_anchor":
+        _require_selection(args)
+        subs.set_trust_anchor(engine, args.uuid, args.uri, _ANCHORS[args.uri_trustanchor_set])
+        return 0
+    if action == "credentials":
+        _require_selection(args)
+        password: object = subs.KEEP
+        if args.uri_password_clear:
+            password = None
+        elif args.uri_password_set is not None:
+            password = args.uri_password_set
+            if args.uri_password_set == STDIN:
+                password = sys.stdin.readline().rstrip("\r\n")
+        username: object = subs.KEEP
+        if args.uri_username_clear:
+            username = None
+        elif args.uri_username_set is not None:
+            username = args.uri_username_set
+        subs.set_credentials(engine, args.uuid, args.uri, username=username, password=password)
+        return 0
+    if action == "reset_trust":
+        names = _selected(engine, args, required=True)
+        _confirm(names, args.yes)
+        for name in subs.reset_trust(engine, args.uuid, args.uri):
+            print(
+                f"{PROG}: trust reset for {name}: the next -U accepts a lower version once",
+                file=sys.stderr,
+            )
+        return 0
+
+    store = load_trust_store(trust_directory(args.cert_dir))
+    if action == "subscribe":
+        return _subscribe(args, engine, store)
+    if action == "newimage":
+        _require_selection(args)
+        names = subs.set_update_mode(
+            engine, args.uuid, args.uri, _NEWIMAGE_MODES[args.newimage_mode]
+        )
+        return _update(args, fmt, engine, store, names)
+    selection = _selected(engine, args, required=False) if (args.uuid or args.uri) else None
+    return _update(args, fmt, engine, store, selection)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Say plainly that the command is not available yet."""
-    print("vmcatcher_subscribe: not available in imagelist 0.1 yet", file=sys.stderr)
-    return 1
+    """Entry point of ``vmcatcher_subscribe``."""
+    return run_command(PROG, _body, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Events: the vmcatcher handler protocol, the handler runner and the handler registry.
+
+Shared by ``vmcatcher_subscribe`` (SubscriptionImageNew) and ``vmcatcher_cache`` (the
+Process/Expire/Available events). See :mod:`.model` for the variables, :mod:`.runner` for how a
+handler runs and :mod:`.registry` for in-process handlers (entry-point group
+``imagelist.handlers``).
+"""
+
+from __future__ import annotations
+
+from .model import (
+    EVENT_PREFIX,
+    METADATA_VARIABLES,
+    Event,
+    EventType,
+    event_variables,
+    handler_environment,
+    image_new_metadata,
+)
+from .registry import (
+    ENTRY_POINT_GROUP,
+    EventDispatcher,
+    EventHandler,
+    available_handlers,
+    build_dispatcher,
+    load_handler,
+)
+from .runner import DEFAULT_HANDLER_TIMEOUT, CallableHandler, HandlerResult, ShellHandler
+
+__all__ = [
+    "DEFAULT_HANDLER_TIMEOUT",
+    "ENTRY_POINT_GROUP",
+    "EVENT_PREFIX",
+    "METADATA_VARIABLES",
+    "CallableHandler",
+    "Event",
+    "EventDispatcher",
+    "EventHandler",
+    "EventType",
+    "HandlerResult",
+    "ShellHandler",
+    "available_handlers",
+    "build_dispatcher",
+    "event_variables",
+    "handler_environment",
+    "image_new_metadata",
+    "load_handler",
+]

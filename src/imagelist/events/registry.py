@@ -1,0 +1,102 @@
+"""Find handlers and dispatch events to them.
+
+In-process handlers are registered by other packages (the cloud backends) under the entry-point
+group ``imagelist.handlers``; each entry point names a callable taking an
+:class:`~imagelist.events.Event`. An :class:`EventDispatcher` sends each event to every
+configured handler in order, with one session id for the whole run.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Protocol
+
+from ..errors import HandlerError
+from .model import Event, EventType
+from .runner import DEFAULT_HANDLER_TIMEOUT, CallableHandler, HandlerResult, ShellHandler
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "EventDispatcher",
+    "EventHandler",
+    "available_handlers",
+    "build_dispatcher",
+    "load_handler",
+]
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "imagelist.handlers"
+
+
+class EventHandler(Protocol):
+    """Anything that takes an event and says how it went."""
+
+    name: str
+
+    def __call__(self, event: Event) -> HandlerResult: ...
+
+
+def available_handlers() -> dict[str, EntryPoint]:
+    """The in-process handlers installed, by name."""
+    return {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_handler(name: str) -> EventHandler:
+    """The installed handler ``name``, wrapped so that its failures are results, not crashes."""
+    found = available_handlers().get(name)
+    if found is None:
+        known = ", ".join(sorted(available_handlers())) or "none installed"
+        raise HandlerError(f"no event handler named {name!r} ({ENTRY_POINT_GROUP}: {known})")
+    try:
+        function = found.load()
+    except Exception as exc:  # any import-time failure of a third-party package
+        raise HandlerError(f"cannot load event handler {name!r}: {exc}") from None
+    if not callable(function):
+        raise HandlerError(f"event handler {name!r} ({found.value}) is not callable")
+    return CallableHandler(name, function)
+
+
+class EventDispatcher:
+    """Sends events to handlers, one session id per run (VMCATCHER_EVENT_UUID_SESSION)."""
+
+    def __init__(
+        self,
+        handlers: Sequence[EventHandler] = (),
+        *,
+        session: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        self.handlers = tuple(handlers)
+        self.session = session or str(uuid.uuid1())
+        self.extra = dict(extra or {})
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any handler is configured."""
+        return bool(self.handlers)
+
+    def emit(
+        self, event_type: EventType, metadata: Mapping[str, Any] | None = None
+    ) -> list[HandlerResult]:
+        """Send one event to every handler; return their results in order."""
+        event = Event(event_type, dict(metadata or {}), self.session, self.extra)
+        return [handler(event) for handler in self.handlers]
+
+
+def build_dispatcher(
+    command: str | None,
+    names: Iterable[str] = (),
+    *,
+    timeout: float = DEFAULT_HANDLER_TIMEOUT,
+    extra: Mapping[str, str] | None = None,
+) -> EventDispatcher:
+    """A dispatcher for the admin's command (if any) and the named in-process handlers."""
+    handlers: list[EventHandler] = []
+    if command and command.strip():
+        handlers.append(ShellHandler(command, timeout=timeout))
+    handlers.extend(load_handler(name) for name in names)
+    return EventDispatcher(handlers, extra=extra)

@@ -1,0 +1,481 @@
+"""The one HTTP/file seam: retrieve an image list, bounded, verified and conditional.
+
+What vmcatcher 0.6 did wrong here (reference §2.9, defect D6) and what this module does instead:
+
+* **https is verified**: the server certificate must chain to the system CAs or to a CA of the
+  IGTF trust directory (:func:`build_ca_bundle` writes both into one bundle file, once per run),
+  and its name must match the host.
+* **The whole URL is used**: port, path and query string (the old tool kept only the path).
+* **Redirects are followed** (at most ``max_redirects``), but only to the same or a stronger
+  scheme: http→http, http→https, https→https. https→http and any other scheme are refused.
+  Credentials are only sent to the host of the original URL.
+* **Bounded**: a connect timeout, a read timeout (a server that stalls mid-body), a total time
+  limit for the whole retrieval (a server that trickles), and a size cap (16 MiB by default)
+  enforced while reading, before the body is kept in memory.
+* **Conditional GET**: the ETag and Last-Modified of the accepted list are sent back as
+  If-None-Match/If-Modified-Since, so an unchanged list costs one 304.
+* **Proxies** come from the environment (``http_proxy``, ``https_proxy``, ``no_proxy``); nothing
+  else is read from the environment or from ``~/.netrc``.
+* ``file://`` URLs read a local file with the same size cap.
+
+Every failure is a one-line :class:`~imagelist.errors.FetchError` with exit code 10 (vmcatcher's
+"download failed"). The old tool exited with the HTTP status itself (so the shell saw it modulo
+256); here the status is in the message and in :attr:`HttpStatusError.status` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import ssl
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3.exceptions
+from cryptography.hazmat.primitives.serialization import Encoding
+from requests.utils import get_environ_proxies
+
+from . import __version__
+from .errors import FetchError, FetchTimeoutError, HttpStatusError, ListTooLargeError
+from .trust.store import TrustStore
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FetchLimits",
+    "FetchResult",
+    "Fetcher",
+    "build_ca_bundle",
+    "redact_url",
+    "redact_url_safe",
+    "scheme_rank",
+    "split_credentials",
+    "system_ca_bundle",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Largest list accepted unless told otherwise (a 1,000-image list is about 1 MiB).
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+USER_AGENT = f"vmcatcher/{__version__} (imagelist)"
+_CHUNK = 64 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_RANK = {"http": 1, "https": 2}
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Timeouts (seconds), the size cap (bytes) and the redirect limit of one retrieval."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_time: float = 300.0
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_redirects: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "max_time"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_bytes < 1 or self.max_redirects < 0:
+            raise ValueError("max_bytes must be positive and max_redirects not negative")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a retrieval gave: the bytes, or ``not_modified`` after a 304.
+
+    ``url`` is the URL the bytes came from (after redirects, without credentials); ``etag`` and
+    ``last_modified`` are the validators to send next time (None for files).
+    """
+
+    url: str
+    data: bytes | None
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    status: int = 200
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``https://user:pass@host/x`` → (``https://host/x``, ``user``, ``pass``), percent-decoded.
+
+    URLs without credentials come back unchanged with (None, None).
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, has_password, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, unquote(user) or None, unquote(password) if has_password else None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any ``user:password@`` removed, for messages and logs."""
+    return split_credentials(url)[0]
+
+
+def redact_url_safe(url: str) -> str:
+    """Like :func:`redact_url`, for URLs that may not even parse."""
+    try:
+        return redact_url(url)
+    except ValueError:
+        return "<invalid URL>"
+
+
+def scheme_rank(url: str) -> int:
+    """How strong a URL's transport is: 2 https, 1 http, 0 anything else (file, ...)."""
+    return _RANK.get(urlsplit(url).scheme.lower(), 0)
+
+
+def system_ca_bundle() -> Path | None:
+    """The system CA bundle (as OpenSSL finds it, ``SSL_CERT_FILE`` honoured), else certifi's."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - certifi comes with requests
+        return None
+    return Path(certifi.where())
+
+
+def build_ca_bundle(
+    destination: Path, store: TrustStore | None, *, system_bundle: Path | None = None
+) -> Path:
+    """Write the system CA bundle plus every CA certificate of ``store`` to ``destination``.
+
+    This is what https servers are verified against: public CAs for ordinary web servers, and
+    the IGTF CAs for grid hosts (vmcatcher's unfinished "igtf" trust anchor, now always on).
+    """
+    chunks: list[bytes] = []
+    source = system_bundle if system_bundle is not None else system_ca_bundle()
+    if source is not None:
+        try:
+            chunks.append(source.read_bytes().rstrip(b"\n") + b"\n")
+        except OSError as exc:
+            logger.warning("cannot read the system CA bundle %s: %s", source, exc.strerror)
+    if store is not None:
+        chunks.extend(ca.certificate.public_bytes(Encoding.PEM) for ca in store.cas)
+    destination.write_bytes(b"".join(chunks))
+    return destination
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    """The most specific message in an exception chain (requests wraps urllib3 wraps OSError)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    best = str(exc)
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {current.verify_message}"
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            best = str(reason)
+            current = reason
+            continue
+        args = getattr(current, "args", ())
+        nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
+        current = nested or current.__cause__ or current.__context__
+    return _short(best)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError,
+        ):
+            return True
+        args = getattr(current, "args", ())
+        nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
+        reason = getattr(current, "reason", None)
+        current = (
+            nested
+            or (reason if isinstance(reason, BaseException) else None)
+            or current.__cause__
+            or current.__context__
+        )
+    return False
+
+
+class Fetcher:
+    """Retrieves lists over http, https and file with one keep-alive session per run.
+
+    Use as a context manager (or call :meth:`close`): it owns the session and, for https, a
+    temporary CA bundle built from the system CAs and ``store``.
+    """
+
+    def __init__(
+        self,
+        store: TrustStore | None = None,
+        *,
+        limits: FetchLimits | None = None,
+        ca_bundle: Path | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.limits = limits or FetchLimits()
+        self._store = store
+        self._ca_bundle = ca_bundle
+        self._tmpdir: str | None = None
+        self._session = requests.Session()
+        self._session.trust_env = False  # proxies are read explicitly; no .netrc, no CA env
+        self._session.headers.update({"User-Agent": user_agent, "Accept-Encoding": "identity"})
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the session's connections and remove the temporary CA bundle."""
+        self._session.close()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def ca_bundle(self) -> Path:
+        """The CA bundle https servers are verified against (built on first use)."""
+        if self._ca_bundle is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="imagelist-ca-")
+            self._ca_bundle = build_ca_bundle(Path(self._tmpdir) / "ca-bundle.pem", self._store)
+        return self._ca_bundle
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        """Retrieve ``url``; with ``etag``/``last_modified`` a 304 gives ``not_modified``.
+
+        Credentials in the URL itself are used when no ``username`` is given.
+        """
+        try:
+            clean, url_user, url_password = split_credentials(url)
+            parts = urlsplit(clean)
+            _ = parts.port  # raises ValueError for a port out of range
+        except ValueError as exc:
+            raise FetchError(f"cannot retrieve {redact_url_safe(url)}: {exc}") from None
+        if username is None:
+            username, password = url_user, url_password
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            return self._fetch_file(clean)
+        if scheme not in _RANK:
+            raise FetchError(f"cannot retrieve {clean}: unsupported URL scheme {scheme!r}")
+        return self._fetch_http(clean, username, password, etag, last_modified)
+
+    # --- file:// ---------------------------------------------------------------------------
+
+    def _fetch_file(self, url: str) -> FetchResult:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise FetchError(f"cannot retrieve {url}: file URLs must name a local path")
+        path = unquote(parts.path)
+        limit = self.limits.max_bytes
+        try:
+            # O_NONBLOCK: a FIFO must not block the run; it is refused just below.
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            with os.fdopen(descriptor, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise FetchError(f"cannot retrieve {url}: not a regular file")
+                if info.st_size > limit:
+                    raise ListTooLargeError(
+                        f"{url} is {info.st_size} bytes, more than the limit of {limit} bytes"
+                    )
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            raise FetchError(f"cannot retrieve {url}: {exc.strerror or exc}") from None
+        if len(data) > limit:
+            raise ListTooLargeError(f"{url} is more than the limit of {limit} bytes")
+        return FetchResult(url=url, data=data)
+
+    # --- http and https ----------------------------------------------------------------------
+
+    def _fetch_http(
+        self,
+        url: str,
+        username: str | None,
+        password: str | None,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        limits = self.limits
+        deadline = time.monotonic() + limits.max_time
+        origin_host = urlsplit(url).hostname
+        conditional: dict[str, str] = {}
+        if etag:
+            conditional["If-None-Match"] = etag
+        if last_modified:
+            conditional["If-Modified-Since"] = last_modified
+        current = url
+        for _hop in range(limits.max_redirects + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchTimeoutError(f"retrieving {url} took longer than {limits.max_time:g} s")
+            send_auth = username is not None and urlsplit(current).hostname == origin_host
+            response = self._get(
+                current,
+                headers=conditional,
+                auth=(username or "", password or "") if send_auth else None,
+                timeout=(
+                    min(limits.connect_timeout, remaining),
+                    min(limits.read_timeout, remaining),
+                ),
+            )
+            try:
+                status = response.status_code
+                if status in _REDIRECTS:
+                    current = self._redirect_target(current, response)
+                    continue
+                if status == 304 and conditional:
+                    _ = response.content  # empty by definition; lets the connection be reused
+                    logger.debug("%s not modified", current)
+                    return FetchResult(
+                        url=current,
+                        data=None,
+                        not_modified=True,
+                        etag=response.headers.get("ETag", etag),
+                        last_modified=response.headers.get("Last-Modified", last_modified),
+                        status=304,
+                    )
+                if status != 200:
+                    reason = f" {_short(response.reason)}" if response.reason else ""
+                    raise HttpStatusError(
+                        f"cannot retrieve {current}: HTTP {status}{reason}", status=status
+                    )
+                data = self._read_body(current, response, deadline)
+                return FetchResult(
+                    url=current,
+                    data=data,
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                )
+            finally:
+                response.close()
+        raise FetchError(f"cannot retrieve {url}: more than {limits.max_redirects} redirects")
+
+    def _get(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        auth: tuple[str, str] | None,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        try:
+            proxies = get_environ_proxies(url)
+        except (ValueError, OSError):  # pragma: no cover - malformed no_proxy entries
+            proxies = {}
+        verify: str | bool = str(self.ca_bundle()) if url.lower().startswith("https:") else True
+        try:
+            return self._session.get(
+                url,
+                headers=headers,
+                auth=auth,
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+                proxies=proxies,
+                verify=verify,
+            )
+        except requests.RequestException as exc:
+            if _is_timeout(exc):
+                raise FetchTimeoutError(
+                    f"cannot retrieve {url}: timed out ({_reason(exc)})"
+                ) from None
+            raise FetchError(f"cannot retrieve {url}: {_reason(exc)}") from None
+        except (ValueError, OSError) as exc:  # e.g. an invalid port or host in the URL
+            raise FetchError(f"cannot retrieve {url}: {_short(str(exc))}") from None
+
+    def _redirect_target(self, current: str, response: requests.Response) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise FetchError(
+                f"cannot retrieve {current}: HTTP {response.status_code} without a Location"
+            )
+        target = urljoin(current, _quote_unsafe(location))
+        rank = scheme_rank(target)
+        if rank == 0 or rank < scheme_rank(current):
+            raise FetchError(
+                f"cannot retrieve {current}: refusing redirect to {redact_url(target)} "
+                "(only the same or a stronger scheme is followed)"
+            )
+        logger.info("%s redirects to %s", current, redact_url(target))
+        return target
+
+    def _read_body(self, url: str, response: requests.Response, deadline: float) -> bytes:
+        limit = self.limits.max_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ListTooLargeError(
+                f"{url} is {declared} bytes, more than the limit of {limit} bytes"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        raw = response.raw
+        try:
+            while True:
+                # read1 returns as soon as the socket has data, so a trickling server meets the
+                # total-time check after every read instead of after a whole 64 KiB chunk.
+                chunk = raw.read1(_CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise ListTooLargeError(
+                        f"{url} sent more than the limit of {limit} bytes; stopped reading"
+                    )
+                if time.monotonic() > deadline:
+                    raise FetchTimeoutError(
+                        f"retrieving {url} took longer than {self.limits.max_time:g} s "
+                        f"({total} bytes read)"
+                    )
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if _is_timeout(exc):
+                raise FetchTimeoutError(
+                    f"cannot retrieve {url}: the server stalled after {total} bytes "
+                    f"(no data for {self.limits.read_timeout:g} s)"
+                ) from None
+            raise FetchError(
+                f"cannot retrieve {url}: connection broken after {total} bytes ({_reason(exc)})"
+            ) from None
+        raw.release_conn()  # the body is complete: keep the connection for the next list
+        return b"".join(chunks)
+
+
+def _quote_unsafe(location: str) -> str:
+    """Percent-encode spaces and non-ASCII in a Location header, keeping reserved characters."""
+    return quote(location, safe="%/:=&?~#+!$,;'@()*[]")

@@ -1,0 +1,70 @@
+"""What the three vmcatcher commands share: common options, the one-action rule, the database."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from ..cli._common import add_logging_options, configure_logging
+from ..db.subscriber import open_database
+from ..errors import UsageError
+from .settings import database_url, log_config, output_format
+from .views import FORMATS
+
+__all__ = [
+    "add_common_logging",
+    "add_database_option",
+    "add_format_option",
+    "open_engine",
+    "selected_action",
+    "setup_logging",
+]
+
+
+def add_database_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``-d/--database`` and ``--log-sql-info``."""
+    parser.add_argument(
+        "-d",
+        "--database",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: $VMCATCHER_RDBMS, else sqlite:///vmcatcher.db)",
+    )
+    parser.add_argument("--log-sql-info", action="store_true", help="echo the SQL statements")
+
+
+def add_format_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``-f/--format``."""
+    parser.add_argument(
+        "-f",
+        "--format",
+        metavar="FORMAT",
+        help=f"output format: {', '.join(FORMATS)} (default: $VMCATCHER_OUTPUT_FORMAT, else lines)",
+    )
+
+
+def add_common_logging(parser: argparse.ArgumentParser) -> None:
+    """``-v``/``-q``/``--log-config`` (default ``$VMCATCHER_LOG_CONF``)."""
+    add_logging_options(parser, env_var="VMCATCHER_LOG_CONF")
+
+
+def setup_logging(args: argparse.Namespace) -> str:
+    """Configure logging from -v/-q/--log-config and return the output format."""
+    configure_logging(args.verbose, args.quiet, log_config(args.log_config))
+    return output_format(args.format)
+
+
+def selected_action(args: argparse.Namespace, actions: Sequence[str]) -> str:
+    """The one action asked for; vmcatcher's messages when there are none or several."""
+    chosen = [name for name in actions if getattr(args, name)]
+    if not chosen:
+        raise UsageError("No actions selected")
+    if len(chosen) > 1:
+        raise UsageError(f"More than one action selected: {', '.join(chosen)}")
+    return chosen[0]
+
+
+def open_engine(args: argparse.Namespace) -> Engine:
+    """The migrated database named by -d / $VMCATCHER_RDBMS / the default."""
+    return open_database(database_url(args.database), echo=bool(args.log_sql_info))

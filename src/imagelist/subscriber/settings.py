@@ -1,0 +1,104 @@
+"""Where the vmcatcher commands take their settings from: option, then environment, then default.
+
+* database: ``-d``, ``VMCATCHER_RDBMS``, ``sqlite:///vmcatcher.db``;
+* trust directory: ``-c``, ``VMCATCHER_DIR_CERT``, ``X509_CERT_DIR``,
+  ``/etc/grid-security/certificates`` (``vmcatcher_image -c`` no longer overrides the
+  environment: defect D22);
+* output format: ``-f``, ``VMCATCHER_OUTPUT_FORMAT``, ``lines``;
+* event command: ``-x``, ``VMCATCHER_SUB_EVENT``;
+* logging configuration: ``--log-config``, ``VMCATCHER_LOG_CONF``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..db.subscriber import DEFAULT_DATABASE_URL
+from ..errors import UsageError
+from ..trust import TrustStore, default_trust_dir
+from .views import FORMATS
+
+__all__ = [
+    "database_url",
+    "event_command",
+    "load_trust_store",
+    "log_config",
+    "output_format",
+    "pair_outputs",
+    "trust_directory",
+    "write_output",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def database_url(value: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``-d``, else ``VMCATCHER_RDBMS``, else ``sqlite:///vmcatcher.db`` (in the current dir)."""
+    return value or _env(environ).get("VMCATCHER_RDBMS") or DEFAULT_DATABASE_URL
+
+
+def output_format(value: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``-f``, else ``VMCATCHER_OUTPUT_FORMAT``, else ``lines``; any letter case."""
+    raw = value or _env(environ).get("VMCATCHER_OUTPUT_FORMAT") or "lines"
+    for name in FORMATS:
+        if raw.lower() == name.lower():
+            return name
+    raise UsageError(f"invalid output format {raw!r} (choose from {', '.join(FORMATS)})")
+
+
+def trust_directory(value: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``-c``, else VMCATCHER_DIR_CERT, X509_CERT_DIR, /etc/grid-security/certificates."""
+    return value or default_trust_dir(environ)
+
+
+def load_trust_store(directory: str) -> TrustStore:
+    """Load the trust directory; a missing one is a usage error (exit 1, as vmcatcher)."""
+    if not Path(directory).is_dir():
+        raise UsageError(f"trust directory {directory} does not exist (see -c/--cert-dir)")
+    return TrustStore.load(directory)
+
+
+def event_command(value: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """``-x``, else ``VMCATCHER_SUB_EVENT``, else no command."""
+    return value or _env(environ).get("VMCATCHER_SUB_EVENT") or None
+
+
+def log_config(value: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """``--log-config``, else ``VMCATCHER_LOG_CONF``."""
+    return value or _env(environ).get("VMCATCHER_LOG_CONF") or None
+
+
+def pair_outputs(selections: Sequence[str], outputs: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Selections paired with ``-o`` files by position; the rest go to standard output."""
+    if len(outputs) > len(selections):
+        logger.warning("%d output files but %d selections", len(outputs), len(selections))
+    return [
+        (selection, outputs[index] if index < len(outputs) else None)
+        for index, selection in enumerate(selections)
+    ]
+
+
+def write_output(path: str | None, data: str | bytes) -> None:
+    """Write to ``path`` (replaced atomically) or to standard output."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path is None or path == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_bytes(payload)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
