@@ -19,14 +19,14 @@ def test_entry_point_resolves(name: str) -> None:
     assert callable(getattr(importlib.import_module(module), function))
 
 
-@pytest.mark.parametrize(
-    "name",
-    [n for n in sorted(SCRIPTS) if n.startswith("vmca")],
-)
+def _placeholder(name: str) -> bool:
+    module = importlib.import_module(SCRIPTS[name].partition(":")[0])
+    return "not part of this release" in (module.__doc__ or "")
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(SCRIPTS) if _placeholder(n)])
 def test_not_yet_available_commands_say_so(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     module, _, function = SCRIPTS[name].partition(":")
     main = getattr(importlib.import_module(module), function)
-    if "not part of this release" not in (importlib.import_module(module).__doc__ or ""):
-        pytest.skip(f"{name} is implemented; its own tests cover it")
     assert main([]) == 1
     assert capsys.readouterr().err.strip() == f"{name}: not available in imagelist 0.1 yet"

@@ -1,0 +1,188 @@
+"""The endorser's signing certificate and key (reference §3.6 steps 1-2).
+
+Paths: ``--x509-cert``/``--x509-key``, else ``$VMCASTER_X509_CERT``/``$VMCASTER_X509_KEY``, else
+``usercert.pem``/``userkey.pem`` in ``--x509-dir``, ``$VMCASTER_X509_DIR`` or ``$HOME/.globus``.
+An encrypted key is opened with the passphrase in ``$VMCASTER_X509_KEY_PASSPHRASE_FILE``, else
+by asking on the terminal; without either it is a one-line error, never a hang.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from ..errors import (
+    SigningCertPathError,
+    SigningCredentialError,
+    SigningCredentialMissingError,
+    SigningKeyPathError,
+    SigningKeyUsageError,
+    SigningKeyUsageMissingError,
+)
+from ..trust import subject_oneline
+
+__all__ = [
+    "PASSPHRASE_FILE_ENV",
+    "CredentialPaths",
+    "PassphraseSource",
+    "check_key_usage",
+    "default_passphrase",
+    "load_certificate",
+    "load_private_key",
+    "resolve_paths",
+]
+
+logger = logging.getLogger(__name__)
+
+PASSPHRASE_FILE_ENV = "VMCASTER_X509_KEY_PASSPHRASE_FILE"  # noqa: S105 - a variable name
+#: Returns the passphrase for the key at the given path, or None if there is no way to get one.
+PassphraseSource = Callable[[Path], bytes | None]
+
+
+@dataclass(frozen=True)
+class CredentialPaths:
+    """Where the signing certificate and key are."""
+
+    cert: Path
+    key: Path
+
+
+def resolve_paths(
+    *,
+    cert: str | None = None,
+    key: str | None = None,
+    directory: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> CredentialPaths:
+    """Apply the option → environment → directory → ``$HOME/.globus`` order; check existence."""
+    env = os.environ if environ is None else environ
+    cert = cert or env.get("VMCASTER_X509_CERT")
+    key = key or env.get("VMCASTER_X509_KEY")
+    directory = directory or env.get("VMCASTER_X509_DIR")
+    if directory is None and env.get("HOME"):
+        directory = str(Path(env["HOME"]) / ".globus")
+    if key is None:
+        if directory is None:
+            raise SigningKeyPathError(
+                "no signing key: give --x509-key, set VMCASTER_X509_KEY or VMCASTER_X509_DIR"
+            )
+        key = str(Path(directory) / "userkey.pem")
+    if cert is None:
+        if directory is None:
+            raise SigningCertPathError(
+                "no signing certificate: give --x509-cert, set VMCASTER_X509_CERT or "
+                "VMCASTER_X509_DIR"
+            )
+        cert = str(Path(directory) / "usercert.pem")
+    paths = CredentialPaths(Path(cert).expanduser(), Path(key).expanduser())
+    for what, path in (("key", paths.key), ("certificate", paths.cert)):
+        if not path.is_file():
+            raise SigningCredentialMissingError(f"signing {what} not found at {path}")
+    return paths
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """Read a PEM (or DER) certificate."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SigningCredentialError(f"cannot read certificate {path}: {exc.strerror}") from None
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise SigningCredentialError(f"{path} is not an X.509 certificate") from None
+
+
+def check_key_usage(certificate: x509.Certificate, path: Path) -> None:
+    """The certificate must have a keyUsage extension including digitalSignature (31/32)."""
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        raise SigningKeyUsageMissingError(
+            f"certificate {path} ({subject_oneline(certificate)}) has no keyUsage extension"
+        ) from None
+    except ValueError as exc:  # pragma: no cover - a malformed extension
+        raise SigningCredentialError(f"certificate {path}: {exc}") from None
+    if not usage.digital_signature:
+        raise SigningKeyUsageError(
+            f"certificate {path} ({subject_oneline(certificate)}) keyUsage does not include "
+            "digitalSignature"
+        )
+
+
+def default_passphrase(
+    environ: Mapping[str, str] | None = None,
+    *,
+    interactive: bool | None = None,
+    prompt: Callable[[str], str] = getpass.getpass,
+) -> PassphraseSource:
+    """``$VMCASTER_X509_KEY_PASSPHRASE_FILE``, else a prompt if stdin is a terminal."""
+    env = os.environ if environ is None else environ
+
+    def source(path: Path) -> bytes | None:
+        passphrase_file = env.get(PASSPHRASE_FILE_ENV)
+        if passphrase_file:
+            try:
+                return Path(passphrase_file).read_bytes().rstrip(b"\r\n")
+            except OSError as exc:
+                raise SigningCredentialError(
+                    f"cannot read {PASSPHRASE_FILE_ENV} {passphrase_file}: {exc.strerror}"
+                ) from None
+        tty = sys.stdin.isatty() if interactive is None else interactive
+        if not tty:
+            return None
+        return prompt(f"Enter pass phrase for {path}: ").encode("utf-8")
+
+    return source
+
+
+def load_private_key(
+    path: Path, certificate: x509.Certificate, passphrase: PassphraseSource
+) -> PrivateKeyTypes:
+    """Read the PEM key (asking for its passphrase if encrypted); it must match the certificate."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SigningCredentialError(f"cannot read private key {path}: {exc.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, None)
+    except TypeError:  # encrypted
+        secret = passphrase(path)
+        if secret is None:
+            raise SigningCredentialError(
+                f"private key {path} is encrypted and there is no terminal to ask for its "
+                f"passphrase: set {PASSPHRASE_FILE_ENV}"
+            ) from None
+        try:
+            key = serialization.load_pem_private_key(data, secret)
+        except (TypeError, ValueError):
+            raise SigningCredentialError(
+                f"cannot decrypt private key {path}: wrong passphrase"
+            ) from None
+    except ValueError:
+        raise SigningCredentialError(f"{path} is not a PEM private key") from None
+    except UnsupportedAlgorithm as exc:  # pragma: no cover - needs an exotic key type
+        raise SigningCredentialError(f"cannot load private key {path}: {exc}") from None
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    expected = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if public != expected:
+        raise SigningCredentialError(
+            f"private key {path} does not belong to certificate {subject_oneline(certificate)}"
+        )
+    return key

@@ -1,0 +1,127 @@
+"""Bringing existing lists into the database: JSON, S/MIME files and the published copy.
+
+``--import-imagelist-smime`` and ``--download-imagelist`` verify the signature and the signer
+against the IGTF trust directory (vmcaster 0.0.x did not verify S/MIME imports, defect D18);
+``verify=None`` skips that, and is logged as a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ..errors import DocumentError, FetchError, UsageError
+from ..smime import read_signed
+from ..verify import ListVerifier
+from .store import PublisherStore
+
+__all__ = [
+    "MAX_LIST_BYTES",
+    "download_imagelist",
+    "fetch_bytes",
+    "import_json",
+    "import_smime",
+    "parse_json",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The largest list accepted from a file or a server (real lists are well below 1 MiB).
+MAX_LIST_BYTES = 64 * 1024 * 1024
+FETCH_TIMEOUT = (10.0, 60.0)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_LIST_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_LIST_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_LIST_BYTES} bytes: not an image list")
+    return data
+
+
+def parse_json(data: bytes, where: str) -> dict[str, Any]:
+    """Decode a JSON list: invalid JSON exits 20 and ``null`` 21, as vmcaster."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise DocumentError(f"{where} is not valid JSON: {reason}", exit_code=20) from None
+    if document is None:
+        raise DocumentError(f"{where} holds no JSON content (null)", exit_code=21)
+    if not isinstance(document, dict):
+        raise DocumentError(f"{where} is not a JSON object", exit_code=20)
+    return document
+
+
+def import_json(store: PublisherStore, path: Path) -> str:
+    """``--import-imagelist-json FILE``: import an unsigned ``{"hv:imagelist": ...}``."""
+    return store.import_document(parse_json(_read(path), str(path)))
+
+
+def _verified_payload(data: bytes, where: str, verifier: ListVerifier | None) -> bytes:
+    if verifier is None:
+        logger.warning("%s: signature NOT verified (--no-verify)", where)
+        return read_signed(data).payload
+    verified = verifier.verify(data)
+    logger.info("%s: signed by %s", where, verified.signer_dn)
+    return verified.payload
+
+
+def import_smime(store: PublisherStore, path: Path, verifier: ListVerifier | None) -> str:
+    """``--import-imagelist-smime FILE``: verify (unless ``verifier`` is None), then import."""
+    payload = _verified_payload(_read(path), str(path), verifier)
+    return store.import_document(parse_json(payload, str(path)))
+
+
+def fetch_bytes(uri: str) -> bytes:
+    """GET a list from ``http(s)://`` or ``file://`` (timeouts, size cap, redirects followed)."""
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        return _read(Path(unquote(parts.path)))
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"cannot download {uri}: unsupported scheme", exit_code=22)
+    import requests  # only this action needs it
+
+    try:
+        with requests.get(uri, timeout=FETCH_TIMEOUT, stream=True) as response:
+            if response.status_code != 200:
+                raise FetchError(
+                    f"cannot download {uri}: HTTP {response.status_code}", exit_code=22
+                )
+            data = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > MAX_LIST_BYTES:
+                    raise FetchError(
+                        f"cannot download {uri}: larger than {MAX_LIST_BYTES} bytes", exit_code=22
+                    )
+    except requests.RequestException as exc:
+        raise FetchError(
+            f"cannot download {uri}: {type(exc).__name__}: {' '.join(str(exc).split())}",
+            exit_code=22,
+        ) from None
+    return bytes(data)
+
+
+def download_imagelist(
+    store: PublisherStore, identifier: str, verifier: ListVerifier | None
+) -> str:
+    """``--download-imagelist``: fetch the list's ``hv:uri``, verify, import."""
+    uri = store.get_key("imagelist", identifier, "hv:uri")
+    if not uri:
+        raise UsageError(f"image list {identifier} has no hv:uri to download from")
+    payload = _verified_payload(fetch_bytes(uri), uri, verifier)
+    document = parse_json(payload, uri)
+    body = document.get("hv:imagelist")
+    imported = body.get("dc:identifier") if isinstance(body, dict) else None
+    if imported != identifier:
+        raise DocumentError(
+            f"{uri} holds image list {imported!r}, not {identifier!r}", exit_code=20
+        )
+    return store.import_document(document)

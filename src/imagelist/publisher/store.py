@@ -1,0 +1,505 @@
+"""The endorser's database: image lists, images, endorsers, their keys and links.
+
+Every method is one transaction. Objects are selected by their public identifiers: an image
+list or an image by ``dc:identifier``, an endorser by its certificate subject (``hv:dn``).
+Values are stored as text, as vmcaster 0.0.x did; :meth:`PublisherStore.show_imagelist` gives
+back the same JSON shapes it printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..db.engine import redact_url
+from ..db.publisher import models
+from ..errors import DatabaseError, DocumentError, PublishObjectNotFoundError, UsageError
+from ..versions import compare_versions
+
+__all__ = [
+    "RESERVED_KEYS",
+    "Kind",
+    "LinkedEndorser",
+    "PublisherStore",
+    "stored_text",
+    "vmcaster_json",
+]
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["imagelist", "image", "endorser"]
+
+#: Keys that come from the database structure, not from key/value rows.
+RESERVED_KEYS: dict[Kind, frozenset[str]] = {
+    "imagelist": frozenset({"dc:identifier", "hv:endorser", "hv:images"}),
+    "image": frozenset({"dc:identifier"}),
+    "endorser": frozenset({"hv:dn"}),
+}
+_NAMES: dict[Kind, str] = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
+_INT_LIKE = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def stored_text(value: object) -> str:
+    """How an imported JSON value is stored: strings as they are, anything else as JSON text."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _size_value(identifier: str, text: str) -> int | str:
+    """``hv:size`` as vmcaster showed it: an integer, or the text if it is not one."""
+    if _INT_LIKE.fullmatch(text):
+        return int(text)
+    logger.warning("image %s: hv:size %r is not an integer", identifier, text)
+    return text
+
+
+@dataclass(frozen=True)
+class LinkedEndorser:
+    """An endorser linked to a list, with its keys (``hv:dn`` included)."""
+
+    subject: str
+    keys: dict[str, str]
+
+    def x509(self) -> dict[str, str]:
+        """The ``hv:x509`` object: its keys, ``hv:dn`` from the subject."""
+        return {**self.keys, "hv:dn": self.subject}
+
+
+class PublisherStore:
+    """vmcaster's operations on its database (see :func:`imagelist.db.publisher.open_database`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise DatabaseError(
+                f"database {redact_url(str(self.engine.url))} refused the change: "
+                f"{_first_line(exc)}"
+            ) from None
+        except SQLAlchemyError as exc:
+            raise DatabaseError(
+                f"database {redact_url(str(self.engine.url))}: {_first_line(exc)}"
+            ) from None
+
+    @staticmethod
+    def _find(session: Session, kind: Kind, identifier: str) -> Any:
+        model: Any
+        if kind == "imagelist":
+            model, column = models.ImageList, models.ImageList.identifier
+        elif kind == "image":
+            model, column = models.Image, models.Image.identifier
+        else:
+            model, column = models.Endorser, models.Endorser.subject
+        return session.scalars(select(model).where(column == identifier)).one_or_none()
+
+    def _get(self, session: Session, kind: Kind, identifier: str) -> Any:
+        found = self._find(session, kind, identifier)
+        if found is None:
+            raise PublishObjectNotFoundError(f"{_NAMES[kind]} {identifier!r} does not exist")
+        return found
+
+    @staticmethod
+    def _metadata_model(kind: Kind) -> Any:
+        return {
+            "imagelist": models.ImageListMetadata,
+            "image": models.ImageMetadata,
+            "endorser": models.EndorserMetadata,
+        }[kind]
+
+    # --- objects ----------------------------------------------------------------------------------
+
+    def identifiers(self, kind: Kind) -> list[str]:
+        """All identifiers of one kind (endorsers: subjects), in creation order."""
+        with self._transaction() as session:
+            if kind == "imagelist":
+                return list(session.scalars(select(models.ImageList.identifier).order_by("id")))
+            if kind == "image":
+                return list(session.scalars(select(models.Image.identifier).order_by("id")))
+            return list(session.scalars(select(models.Endorser.subject).order_by("id")))
+
+    def exists(self, kind: Kind, identifier: str) -> bool:
+        """Whether the object is in the database."""
+        with self._transaction() as session:
+            return self._find(session, kind, identifier) is not None
+
+    def add(self, kind: Kind, identifier: str) -> bool:
+        """Create an empty object; False (and nothing changes) if it exists already."""
+        _check_identifier(kind, identifier)
+        with self._transaction() as session:
+            if self._find(session, kind, identifier) is not None:
+                logger.warning("%s %s already exists", _NAMES[kind], identifier)
+                return False
+            session.add(_new(kind, identifier))
+        logger.info("added %s %s", _NAMES[kind], identifier)
+        return True
+
+    def delete(self, kind: Kind, identifier: str) -> None:
+        """Delete an object with its keys and links."""
+        with self._transaction() as session:
+            obj = self._get(session, kind, identifier)
+            session.delete(obj)
+        logger.info("deleted %s %s", _NAMES[kind], identifier)
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    def keys(self, kind: Kind, identifier: str) -> dict[str, str]:
+        """The stored keys of an object (without the reserved ones), in creation order."""
+        with self._transaction() as session:
+            obj = self._get(session, kind, identifier)
+            return {item.key: item.value for item in obj.items}
+
+    def get_key(self, kind: Kind, identifier: str, key: str) -> str | None:
+        """One stored value, or None."""
+        return self.keys(kind, identifier).get(key)
+
+    def set_key(self, kind: Kind, identifier: str, key: str, value: str) -> None:
+        """Create or overwrite a key. Reserved keys (e.g. ``dc:identifier``) are refused."""
+        self.set_keys(kind, identifier, {key: value})
+
+    def set_keys(self, kind: Kind, identifier: str, values: Mapping[str, str]) -> None:
+        """Create or overwrite several keys in one transaction."""
+        for key in values:
+            _check_key(kind, key)
+        with self._transaction() as session:
+            obj = self._get(session, kind, identifier)
+            _set_items(obj, kind, values)
+
+    def delete_key(self, kind: Kind, identifier: str, key: str) -> bool:
+        """Delete a key; False (with a warning) if the object has no such key."""
+        with self._transaction() as session:
+            obj = self._get(session, kind, identifier)
+            for item in obj.items:
+                if item.key == key:
+                    obj.items.remove(item)
+                    return True
+        logger.warning("%s %s has no key %s", _NAMES[kind], identifier, key)
+        return False
+
+    # --- links ------------------------------------------------------------------------------------
+
+    def link(self, kind: Literal["image", "endorser"], imagelist: str, identifier: str) -> bool:
+        """Link an image or an endorser to a list; False if already linked."""
+        with self._transaction() as session:
+            return _link(
+                session,
+                self._get(session, "imagelist", imagelist),
+                self._get(session, kind, identifier),
+                kind,
+            )
+
+    def unlink(self, kind: Literal["image", "endorser"], imagelist: str, identifier: str) -> None:
+        """Remove a link (an error if there is none)."""
+        with self._transaction() as session:
+            owner = self._get(session, "imagelist", imagelist)
+            other = self._get(session, kind, identifier)
+            model, column = _link_model(kind)
+            result = session.execute(
+                delete(model).where(model.imagelist_id == owner.id, column == other.id)
+            )
+            if not getattr(result, "rowcount", 0):
+                raise PublishObjectNotFoundError(
+                    f"{_NAMES[kind]} {identifier!r} is not linked to image list {imagelist!r}"
+                )
+
+    def linked(self, kind: Literal["image", "endorser"], imagelist: str) -> list[str]:
+        """Identifiers (endorsers: subjects) linked to a list, in link order."""
+        with self._transaction() as session:
+            owner = self._get(session, "imagelist", imagelist)
+            model, column = _link_model(kind)
+            target = models.Image if kind == "image" else models.Endorser
+            name = models.Image.identifier if kind == "image" else models.Endorser.subject
+            query = (
+                select(name)
+                .join(model, column == target.id)
+                .where(model.imagelist_id == owner.id)
+                .order_by(model.id)
+            )
+            return list(session.scalars(query))
+
+    def imagelists_of_image(self, image: str) -> list[str]:
+        """The lists an image is linked to, oldest link first."""
+        with self._transaction() as session:
+            obj = self._get(session, "image", image)
+            query = (
+                select(models.ImageList.identifier)
+                .join(
+                    models.ImageListImage, models.ImageListImage.imagelist_id == models.ImageList.id
+                )
+                .where(models.ImageListImage.image_id == obj.id)
+                .order_by(models.ImageListImage.id)
+            )
+            return list(session.scalars(query))
+
+    # --- documents --------------------------------------------------------------------------------
+
+    def show_image(self, identifier: str) -> dict[str, Any]:
+        """``--show-image``: the image keys, ``dc:identifier`` and an integer ``hv:size``."""
+        keys = self.keys("image", identifier)
+        return _image_object(identifier, keys)
+
+    def show_endorser(self, subject: str) -> dict[str, Any]:
+        """``--show-endorser``: ``hv:dn`` and the keys, integer-looking values as integers."""
+        out: dict[str, Any] = {"hv:dn": subject}
+        for key, value in self.keys("endorser", subject).items():
+            out[key] = int(value) if _INT_LIKE.fullmatch(value) else value
+        return out
+
+    def list_content(
+        self, identifier: str
+    ) -> tuple[dict[str, str], list[dict[str, Any]], list[LinkedEndorser]]:
+        """A list's keys, its images (``hv:image`` objects) and its linked endorsers."""
+        with self._transaction() as session:
+            owner = self._get(session, "imagelist", identifier)
+            keys = {item.key: item.value for item in owner.items}
+            images = [
+                _image_object(image.identifier, {item.key: item.value for item in image.items})
+                for image in session.scalars(
+                    select(models.Image)
+                    .join(models.ImageListImage, models.ImageListImage.image_id == models.Image.id)
+                    .where(models.ImageListImage.imagelist_id == owner.id)
+                    .order_by(models.ImageListImage.id)
+                )
+            ]
+            endorsers = [
+                LinkedEndorser(endorser.subject, {item.key: item.value for item in endorser.items})
+                for endorser in session.scalars(
+                    select(models.Endorser)
+                    .join(models.Endorsement, models.Endorsement.endorser_id == models.Endorser.id)
+                    .where(models.Endorsement.imagelist_id == owner.id)
+                    .order_by(models.Endorsement.id)
+                )
+            ]
+        return keys, images, endorsers
+
+    def show_imagelist(self, identifier: str) -> dict[str, Any]:
+        """``--show-imagelist``: ``{"hv:imagelist": ...}`` as vmcaster printed it.
+
+        ``hv:images`` only if the list has images and ``hv:endorser`` only if it has an
+        endorser, as before; but the endorser is always one object, the first linked (0.0.x
+        wrote an array when several were linked, which vmcatcher cannot read: D17).
+        """
+        keys, images, endorsers = self.list_content(identifier)
+        body: dict[str, Any] = dict(keys)
+        if images:
+            body["hv:images"] = [{"hv:image": image} for image in images]
+        body["dc:identifier"] = identifier
+        if endorsers:
+            body["hv:endorser"] = {"hv:x509": endorsers[0].x509()}
+        return {"hv:imagelist": body}
+
+    def record_publication(
+        self, identifier: str, values: Mapping[str, str], when: datetime
+    ) -> None:
+        """After a successful upload: store the published version and dates."""
+        with self._transaction() as session:
+            owner = self._get(session, "imagelist", identifier)
+            _set_items(owner, "imagelist", values)
+            owner.updated = when
+
+    # --- import (reference §3.7) ------------------------------------------------------------------
+
+    def import_document(self, document: Mapping[str, Any]) -> str:
+        """Import a decoded ``{"hv:imagelist": ...}`` the way vmcaster's importer did.
+
+        The list, its images and endorsers are created and linked. An image's keys (and the
+        list's keys) are overwritten only if the stored ``hv:version`` is not newer than the
+        imported one; endorser keys always are. Images missing from the import stay linked.
+        One transaction: nothing changes if anything is wrong. Returns the list identifier.
+        """
+        content = document.get("hv:imagelist") if isinstance(document, Mapping) else None
+        if not isinstance(content, Mapping):
+            raise DocumentError("cannot import: the JSON has no hv:imagelist object", exit_code=20)
+        identifier = content.get("dc:identifier")
+        if not isinstance(identifier, str) or not identifier:
+            raise DocumentError("cannot import: hv:imagelist has no dc:identifier", exit_code=20)
+        _check_identifier("imagelist", identifier)
+        with self._transaction() as session:
+            owner = self._find(session, "imagelist", identifier)
+            if owner is None:
+                owner = _new("imagelist", identifier)
+                session.add(owner)
+                session.flush()
+            self._import_images(session, owner, content.get("hv:images"))
+            self._import_endorsers(session, owner, content.get("hv:endorser"))
+            stored = {item.key: item.value for item in owner.items}
+            if _newer_or_equal(stored.get("hv:version"), content.get("hv:version")):
+                _set_items(
+                    owner,
+                    "imagelist",
+                    {
+                        key: stored_text(value)
+                        for key, value in content.items()
+                        if key not in RESERVED_KEYS["imagelist"]
+                    },
+                )
+            else:
+                logger.warning(
+                    "image list %s: stored hv:version %s is newer than the imported %s: "
+                    "list keys kept",
+                    identifier,
+                    stored.get("hv:version"),
+                    content.get("hv:version"),
+                )
+        logger.info("imported image list %s", identifier)
+        return identifier
+
+    def _import_images(self, session: Session, owner: Any, images: object) -> None:
+        if images is None:
+            return
+        if not isinstance(images, list):
+            raise DocumentError("cannot import: hv:images is not an array", exit_code=20)
+        for entry in images:
+            image = entry.get("hv:image") if isinstance(entry, Mapping) else None
+            ident = image.get("dc:identifier") if isinstance(image, Mapping) else None
+            if not isinstance(ident, str) or not ident:
+                logger.warning("ignoring an hv:images entry without hv:image/dc:identifier")
+                continue
+            assert isinstance(image, Mapping)
+            obj = self._find(session, "image", ident)
+            if obj is None:
+                _check_identifier("image", ident)
+                obj = _new("image", ident)
+                session.add(obj)
+                session.flush()
+            _link(session, owner, obj, "image")
+            stored = {item.key: item.value for item in obj.items}
+            if _newer_or_equal(stored.get("hv:version"), image.get("hv:version")):
+                _set_items(
+                    obj,
+                    "image",
+                    {k: stored_text(v) for k, v in image.items() if k != "dc:identifier"},
+                )
+            else:
+                logger.warning("image %s: stored version is newer: keys kept", ident)
+
+    def _import_endorsers(self, session: Session, owner: Any, endorsers: object) -> None:
+        if endorsers is None:
+            return
+        for wrapper in endorsers if isinstance(endorsers, list) else [endorsers]:
+            x509 = wrapper.get("hv:x509") if isinstance(wrapper, Mapping) else None
+            subject = x509.get("hv:dn") if isinstance(x509, Mapping) else None
+            if not isinstance(subject, str) or not subject:
+                logger.warning("ignoring an hv:endorser entry without hv:x509/hv:dn")
+                continue
+            assert isinstance(x509, Mapping)
+            obj = self._find(session, "endorser", subject)
+            if obj is None:
+                obj = _new("endorser", subject)
+                session.add(obj)
+                session.flush()
+            _link(session, owner, obj, "endorser")
+            _set_items(
+                obj, "endorser", {k: stored_text(v) for k, v in x509.items() if k != "hv:dn"}
+            )
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return " ".join(str(original).split("\n", 1)[0].split())
+
+
+def _check_identifier(kind: Kind, identifier: str) -> None:
+    if (
+        not identifier
+        or not identifier.strip()
+        or "\n" in identifier
+        or len(identifier) > models.ID_LENGTH
+    ):
+        what = "subject" if kind == "endorser" else "identifier"
+        raise UsageError(f"invalid {_NAMES[kind]} {what} {identifier!r}")
+
+
+def _check_key(kind: Kind, key: str) -> None:
+    if key in RESERVED_KEYS[kind]:
+        raise UsageError(
+            f"key {key} of an {_NAMES[kind]} is reserved: it comes from the database, "
+            "not from a key/value"
+            if kind == "imagelist" or kind == "image"
+            else f"key {key} of an endorser is reserved: it is the endorser's subject"
+        )
+    if not key or len(key) > models.KEY_LENGTH:
+        raise UsageError(f"invalid key {key!r}")
+
+
+def _new(kind: Kind, identifier: str) -> Any:
+    if kind == "imagelist":
+        return models.ImageList(identifier=identifier)
+    if kind == "image":
+        return models.Image(identifier=identifier)
+    return models.Endorser(subject=identifier)
+
+
+def _set_items(obj: Any, kind: Kind, values: Mapping[str, str]) -> None:
+    model = PublisherStore._metadata_model(kind)
+    current = {item.key: item for item in obj.items}
+    for key, value in values.items():
+        item = current.get(key)
+        if item is None:
+            obj.items.append(model(key=key, value=value))
+        elif item.value != value:
+            item.value = value
+
+
+def _link_model(kind: Literal["image", "endorser"]) -> tuple[Any, Any]:
+    if kind == "image":
+        return models.ImageListImage, models.ImageListImage.image_id
+    return models.Endorsement, models.Endorsement.endorser_id
+
+
+def _link(session: Session, owner: Any, other: Any, kind: Literal["image", "endorser"]) -> bool:
+    model, column = _link_model(kind)
+    exists = session.scalars(
+        select(model.id).where(model.imagelist_id == owner.id, column == other.id)
+    ).first()
+    if exists is not None:
+        logger.info("%s already linked to image list %s", _NAMES[kind], owner.identifier)
+        return False
+    if kind == "image":
+        session.add(models.ImageListImage(imagelist_id=owner.id, image_id=other.id))
+    else:
+        session.add(models.Endorsement(imagelist_id=owner.id, endorser_id=other.id))
+    session.flush()
+    return True
+
+
+def _newer_or_equal(stored: str | None, imported: object) -> bool:
+    """vmcaster's rule: import keys when the stored version ≤ the imported one (default 0.0.0)."""
+    new = imported if isinstance(imported, str) and imported else "0.0.0"
+    return compare_versions(stored or "0.0.0", new) >= 0
+
+
+def _image_object(identifier: str, keys: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"dc:identifier": identifier}
+    for key, value in keys.items():
+        out[key] = _size_value(identifier, value) if key == "hv:size" else value
+    return out
+
+
+def vmcaster_json(document: Any) -> str:
+    """JSON text exactly as vmcaster 0.0.x (Python 2) wrote it: sorted keys, indent 4, ASCII.
+
+    Python 2's ``json.dumps(..., indent=4)`` separated items with ``", "``, so every line
+    that ends with a comma also ends with a space; this keeps those bytes, so ``--show-*``
+    output and signed lists are byte-identical to the old tool's.
+    """
+    return json.dumps(document, sort_keys=True, indent=4, separators=(", ", ": "))

@@ -1,0 +1,337 @@
+"""Putting a file where a public URI will serve it: ``local``, ``scp``, ``gsidcap``, ``command``.
+
+Every transport replaces its target *atomically* where the protocol allows it: the data goes to
+a temporary name beside the target (``<target>.tmp-<random>``) and is then renamed over it, so a
+subscriber sees either the old file or the new one, never a missing or half-written one, and a
+failed transfer leaves the published file as it was (vmcaster 0.0.x deleted the old list first,
+defect D18). External programs run from argument vectors, never through a local shell; the
+only shell involved is the remote one of ``ssh host mv``, and its arguments are quoted.
+
+Published files are made world-readable (mode 0644): they are meant to be served over HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shlex
+import shutil
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import PublishConfigError, UploadFailedError
+from .config import ServerSection
+from .streaming import Digest, ProgressCallback, copy_hashing
+
+__all__ = [
+    "SSH_CONFIG_ENV",
+    "CommandTransport",
+    "GsiDcapTransport",
+    "LocalTransport",
+    "ScpTransport",
+    "StagedUpload",
+    "Transport",
+    "make_transport",
+]
+
+logger = logging.getLogger(__name__)
+
+#: An ssh client configuration file given to every ``scp``/``ssh`` call as ``-F FILE``.
+SSH_CONFIG_ENV = "VMCASTER_SSH_CONFIG"
+PUBLISHED_MODE = 0o644
+_SAFE_REMOTE_PATH = re.compile(r"[A-Za-z0-9._/~+@%=:,-]+")
+
+
+def _temporary_name(target: str) -> str:
+    return f"{target}.tmp-{secrets.token_hex(4)}"
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else "no error output"
+
+
+def _run(
+    argv: Sequence[str], what: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run one program (no shell); raise UploadFailedError naming ``what`` if it fails."""
+    logger.info("running %s", shlex.join(argv))
+    try:
+        result = subprocess.run(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+            env=None if env is None else dict(env),
+        )
+    except OSError as exc:
+        raise UploadFailedError(f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
+    if result.returncode != 0:
+        logger.debug("%s stderr: %s", argv[0], result.stderr.decode("utf-8", "replace"))
+        raise UploadFailedError(
+            f"{what}: {argv[0]} exited with {result.returncode}: {_last_line(result.stderr)}"
+        )
+    return result
+
+
+def _best_effort(argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    """Clean up after a failure; a failure here is only logged."""
+    try:
+        _run(argv, "clean-up", env)
+    except UploadFailedError as exc:
+        logger.warning("%s", exc)
+
+
+@dataclass
+class StagedUpload:
+    """A file copied beside its target, not yet visible under the target's name."""
+
+    digest: Digest
+    temporary: Path
+    target: Path
+
+    def commit(self) -> None:
+        """Rename the copy over the target (atomic), and make the rename durable."""
+        try:
+            os.replace(self.temporary, self.target)
+        except OSError as exc:
+            self.discard()
+            raise UploadFailedError(f"cannot rename into {self.target}: {exc.strerror}") from None
+        _fsync_directory(self.target.parent)
+        logger.info("published %s", self.target)
+
+    def discard(self) -> None:
+        """Remove the copy; the target is left as it was."""
+        self.temporary.unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a directory we just wrote into
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+class Transport(ABC):
+    """Uploads to the server of one vmcaster.cfg section."""
+
+    #: True when :meth:`stage` can copy and hash in one pass (the file is read by us).
+    streams = False
+
+    def __init__(self, section: ServerSection, environ: Mapping[str, str] | None = None) -> None:
+        self.section = section
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+
+    def target(self, uri: str) -> str:
+        """The protocol-level target of a public URI (uriMatch → uriReplace)."""
+        return self.section.remote_path(uri)
+
+    @abstractmethod
+    def put(self, source: Path, uri: str) -> str:
+        """Replace the file behind ``uri`` by ``source``, atomically where possible.
+
+        Returns the target written. Raises UploadFailedError (exit 77) if the transfer fails;
+        the previous file is then unchanged.
+        """
+
+    def stage(
+        self, source: Path, uri: str, progress: ProgressCallback | None = None
+    ) -> StagedUpload:
+        """Copy and hash ``source`` beside the target of ``uri`` (transports that stream)."""
+        raise NotImplementedError(f"protocol {self.section.protocol} does not stream")
+
+
+class LocalTransport(Transport):
+    """A directory on this machine (or a mounted file system): ``uriReplace`` is a path prefix."""
+
+    streams = True
+
+    def _path(self, uri: str) -> Path:
+        target = self.target(uri)
+        if target.startswith("file://"):
+            target = target[len("file://") :]
+        return Path(target)
+
+    def stage(
+        self, source: Path, uri: str, progress: ProgressCallback | None = None
+    ) -> StagedUpload:
+        target = self._path(uri)
+        temporary = Path(_temporary_name(str(target)))
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PUBLISHED_MODE)
+        except OSError as exc:
+            raise UploadFailedError(
+                f"cannot create a file beside {target}: {exc.strerror}"
+            ) from None
+        try:
+            try:
+                os.fchmod(fd, PUBLISHED_MODE)
+                digest = copy_hashing(source, fd, progress)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            where = exc.filename or target
+            raise UploadFailedError(f"cannot copy {source} to {where}: {exc.strerror}") from None
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return StagedUpload(digest, temporary, target)
+
+    def put(self, source: Path, uri: str) -> str:
+        staged = self.stage(source, uri)
+        staged.commit()
+        return str(staged.target)
+
+
+class ScpTransport(Transport):
+    """``uriReplace`` gives ``[user@]host:/path``; the system ``scp`` and ``ssh`` do the work.
+
+    The user's ssh configuration, keys and agent apply; ``$VMCASTER_SSH_CONFIG`` adds
+    ``-F FILE``. The file is copied to a temporary name, made readable and renamed by
+    ``ssh host 'chmod a+r TMP && mv -f TMP PATH'`` (the remote side needs a POSIX shell; a
+    directory at PATH is refused rather than moved into).
+    """
+
+    def _ssh_options(self) -> list[str]:
+        config = self.environ.get(SSH_CONFIG_ENV)
+        return ["-F", config] if config else []
+
+    def _split(self, target: str) -> tuple[str, str]:
+        host, sep, path = target.partition(":")
+        if not sep or not host or "/" in host or host.startswith("-") or not path:
+            raise PublishConfigError(
+                f"{self.section.source}: section [{self.section.name}]: scp target {target!r} "
+                "is not [user@]host:path"
+            )
+        if not _SAFE_REMOTE_PATH.fullmatch(path) or path.startswith("-"):
+            raise PublishConfigError(
+                f"scp target path {path!r} has characters that are not safe on a remote shell"
+            )
+        return host, path
+
+    def _ssh(self, host: str, command: str) -> list[str]:
+        return ["ssh", *self._ssh_options(), "--", host, command]
+
+    def put(self, source: Path, uri: str) -> str:
+        target = self.target(uri)
+        host, path = self._split(target)
+        temporary = _temporary_name(path)
+        what = f"scp upload to {target}"
+        try:
+            _run(
+                ["scp", "-q", *self._ssh_options(), "--", str(source), f"{host}:{temporary}"],
+                what,
+            )
+            quoted_tmp, quoted_path = shlex.quote(temporary), shlex.quote(path)
+            _run(
+                self._ssh(
+                    host,
+                    # mv onto a directory would move the file into it: refuse that instead.
+                    f"if test -d {quoted_path}; then echo {quoted_path} is a directory >&2; "
+                    f"exit 1; fi; chmod a+r -- {quoted_tmp} && mv -f -- {quoted_tmp} "
+                    f"{quoted_path}",
+                ),
+                what,
+            )
+        except UploadFailedError:
+            _best_effort(self._ssh(host, f"rm -f -- {shlex.quote(temporary)}"))
+            raise
+        logger.info("published %s", target)
+        return target
+
+
+class GsiDcapTransport(Transport):
+    """dCache through ``dccp`` (``uriReplace`` gives a ``gsidcap://`` URL prefix).
+
+    The file is copied with ``dccp -C 3000 -d 2 -A`` to a temporary name, then renamed with
+    GNU ``mv -T`` under ``LD_PRELOAD`` of the dCap library (``pdcapPreload``). If dCache refuses the
+    rename, the upload fails and the published file stays as it was. Untested against a real
+    dCache (none is available to the test suite).
+    """
+
+    def _dccp(self) -> str:
+        dccp = shutil.which("dccp", path=self.environ.get("PATH"))
+        if dccp is None:
+            raise UploadFailedError(
+                "protocol gsidcap needs the dccp program: install the dCache client "
+                "(package dcap, with dcap-tunnel-gsi for GSI)"
+            )
+        return dccp
+
+    def _preload_env(self) -> dict[str, str]:
+        env = dict(self.environ)
+        preload = str(self.section.options.get("pdcapPreload", ""))
+        if preload:
+            env["LD_PRELOAD"] = preload
+        return env
+
+    def put(self, source: Path, uri: str) -> str:
+        dccp = self._dccp()
+        target = self.target(uri)
+        temporary = _temporary_name(target)
+        what = f"gsidcap upload to {target}"
+        _run([dccp, "-C", "3000", "-d", "2", "-A", str(source), temporary], what, self.environ)
+        env = self._preload_env()
+        try:
+            _run(["mv", "-f", "-T", "--", temporary, target], what, env)
+        except UploadFailedError:
+            _best_effort(["rm", "-f", "--", temporary], env)
+            raise
+        return target
+
+
+class CommandTransport(Transport):
+    """Any copy program, from the argument-vector template ``command`` (``{src}``, ``{dest}``).
+
+    With ``renameCommand`` the copy goes to a temporary name and that template then renames
+    it (``{src}`` = the temporary name, ``{dest}`` = the target); without it the command
+    writes the target directly and atomicity is the program's (rsync's default is atomic).
+    """
+
+    @staticmethod
+    def _expand(template: Sequence[str], src: str, dest: str) -> list[str]:
+        return [item.replace("{src}", src).replace("{dest}", dest) for item in template]
+
+    def put(self, source: Path, uri: str) -> str:
+        target = self.target(uri)
+        command: Sequence[str] = self.section.options["command"]
+        rename: Sequence[str] | None = self.section.options.get("renameCommand")
+        what = f"command upload to {target}"
+        if rename is None:
+            _run(self._expand(command, str(source), target), what, self.environ)
+            return target
+        temporary = _temporary_name(target)
+        _run(self._expand(command, str(source), temporary), what, self.environ)
+        try:
+            _run(self._expand(rename, temporary, target), what, self.environ)
+        except UploadFailedError:
+            logger.warning("the copy may be left at %s: remove it by hand", temporary)
+            raise
+        return target
+
+
+_TRANSPORTS: dict[str, Callable[[ServerSection, Mapping[str, str] | None], Transport]] = {
+    "local": LocalTransport,
+    "scp": ScpTransport,
+    "gsidcap": GsiDcapTransport,
+    "command": CommandTransport,
+}
+
+
+def make_transport(section: ServerSection, environ: Mapping[str, str] | None = None) -> Transport:
+    """The transport for a section's ``protocol`` (validated when the config was read)."""
+    return _TRANSPORTS[section.protocol](section, environ)
