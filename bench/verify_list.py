@@ -23,8 +23,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
+from imagelist.demo import issue_certificate
 from imagelist.document import Endorser, Image, ImageList
 from imagelist.smime import sign_detached
 from imagelist.trust import TrustStore, issuer_oneline, subject_hash, subject_oneline
@@ -45,24 +46,7 @@ def _cert(
     signer: rsa.RSAPrivateKey,
     ca: bool,
 ) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=10))
-        .not_valid_after(NOW + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
-    else:
-        usage = x509.KeyUsage(True, True, False, False, False, False, False, False, False)
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
-        )
-    return builder.add_extension(usage, critical=True).sign(signer, hashes.SHA256())
+    return issue_certificate(subject, issuer, key, signer, ca=ca, now=NOW)
 
 
 def _name(*parts: str) -> x509.Name:

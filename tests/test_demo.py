@@ -15,7 +15,11 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "3. verified: signer /DC=org/O=Demo VO/CN=Demo Endorser" in out
     assert "4. tampered copy refused (exit 11)" in out
     assert "5. list signed by an unknown CA refused (exit 11)" in out
-    assert (tmp_path / "image.list").read_bytes().startswith(b"MIME-Version: 1.0")
+    assert "2. vmcaster published version 0.0.1" in out
+    assert "dfc470ab-0845-4c3b-bc6a-02f990388a17\t0\tupdated" in out
+    assert "state 2 (" in out
+    published = tmp_path / "publisher" / "www" / "image.list"
+    assert published.read_bytes().startswith(b"MIME-Version: 1.0")
 
 
 def test_demo_in_a_temporary_directory(capsys: pytest.CaptureFixture[str]) -> None:

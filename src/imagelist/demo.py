@@ -9,7 +9,7 @@ a tampered copy and an unknown signer are refused. Everything lives in a tempora
 from __future__ import annotations
 
 import argparse
-import hashlib
+import logging
 import os
 import sys
 import tempfile
@@ -20,30 +20,31 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .document import Endorser, Image, ImageList
 from .errors import ImageListError
 from .smime import sign_detached
-from .trust import CrlPolicy, TrustStore, issuer_oneline, subject_hash, subject_oneline
+from .trust import CrlPolicy, TrustStore, subject_hash, subject_oneline
 from .verify import ListVerifier, check_dates
 
-__all__ = ["main"]
+__all__ = ["issue_certificate", "main"]
 
 
 def _name(*pairs: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, value) for oid, value in pairs])
 
 
-def _certificate(
+def issue_certificate(
     subject: x509.Name,
     issuer: x509.Name,
-    key: ec.EllipticCurvePrivateKey,
-    signing_key: ec.EllipticCurvePrivateKey,
+    key: CertificateIssuerPrivateKeyTypes,
+    signing_key: CertificateIssuerPrivateKeyTypes,
     *,
     ca: bool,
     now: datetime,
 ) -> x509.Certificate:
+    """A throwaway CA or endorser certificate, valid from yesterday for 30 days (demo, bench)."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -70,14 +71,16 @@ def _throwaway_pki(
     """A root CA in an IGTF-style directory (with CRL and policy), and one endorser under it."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name((NameOID.DOMAIN_COMPONENT, "org"), (NameOID.COMMON_NAME, ca_common_name))
-    ca_cert = _certificate(ca_name, ca_name, ca_key, ca_key, ca=True, now=now)
+    ca_cert = issue_certificate(ca_name, ca_name, ca_key, ca_key, ca=True, now=now)
     endorser_key = ec.generate_private_key(ec.SECP256R1())
     endorser_name = _name(
         (NameOID.DOMAIN_COMPONENT, "org"),
         (NameOID.ORGANIZATION_NAME, "Demo VO"),
         (NameOID.COMMON_NAME, "Demo Endorser"),
     )
-    endorser_cert = _certificate(endorser_name, ca_name, endorser_key, ca_key, ca=False, now=now)
+    endorser_cert = issue_certificate(
+        endorser_name, ca_name, endorser_key, ca_key, ca=False, now=now
+    )
     crl = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_name)
@@ -97,61 +100,75 @@ def _throwaway_pki(
     return endorser_cert, endorser_key
 
 
-def _image_list(image_path: Path, endorser: x509.Certificate, now: datetime) -> ImageList:
-    data = image_path.read_bytes()
-    image = Image(
-        identifier="6e1d3c1a-5b1e-4c1e-9c47-1d0f0d2b7c11",
-        title="Demo appliance",
-        description="A few random bytes standing in for a VM image",
-        uri=image_path.as_uri(),
-        size=len(data),
-        sha512=hashlib.sha512(data).hexdigest(),
-        arch="x86_64",
-        os="Linux",
-        osversion="demo",
-        comments="",
-        hypervisor="kvm",
-        version="1",
-        unrecognized_fields={"hv:format": "raw"},
+def _write_credentials(
+    directory: Path, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "usercert.pem", directory / "userkey.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
-    endorser_entry = Endorser(
-        dn=subject_oneline(endorser),
-        ca=issuer_oneline(endorser),
-        email="endorser@example.org",
-        creator="Demo Endorser",
-    )
-    return ImageList(
-        identifier="2f4b1e36-8d1c-4a57-9e8e-0d5c2f7a9b10",
-        title="Demo image list",
-        description="Made by make demo",
-        source="imagelist demo",
-        created=now,
-        expires=now + timedelta(days=28),
-        version="1.0",
-        uri="file:///demo/image.list",
-        endorsers=(endorser_entry,),
-        images=(image,),
-    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def _subscribe_and_update(list_url: str, trust_dir: Path, database_url: str) -> list[str]:
+    """vmcatcher_subscribe -s URL --auto-endorse, then -U; returns summary and image lines."""
+    from sqlalchemy.orm import Session
+
+    from .db.subscriber import open_database
+    from .fetch import Fetcher
+    from .subscriber import RunVerifier, Updater, subscribe
+    from .subscriber.images import image_states
+
+    store = TrustStore.load(trust_dir)
+    engine = open_database(database_url)
+    try:
+        with Fetcher(store) as fetcher:
+            subscribe(
+                engine, RunVerifier(store), fetcher, list_url, auto_endorse=True, update_mode=1
+            )
+            results = Updater(engine, store, fetcher=fetcher).run()
+        with Session(engine) as session:
+            states = [
+                f"image {s.image} state {s.state} (bit 1: subscribed, bit 2: available)"
+                for s in image_states(session)
+            ]
+    finally:
+        engine.dispose()
+    return [result.line() for result in results] + states
 
 
 def run(workdir: Path) -> int:
+    """The demo, in ``workdir``: publish -> verify -> refuse forgeries -> subscribe -> update."""
+    from .publisher.example import publish_example
+
     now = datetime.now(UTC).replace(microsecond=0)
     trust_dir = workdir / "certificates"
     endorser_cert, endorser_key = _throwaway_pki(trust_dir, now)
-    print(f"1. throwaway CA and endorser in {trust_dir}")
+    cert_path, key_path = _write_credentials(workdir / "globus", endorser_cert, endorser_key)
+    print(f"1. throwaway CA (with CRL and signing policy) in {trust_dir}")
     print(f"   endorser: {subject_oneline(endorser_cert)}")
 
     image_path = workdir / "demo.img"
     image_path.write_bytes(os.urandom(256 * 1024))
-    imagelist = _image_list(image_path, endorser_cert, now)
-    payload = imagelist.to_json_bytes()
-    signed = sign_detached(payload, endorser_cert, endorser_key)
-    list_path = workdir / "image.list"
-    list_path.write_bytes(signed)
-    print(f"2. signed list {list_path.name}: {len(imagelist.images)} image, {len(signed)} bytes")
+    www = workdir / "publisher" / "www"
+    published = publish_example(
+        workdir / "publisher", cert_path, key_path, image_path, base_uri=f"file://localhost{www}/"
+    )
+    signed = published.list_path.read_bytes()
+    print(
+        f"2. vmcaster published version {published.version}: {published.image_uri} and "
+        f"the signed list {published.list_uri} ({len(signed)} bytes)"
+    )
 
     verifier = ListVerifier(TrustStore.load(trust_dir), crl_policy=CrlPolicy.REQUIRE)
-    verified = verifier.verify(list_path.read_bytes())
+    verified = verifier.verify(signed)
     check_dates(verified.imagelist)
     image = verified.imagelist.images[0]
     print(
@@ -159,7 +176,7 @@ def run(workdir: Path) -> int:
         f"image {image.identifier} sha512 {image.sha512[:16]}..."
     )
 
-    tampered = signed.replace(b'"Demo appliance"', b'"Evil appliance"')
+    tampered = signed.replace(b'"Example image"', b'"Evil image"')
     try:
         verifier.verify(tampered)
     except ImageListError as exc:
@@ -171,13 +188,19 @@ def run(workdir: Path) -> int:
     stranger_dir = workdir / "stranger"
     stranger_cert, stranger_key = _throwaway_pki(stranger_dir, now, "Stranger CA")
     try:
-        verifier.verify(sign_detached(payload, stranger_cert, stranger_key))
+        verifier.verify(sign_detached(verified.payload, stranger_cert, stranger_key))
     except ImageListError as exc:
         print(f"5. list signed by an unknown CA refused (exit {exc.exit_code}): {exc}")
     else:  # pragma: no cover
         print("5. ERROR: unknown signer was accepted")
         return 1
-    print("demo finished: sign -> verify -> refuse tampering and strangers")
+
+    database_url = f"sqlite:///{workdir / 'vmcatcher.db'}"
+    lines = _subscribe_and_update(published.list_uri, trust_dir, database_url)
+    print("6. vmcatcher_subscribe -s LIST --auto-endorse, then -U (subscription, exit, outcome):")
+    for line in lines:
+        print(f"   {line}")
+    print("demo finished: publish -> verify -> refuse forgeries -> subscribe -> update")
     return 0
 
 
@@ -185,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imagelist.demo", description=__doc__)
     parser.add_argument("--workdir", type=Path, help="keep the files here instead of a temp dir")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="   %(levelname)s: %(message)s")
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
         return run(args.workdir)

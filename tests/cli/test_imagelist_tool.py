@@ -153,13 +153,17 @@ def test_sign_errors(tmp_path: Path, test_pki: TestPki, capsys: pytest.CaptureFi
     assert (
         main(["sign", str(tmp_path / "missing.json"), "--cert", good_cert, "--key", good_key]) == 1
     )
-    assert main(["sign", str(source), "--cert", str(tmp_path / "nocert"), "--key", good_key]) == 1
-    assert main(["sign", str(source), "--cert", str(source), "--key", good_key]) == 1
-    assert main(["sign", str(source), "--cert", good_cert, "--key", str(source)]) == 1
-    assert main(["sign", str(source), "--cert", good_cert, "--key", str(tmp_path / "nokey")]) == 1
+    # Certificate and key problems are exit 24, as in vmcaster.
+    assert main(["sign", str(source), "--cert", str(tmp_path / "nocert"), "--key", good_key]) == 24
+    assert main(["sign", str(source), "--cert", str(source), "--key", good_key]) == 24
+    assert main(["sign", str(source), "--cert", good_cert, "--key", str(source)]) == 24
+    assert main(["sign", str(source), "--cert", good_cert, "--key", str(tmp_path / "nokey")]) == 24
+    other_key = str(test_pki.key_path("revoked"))
+    assert main(["sign", str(source), "--cert", good_cert, "--key", other_key]) == 24
     err = capsys.readouterr().err
-    assert "cannot read" in err
-    assert "is not a PEM certificate" in err
+    assert "cannot read certificate" in err
+    assert "is not an X.509 certificate" in err
+    assert "is not a PEM private key" in err
     assert "Traceback" not in err
 
 
@@ -192,12 +196,12 @@ def test_encrypted_key_needs_passphrase_file(
         str(encrypted),
     ]
     monkeypatch.delenv("VMCASTER_X509_KEY_PASSPHRASE_FILE", raising=False)
-    assert main(args) == 1
+    assert main(args) == 24  # stdin is not a terminal under pytest: no prompt
     assert "is encrypted" in capsys.readouterr().err
     secret = tmp_path / "pass"
     secret.write_text("wrong\n")
     monkeypatch.setenv("VMCASTER_X509_KEY_PASSPHRASE_FILE", str(secret))
-    assert main(args) == 1
+    assert main(args) == 24
     assert "wrong passphrase" in capsys.readouterr().err
     secret.write_text("s3cret\n")
     assert main(args) == 0

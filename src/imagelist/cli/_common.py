@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.config
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ImageListError, UsageError
 
-__all__ = ["add_logging_options", "configure_logging", "run_command"]
+__all__ = ["add_logging_options", "configure_logging", "run_command", "write_output"]
 
 logger = logging.getLogger("imagelist")
 
@@ -77,3 +78,21 @@ def run_command(
             file=sys.stderr,
         )
         return INTERNAL_ERROR
+
+
+def write_output(path: str | None, data: str | bytes) -> None:
+    """Write to ``path`` (replaced atomically) or to standard output."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path is None or path == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_bytes(payload)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None

@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from ..document import ImageList, parse_date
 from ..errors import UsageError
+from ..publisher.credentials import default_passphrase, load_certificate, load_private_key
 from ..smime import read_signed, sign_detached
 from ..trust import CrlPolicy, TrustStore, default_trust_dir
 from ..verify import ListVerifier, check_dates
-from ._common import add_logging_options, configure_logging, run_command
+from ._common import add_logging_options, configure_logging, run_command, write_output
 
 __all__ = ["main"]
 
 EPILOG = """\
 exit codes (as vmcatcher): 0 valid, 11 signature or trust path invalid, 12 hv:dn/hv:ca differ
 from the signer or no CA in the trust directory, 14 trust directory unreadable, 33 created in
-the future, 34 expired, 37/38 not a valid image list, 1 usage.
+the future, 34 expired, 37/38 not a valid image list, 24 certificate or key unusable (wrong
+passphrase, not PEM, not a pair), 1 usage.
 """
 
 
@@ -43,51 +41,12 @@ def _read_input(path: str) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _write_output(path: str | None, data: bytes) -> None:
-    if path is None or path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-
-
-def _load_signing_material(cert_path: str, key_path: str) -> tuple[x509.Certificate, object]:
-    try:
-        certificate = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
-    except OSError as exc:
-        raise UsageError(f"cannot read certificate {cert_path}: {exc.strerror}") from None
-    except ValueError:
-        raise UsageError(f"{cert_path} is not a PEM certificate") from None
-    passphrase_file = os.environ.get("VMCASTER_X509_KEY_PASSPHRASE_FILE")
-    password = Path(passphrase_file).read_bytes().rstrip(b"\r\n") if passphrase_file else None
-    try:
-        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password)
-    except OSError as exc:
-        raise UsageError(f"cannot read private key {key_path}: {exc.strerror}") from None
-    except TypeError:
-        raise UsageError(
-            f"private key {key_path} is encrypted: set VMCASTER_X509_KEY_PASSPHRASE_FILE"
-        ) from None
-    except ValueError:
-        raise UsageError(
-            f"cannot load private key {key_path}: wrong passphrase or not PEM"
-        ) from None
-    return certificate, key
-
-
 def _cmd_sign(args: argparse.Namespace) -> int:
     payload = _read_input(args.input)
     ImageList.from_bytes(payload)  # refuse to sign something subscribers cannot read
-    certificate, key = _load_signing_material(args.cert, args.key)
-    signed = sign_detached(payload, certificate, key, digest=args.digest)  # type: ignore[arg-type]
-    _write_output(args.output, signed)
+    certificate = load_certificate(Path(args.cert))
+    key = load_private_key(Path(args.key), certificate, default_passphrase())
+    write_output(args.output, sign_detached(payload, certificate, key, digest=args.digest))
     return 0
 
 
@@ -99,7 +58,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if not args.ignore_dates:
         check_dates(verified.imagelist, now=at)
     if args.payload:
-        _write_output(args.payload, verified.payload)
+        write_output(args.payload, verified.payload)
     imagelist = verified.imagelist
     print(
         f"valid: {imagelist.identifier} version {imagelist.version}, {len(imagelist.images)} "

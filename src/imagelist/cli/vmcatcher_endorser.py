@@ -21,9 +21,8 @@ from ..subscriber.commands import (
     selected_action,
     setup_logging,
 )
-from ..subscriber.settings import write_output
 from ..subscriber.views import render_endorser_info, render_endorsers, render_links
-from ._common import run_command
+from ._common import run_command, write_output
 
 __all__ = ["main"]
 

@@ -22,10 +22,10 @@ from ..subscriber.commands import (
     setup_logging,
 )
 from ..subscriber.images import image_details, image_states, select_images, set_cache
-from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory, write_output
+from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
 from ..subscriber.update import RunVerifier
 from ..subscriber.views import render_image_info, render_image_states
-from ._common import run_command
+from ._common import run_command, write_output
 
 __all__ = ["main"]
 

@@ -35,12 +35,11 @@ from ..subscriber.settings import (
     load_trust_store,
     pair_outputs,
     trust_directory,
-    write_output,
 )
 from ..subscriber.update import RunVerifier, Updater, exit_code
 from ..subscriber.views import render_subscription_info, render_subscriptions, render_update
 from ..trust import CrlPolicy, TrustStore
-from ._common import run_command
+from ._common import run_command, write_output
 
 __all__ = ["main"]
 

@@ -11,10 +11,11 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from ..errors import DocumentError, FetchError, UsageError
+from ..fetch import Fetcher, FetchLimits
 from ..smime import read_signed
+from ..trust import TrustStore
 from ..verify import ListVerifier
 from .store import PublisherStore
 
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 #: The largest list accepted from a file or a server (real lists are well below 1 MiB).
 MAX_LIST_BYTES = 64 * 1024 * 1024
-FETCH_TIMEOUT = (10.0, 60.0)
 
 
 def _read(path: Path) -> bytes:
@@ -79,34 +79,15 @@ def import_smime(store: PublisherStore, path: Path, verifier: ListVerifier | Non
     return store.import_document(parse_json(payload, str(path)))
 
 
-def fetch_bytes(uri: str) -> bytes:
-    """GET a list from ``http(s)://`` or ``file://`` (timeouts, size cap, redirects followed)."""
-    parts = urlsplit(uri)
-    if parts.scheme == "file":
-        return _read(Path(unquote(parts.path)))
-    if parts.scheme not in ("http", "https"):
-        raise FetchError(f"cannot download {uri}: unsupported scheme", exit_code=22)
-    import requests  # only this action needs it
-
+def fetch_bytes(uri: str, store: TrustStore | None = None) -> bytes:
+    """GET a list from ``http(s)://`` or ``file://`` through the shared fetcher: https verified
+    against the system CAs and ``store``, timeouts, the size cap, safe redirects (exit 22)."""
     try:
-        with requests.get(uri, timeout=FETCH_TIMEOUT, stream=True) as response:
-            if response.status_code != 200:
-                raise FetchError(
-                    f"cannot download {uri}: HTTP {response.status_code}", exit_code=22
-                )
-            data = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                data += chunk
-                if len(data) > MAX_LIST_BYTES:
-                    raise FetchError(
-                        f"cannot download {uri}: larger than {MAX_LIST_BYTES} bytes", exit_code=22
-                    )
-    except requests.RequestException as exc:
-        raise FetchError(
-            f"cannot download {uri}: {type(exc).__name__}: {' '.join(str(exc).split())}",
-            exit_code=22,
-        ) from None
-    return bytes(data)
+        with Fetcher(store, limits=FetchLimits(max_bytes=MAX_LIST_BYTES)) as fetcher:
+            result = fetcher.fetch(uri)
+    except FetchError as exc:
+        raise FetchError(str(exc), exit_code=22) from None
+    return result.data or b""
 
 
 def download_imagelist(
@@ -116,7 +97,8 @@ def download_imagelist(
     uri = store.get_key("imagelist", identifier, "hv:uri")
     if not uri:
         raise UsageError(f"image list {identifier} has no hv:uri to download from")
-    payload = _verified_payload(fetch_bytes(uri), uri, verifier)
+    trust = verifier.store if verifier is not None else None
+    payload = _verified_payload(fetch_bytes(uri, trust), uri, verifier)
     document = parse_json(payload, uri)
     body = document.get("hv:imagelist")
     imported = body.get("dc:identifier") if isinstance(body, dict) else None

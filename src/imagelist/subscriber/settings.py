@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,7 +29,6 @@ __all__ = [
     "output_format",
     "pair_outputs",
     "trust_directory",
-    "write_output",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,21 +82,3 @@ def pair_outputs(selections: Sequence[str], outputs: Sequence[str]) -> list[tupl
         (selection, outputs[index] if index < len(outputs) else None)
         for index, selection in enumerate(selections)
     ]
-
-
-def write_output(path: str | None, data: str | bytes) -> None:
-    """Write to ``path`` (replaced atomically) or to standard output."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    if path is None or path == "-":
-        sys.stdout.flush()
-        sys.stdout.buffer.write(payload)
-        sys.stdout.buffer.flush()
-        return
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        temporary.write_bytes(payload)
-        os.replace(temporary, target)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None

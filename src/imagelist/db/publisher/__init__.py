@@ -8,13 +8,12 @@ schema is already current, Alembic is not even imported (one query on the versio
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, column, inspect, select, table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, inspect
 
-from ...errors import DatabaseError
-from ..engine import make_engine, migrate, redact_url
+from ..engine import open_schema, redact_url
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -51,33 +50,24 @@ LEGACY_TABLES = frozenset(
 )
 
 
-_VERSION = table(VERSION_TABLE, column("version_num"))
-
-
-def _current_revision(engine: Engine) -> str | None:
-    """The revision stamped in the database, or None if it has none yet."""
-    try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table(VERSION_TABLE):
-                return None
-            row = connection.execute(select(_VERSION.c.version_num)).first()
-    except SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot open database {redact_url(str(engine.url))}: {_reason(exc)}"
-        ) from None
-    return None if row is None else str(row[0])
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of a driver error, without SQLAlchemy's background link."""
-    original = getattr(exc, "orig", None) or exc
-    return " ".join(str(original).split("\n", 1)[0].split())
-
-
 def has_legacy_tables(engine: Engine) -> bool:
     """Whether the database holds vmcaster 0.0.x tables."""
     with engine.connect() as connection:
         return LEGACY_TABLES.issubset(inspect(connection).get_table_names())
+
+
+def _note_legacy_tables(url: str) -> Callable[[set[str]], None]:
+    def check(names: set[str]) -> None:
+        # Our tables are prefixed, so 0.0.x tables can stay: the import reads them in place.
+        if LEGACY_TABLES.issubset(names):
+            logger.warning(
+                "database %s also holds vmcaster 0.0.x tables: import them with "
+                "'vmcaster --import-legacy-db %s'",
+                redact_url(url),
+                redact_url(url),
+            )
+
+    return check
 
 
 def open_database(url: str) -> Engine:
@@ -86,21 +76,10 @@ def open_database(url: str) -> Engine:
     Raises UsageError for a bad URL or a missing driver, DatabaseError if the database cannot
     be reached or migrated.
     """
-    engine = make_engine(url)
-    if _current_revision(engine) == HEAD_REVISION:
-        return engine
-    logger.info("migrating database %s to %s", redact_url(url), HEAD_REVISION)
-    from alembic.util import CommandError  # Alembic is imported only when a migration runs
-
-    try:
-        migrate(engine, SCRIPT_LOCATION)
-    except (SQLAlchemyError, CommandError) as exc:
-        raise DatabaseError(f"cannot migrate database {redact_url(url)}: {_reason(exc)}") from None
-    if has_legacy_tables(engine):
-        logger.warning(
-            "database %s also holds vmcaster 0.0.x tables: import them with "
-            "'vmcaster --import-legacy-db %s'",
-            redact_url(url),
-            redact_url(url),
-        )
-    return engine
+    return open_schema(
+        url,
+        script_location=SCRIPT_LOCATION,
+        head=HEAD_REVISION,
+        version_table=VERSION_TABLE,
+        check_unmigrated=_note_legacy_tables(url),
+    )

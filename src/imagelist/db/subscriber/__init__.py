@@ -9,13 +9,13 @@ already current it costs one query; migrations run once per process, never per s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, column, inspect, select, table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
-from ...errors import DatabaseError, LegacyDatabaseError
-from ..engine import make_engine, migrate, redact_url
+from ...errors import LegacyDatabaseError
+from ..engine import db_reason, open_schema, redact_url
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -47,23 +47,18 @@ LEGACY_TABLES = frozenset(
     }
 )
 
-_VERSION = table(VERSION_TABLE, column("version_num"))
 
+def _refuse_legacy(url: str) -> Callable[[set[str]], None]:
+    def check(names: set[str]) -> None:
+        if "subscription" in names:
+            shown = redact_url(url)
+            raise LegacyDatabaseError(
+                f"{shown} is a vmcatcher 0.6 database: migrate it into a new one with "
+                f"'vmcatcher_subscribe -d NEW_URL --migrate-legacy-db {shown}' "
+                "(see docs/vmcatcher.md)"
+            )
 
-def db_reason(exc: BaseException) -> str:
-    """The first line of a driver error, without SQLAlchemy's background link."""
-    original = getattr(exc, "orig", None) or exc
-    return " ".join(str(original).split("\n", 1)[0].split())
-
-
-def _inspect(engine: Engine) -> tuple[str | None, set[str]]:
-    """(stamped revision or None, table names) of the database."""
-    with engine.connect() as connection:
-        names = set(inspect(connection).get_table_names())
-        if VERSION_TABLE not in names:
-            return None, names
-        row = connection.execute(select(_VERSION.c.version_num)).first()
-    return (None if row is None else str(row[0])), names
+    return check
 
 
 def open_database(url: str, *, echo: bool = False) -> Engine:
@@ -72,22 +67,11 @@ def open_database(url: str, *, echo: bool = False) -> Engine:
     Raises UsageError for a bad URL or a missing driver, LegacyDatabaseError (36) for an
     unmigrated vmcatcher 0.6 database, DatabaseError (36) if it cannot be reached or migrated.
     """
-    engine = make_engine(url, echo=echo)
-    shown = redact_url(url)
-    try:
-        revision, names = _inspect(engine)
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot open database {shown}: {db_reason(exc)}") from None
-    if revision == HEAD_REVISION:
-        return engine
-    if revision is None and "subscription" in names:
-        raise LegacyDatabaseError(
-            f"{shown} is a vmcatcher 0.6 database: migrate it into a new one with "
-            f"'vmcatcher_subscribe -d NEW_URL --migrate-legacy-db {shown}' (see docs/vmcatcher.md)"
-        )
-    logger.info("migrating database %s to %s", shown, HEAD_REVISION)
-    try:
-        migrate(engine, SCRIPT_LOCATION)
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot migrate database {shown}: {db_reason(exc)}") from None
-    return engine
+    return open_schema(
+        url,
+        script_location=SCRIPT_LOCATION,
+        head=HEAD_REVISION,
+        version_table=VERSION_TABLE,
+        check_unmigrated=_refuse_legacy(url),
+        echo=echo,
+    )
