@@ -3,7 +3,9 @@
 Each path is served by a :class:`Resource` that says what to send and how: plain bodies with
 ETag/Last-Modified (304 on a matching conditional GET), byte ranges (206, ``If-Range``),
 redirects, Basic auth, a delay before answering, a stall mid-body, a connection dropped
-mid-body, a lying ``Content-Length``, endless data, and a throttle (bytes per second). The server
+mid-body, a lying ``Content-Length``, endless data, and a throttle (bytes per second). Bodies
+are bytes in memory or a file on disk (``file=``), sent with ``sendfile`` when nothing is to be
+done to them, so images of several GiB cost no memory and little CPU. The server
 speaks HTTP/1.1 with keep-alive, optionally over TLS, records every request (headers, status and
 body bytes sent) and also answers proxy-style requests (``GET http://host/path``), so it can
 stand in for a forward proxy.
@@ -61,6 +63,8 @@ __all__ = [
 #: The Last-Modified date used for ``last_modified="auto"``.
 FIXED_LAST_MODIFIED = "Wed, 21 Oct 2026 07:28:00 GMT"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_SENDFILE_STEP = 8 * 1024 * 1024
+_FAULT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -68,6 +72,8 @@ class Resource:
     """What one path serves, and how (all misbehaviour is opt-in)."""
 
     body: bytes = b""
+    #: Serve this file instead of ``body`` (read at each request; sendfile when possible).
+    file: Path | None = None
     status: int = 200
     content_type: str = "application/octet-stream"
     headers: dict[str, str] = field(default_factory=dict)
@@ -95,11 +101,48 @@ class Resource:
     #: Throttle the body to this many bytes per second.
     rate: float | None = None
     chunk_size: int = 64 * 1024
+    #: Stall or drop only in the first this many responses, then behave (None: always).
+    faults: int | None = None
+    _faults_done: int = field(default=0, repr=False)
 
     def etag_value(self) -> str | None:
         if self.etag == "auto":
+            if self.file is not None:
+                info = self.file.stat()
+                return f'"{info.st_size:x}-{info.st_mtime_ns:x}"'
             return '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
         return self.etag
+
+    def take_fault(self) -> bool:
+        """Whether this response misbehaves (counts it against ``faults``)."""
+        if self.faults is None:
+            return True
+        with _FAULT_LOCK:
+            if self._faults_done >= self.faults:
+                return False
+            self._faults_done += 1
+            return True
+
+    def length(self) -> int:
+        """Bytes in the whole body."""
+        return self.file.stat().st_size if self.file is not None else len(self.body)
+
+    def read(self, start: int, stop: int) -> bytes:
+        """Body bytes ``start`` to ``stop`` (exclusive)."""
+        if self.file is None:
+            return self.body[start:stop]
+        with self.file.open("rb") as handle:
+            handle.seek(start)
+            return handle.read(max(0, stop - start))
+
+    def plain(self) -> bool:
+        """Nothing to do to the body but send it (sendfile may be used)."""
+        return (
+            self.file is not None
+            and self.rate is None
+            and self.stall_after is None
+            and self.drop_after is None
+        )
 
     def last_modified_value(self) -> str | None:
         return FIXED_LAST_MODIFIED if self.last_modified == "auto" else self.last_modified
@@ -184,18 +227,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if resource.endless:
             self._endless(resource, record)
             return
-        body, status, extra = resource.body, 200, self._validators(etag, last_modified)
+        total = resource.length()
+        start, stop = 0, total
+        status, extra = 200, self._validators(etag, last_modified)
         byte_range = self._range(resource, etag, last_modified)
         if byte_range == "unsatisfiable":
-            self._simple(record, 416, b"", {"Content-Range": f"bytes */{len(resource.body)}"})
+            self._simple(record, 416, b"", {"Content-Range": f"bytes */{total}"})
             return
         if isinstance(byte_range, tuple):
             start, end = byte_range
-            body, status = resource.body[start : end + 1], 206
-            extra["Content-Range"] = f"bytes {start}-{end}/{len(resource.body)}"
+            stop, status = end + 1, 206
+            extra["Content-Range"] = f"bytes {start}-{end}/{total}"
         extra["Content-Type"] = resource.content_type
         extra.update(resource.headers)
-        length = resource.content_length if resource.content_length is not None else len(body)
+        size = stop - start
+        length = resource.content_length if resource.content_length is not None else size
         extra["Content-Length"] = str(length)
         if resource.ranges:
             extra["Accept-Ranges"] = "bytes"
@@ -203,9 +249,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
-        if length != len(body):
+        if length != size:
             self.close_connection = True  # a lie leaves the stream unusable either way
-        self._send_body(resource, record, body)
+        if resource.plain():
+            self._sendfile(resource, record, start, stop)
+            return
+        self._send_body(resource, record, start, stop)
 
     # --- pieces ---------------------------------------------------------------------------
 
@@ -247,7 +296,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         match = _RANGE.match(header.strip())
         if match is None:
             return None
-        size = len(resource.body)
+        size = resource.length()
         first, last = match.groups()
         if first == "":
             if last == "":
@@ -286,28 +335,45 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if rate:
             time.sleep(len(data) / rate)
 
-    def _send_body(self, resource: Resource, record: RequestRecord, body: bytes) -> None:
-        stop = self.server.owner.stop_event
-        limit = len(body)
+    def _send_body(self, resource: Resource, record: RequestRecord, start: int, stop: int) -> None:
+        """Send body bytes ``start``..``stop``, with the resource's throttle, stall or drop."""
+        halt = self.server.owner.stop_event
+        size = stop - start
+        faulty = resource.take_fault()
+        limit = size
         for cut in (resource.stall_after, resource.drop_after):
-            if cut is not None:
+            if cut is not None and faulty:
                 limit = min(limit, cut)
         step = resource.chunk_size
         if resource.rate:
             step = max(1, min(step, int(resource.rate / 20) or 1))
         for offset in range(0, limit, step):
-            if stop.is_set():
+            if halt.is_set():
                 self.close_connection = True
                 return
-            self._write(record, body[offset : min(offset + step, limit)], resource.rate)
-        if resource.stall_after is not None and resource.stall_after < len(body):
-            stop.wait(resource.stall_for)
+            chunk = resource.read(start + offset, start + min(offset + step, limit))
+            self._write(record, chunk, resource.rate)
+        if faulty and resource.stall_after is not None and resource.stall_after < size:
+            halt.wait(resource.stall_for)
             self.close_connection = True
             return
-        if resource.drop_after is not None and resource.drop_after < len(body):
+        if faulty and resource.drop_after is not None and resource.drop_after < size:
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _sendfile(self, resource: Resource, record: RequestRecord, start: int, stop: int) -> None:
+        assert resource.file is not None
+        self.wfile.flush()
+        with resource.file.open("rb") as handle:
+            offset = start
+            while offset < stop:
+                count = min(_SENDFILE_STEP, stop - offset)
+                sent = self.connection.sendfile(handle, offset, count)
+                if sent <= 0:
+                    break
+                offset += sent
+                record.bytes_sent += sent
 
     def _endless(self, resource: Resource, record: RequestRecord) -> None:
         chunk = resource.body or bytes(resource.chunk_size)
@@ -437,7 +503,7 @@ class HttpServer:
             if bare.startswith(prefix):
                 candidate = (directory / bare[len(prefix) :]).resolve()
                 if candidate.is_relative_to(directory.resolve()) and candidate.is_file():
-                    return Resource(body=candidate.read_bytes(), **self._mount_options)
+                    return Resource(file=candidate, **self._mount_options)
         return None
 
     # --- what happened -----------------------------------------------------------------------

@@ -375,3 +375,89 @@ class HandlerError(ImageListError):
     """An event handler cannot be loaded or run (exit 1)."""
 
     exit_code = 1
+
+
+# --- cloud backends ------------------------------------------------------------------------------
+
+__all__ += [
+    "BackendConfigError",
+    "BackendError",
+    "BackendUnavailableError",
+    "BackendVerificationError",
+    "ConversionError",
+    "EventDataError",
+]
+
+
+class BackendError(ImageListError):
+    """A cloud backend call failed; the event must be sent again (exit 50)."""
+
+    exit_code = 50
+
+
+class BackendConfigError(UsageError):
+    """A backend configuration file is missing, unreadable or invalid: names the key (exit 1)."""
+
+
+class BackendUnavailableError(BackendError):
+    """The cloud API cannot be reached or refused our credentials (exit 51)."""
+
+    exit_code = 51
+
+
+class BackendVerificationError(BackendError):
+    """The cloud's own view of an upload does not match the list (Glance os_hash_value, exit 52)."""
+
+    exit_code = 52
+
+
+class ConversionError(BackendError):
+    """qemu-img is missing, or could not read, extract or convert an image (exit 53)."""
+
+    exit_code = 53
+
+
+class EventDataError(BackendError):
+    """The event lacks what the backend needs: identifier, checksum, cached file (exit 54)."""
+
+    exit_code = 54
+
+
+# --- cache (vmcatcher_cache) ---------------------------------------------------------------------
+
+__all__ += [
+    "CacheError",
+    "CacheIndexError",
+    "DiskSpaceError",
+    "DownloadError",
+    "ImageVerificationError",
+]
+
+
+class CacheError(ImageListError):
+    """A cache step failed: a directory, index or file cannot be made, read or moved (exit 1)."""
+
+    exit_code = 1
+
+
+class CacheIndexError(CacheError):
+    """A ``cache.index`` file is not a JSON object of entries; it is left as it is (exit 1)."""
+
+
+class DiskSpaceError(CacheError):
+    """Not enough free space for an image, or a write failed with ENOSPC/EFBIG/EDQUOT (exit 1)."""
+
+
+class DownloadError(FetchError):
+    """An image could not be downloaded: status, timeout, stall, connection (exit 10)."""
+
+    #: Worth trying again (a timeout, a stall, a dropped connection, HTTP 5xx/408/429).
+    transient: bool = False
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ImageVerificationError(DownloadError):
+    """The bytes are not the image the list describes: size or sha512 differ (exit 10)."""

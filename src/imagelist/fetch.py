@@ -32,6 +32,7 @@ import ssl
 import stat
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -294,6 +295,47 @@ class Fetcher:
         if scheme not in _RANK:
             raise FetchError(f"cannot retrieve {clean}: unsupported URL scheme {scheme!r}")
         return self._fetch_http(clean, username, password, etag, last_modified)
+
+    def open_stream(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> requests.Response:
+        """GET ``url`` for streaming and return the open response, whatever its final status.
+
+        For image downloads: redirects, credentials in the URL, proxies and https verification
+        are as in :meth:`fetch`, but there is no size cap and no total time limit (the caller
+        bounds the body by the expected size and detects stalls). ``timeout`` is (connect, read)
+        in seconds, default the limits'. The caller reads ``response.raw`` and closes it.
+        """
+        try:
+            clean, username, password = split_credentials(url)
+            scheme = urlsplit(clean).scheme.lower()
+            _ = urlsplit(clean).port
+        except ValueError as exc:
+            raise FetchError(f"cannot retrieve {redact_url_safe(url)}: {exc}") from None
+        if scheme not in _RANK:
+            raise FetchError(f"cannot retrieve {clean}: unsupported URL scheme {scheme!r}")
+        limits = self.limits
+        origin_host = urlsplit(clean).hostname
+        current = clean
+        for _hop in range(limits.max_redirects + 1):
+            send_auth = username is not None and urlsplit(current).hostname == origin_host
+            response = self._get(
+                current,
+                headers=dict(headers or {}),
+                auth=(username or "", password or "") if send_auth else None,
+                timeout=timeout or (limits.connect_timeout, limits.read_timeout),
+            )
+            if response.status_code not in _REDIRECTS:
+                return response
+            try:
+                current = self._redirect_target(current, response)
+            finally:
+                response.close()
+        raise FetchError(f"cannot retrieve {clean}: more than {limits.max_redirects} redirects")
 
     # --- file:// ---------------------------------------------------------------------------
 

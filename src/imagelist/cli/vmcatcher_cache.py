@@ -1,14 +1,341 @@
-"""``vmcatcher_cache``: not part of this release yet (see the project's open issues)."""
+"""``vmcatcher_cache``: download the subscribed images, retire the others, tell the handlers.
+
+Options, environment, directory layout, index format and events are vmcatcher 0.6's (reference
+§2.6, §2.7); see docs/vmcatcher_cache.md for the walkthrough and what changed on purpose.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
 
-__all__ = ["main"]
+from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun, DownloadLimits
+from ..cache.cache import OUTBOX_NAME
+from ..db.subscriber import open_database
+from ..errors import ImageListError, UsageError
+from ..events import DEFAULT_HANDLER_TIMEOUT, EventDispatcher, Outbox, build_dispatcher
+from ..fetch import Fetcher
+from ..subscriber.commands import add_common_logging, add_database_option
+from ..subscriber.settings import database_url, log_config, trust_directory
+from ._common import configure_logging, run_command
+
+__all__ = ["build_parser", "main"]
+
+PROG = "vmcatcher_cache"
+EPILOG = """\
+environment: VMCATCHER_RDBMS, VMCATCHER_CACHE_DIR_CACHE, VMCATCHER_CACHE_DIR_DOWNLOAD,
+VMCATCHER_CACHE_DIR_EXPIRE, VMCATCHER_CACHE_EVENT, VMCATCHER_CACHE_ACTION_DOWNLOAD|CHECK|EXPIRE
+(only "1" counts), VMCATCHER_LOG_CONF, VMCATCHER_DIR_CERT.
+
+exit codes: 0 done (also when some downloads failed: see the summary line and the log; also
+when another run holds the cache); 1 usage, or a cache step failed (directory, index, move,
+disk); 36 database error; 70 internal error; 130 interrupted (partial files are kept).
+"""
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_ENV_ACTIONS = {
+    "VMCATCHER_CACHE_ACTION_EXPIRE": "expire",
+    "VMCATCHER_CACHE_ACTION_CHECK": "check",
+    "VMCATCHER_CACHE_ACTION_DOWNLOAD": "download",
+}
+
+logger = logging.getLogger("imagelist.cli.vmcatcher_cache")
+
+
+def _size(text: str) -> int:
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (e.g. 500G, 2T, 1048576)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with vmcatcher 0.6's option names first."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Keep the subscribed images in a local cache and tell the event handler.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_argument_group("actions (default: expire then download)")
+    actions.add_argument(
+        "-E", "--expire", action="store_true", help="retire images no longer subscribed/available"
+    )
+    actions.add_argument(
+        "-s", "--sha512", action="store_true", help="hash every cached image again"
+    )
+    actions.add_argument(
+        "-D", "--download", action="store_true", help="download subscribed images (implies -E)"
+    )
+    actions.add_argument(
+        "--drop-pending-events",
+        action="store_true",
+        help="forget the events waiting to be sent again, then stop",
+    )
+
+    dirs = parser.add_argument_group("directories (created if missing)")
+    dirs.add_argument(
+        "-C", "--cache-dir", metavar="DIR", help="default: $VMCATCHER_CACHE_DIR_CACHE, else cache"
+    )
+    dirs.add_argument(
+        "-p",
+        "--partial-dir",
+        metavar="DIR",
+        help="default: $VMCATCHER_CACHE_DIR_DOWNLOAD, else CACHE/partial",
+    )
+    dirs.add_argument(
+        "-e",
+        "--expired-dir",
+        metavar="DIR",
+        help="default: $VMCATCHER_CACHE_DIR_EXPIRE, else CACHE/expired",
+    )
+    dirs.add_argument(
+        "--expired-max-age",
+        type=float,
+        metavar="DAYS",
+        help="delete expired images older than this (default: keep)",
+    )
+    dirs.add_argument(
+        "--expired-max-size",
+        type=_size,
+        metavar="SIZE",
+        help="delete the oldest expired images beyond this total, e.g. 200G (default: keep)",
+    )
+
+    events = parser.add_argument_group("events")
+    events.add_argument(
+        "-x", "--execute", metavar="CMD", help="event command (default: $VMCATCHER_CACHE_EVENT)"
+    )
+    events.add_argument(
+        "--event-handler",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="in-process event handler (entry point group imagelist.handlers); repeatable",
+    )
+    events.add_argument(
+        "--handler-timeout",
+        type=float,
+        default=DEFAULT_HANDLER_TIMEOUT,
+        metavar="SECONDS",
+        help="kill an event handler (its process group) after this long (default 1800)",
+    )
+
+    run = parser.add_argument_group("downloads")
+    limits = DownloadLimits()
+    run.add_argument(
+        "-j", "--jobs", type=int, default=4, metavar="N", help="parallel downloads (default 4)"
+    )
+    run.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run to finish (default: do not wait)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="say what would be done; change nothing"
+    )
+    run.add_argument(
+        "--no-progress", action="store_true", help="no progress bars, even on a terminal"
+    )
+    run.add_argument(
+        "-c",
+        "--cert-dir",
+        metavar="DIR",
+        help="trust directory whose CAs also verify https servers (default: $VMCATCHER_DIR_CERT, "
+        "$X509_CERT_DIR, /etc/grid-security/certificates, if present)",
+    )
+    run.add_argument(
+        "--connect-timeout", type=float, default=limits.connect_timeout, metavar="SECONDS"
+    )
+    run.add_argument(
+        "--read-timeout",
+        type=float,
+        default=limits.read_timeout,
+        metavar="SECONDS",
+        help="longest silence of a server (default 60)",
+    )
+    run.add_argument(
+        "--speed-limit",
+        type=int,
+        default=limits.speed_limit,
+        metavar="BYTES",
+        help="a download slower than this many bytes/s for --speed-time has stalled (default 1024)",
+    )
+    run.add_argument("--speed-time", type=float, default=limits.speed_time, metavar="SECONDS")
+    run.add_argument(
+        "--retries",
+        type=int,
+        default=limits.retries,
+        metavar="N",
+        help="retries of a download within a run, resuming (default 3)",
+    )
+    run.add_argument(
+        "--max-tries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="runs that may try an image before giving up until the list changes "
+        "(default 5, as 0.6; 0: never give up)",
+    )
+    add_database_option(parser)
+    add_common_logging(parser)
+    return parser
+
+
+def _actions(args: argparse.Namespace, environ: Mapping[str, str]) -> frozenset[str]:
+    chosen = {name for var, name in _ENV_ACTIONS.items() if environ.get(var) == "1"}
+    chosen |= {
+        name
+        for name, flag in zip(ACTIONS, (args.expire, args.sha512, args.download), strict=True)
+        if flag
+    }
+    if not chosen:
+        chosen = {"expire", "download"}
+    if "download" in chosen:
+        chosen.add("expire")
+    return frozenset(chosen)
+
+
+def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig:
+    cache_dir = args.cache_dir or environ.get("VMCATCHER_CACHE_DIR_CACHE") or "cache"
+    partial_dir = (
+        args.partial_dir
+        or environ.get("VMCATCHER_CACHE_DIR_DOWNLOAD")
+        or os.path.join(cache_dir, "partial")
+    )
+    expired_dir = (
+        args.expired_dir
+        or environ.get("VMCATCHER_CACHE_DIR_EXPIRE")
+        or os.path.join(cache_dir, "expired")
+    )
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.max_tries < 0:
+        raise UsageError("--max-tries must not be negative")
+    try:
+        limits = DownloadLimits(
+            connect_timeout=args.connect_timeout,
+            read_timeout=args.read_timeout,
+            speed_limit=args.speed_limit,
+            speed_time=args.speed_time,
+            retries=args.retries,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    max_age = args.expired_max_age
+    if max_age is not None and max_age < 0:
+        raise UsageError("--expired-max-age must not be negative")
+    return CacheConfig(
+        cache_dir=cache_dir,
+        partial_dir=partial_dir,
+        expired_dir=expired_dir,
+        actions=_actions(args, environ),
+        jobs=args.jobs,
+        max_tries=args.max_tries,
+        dry_run=args.dry_run,
+        expired_max_age=None if max_age is None else max_age * 86400,
+        expired_max_size=args.expired_max_size,
+        limits=limits,
+    )
+
+
+def _fetcher_factory(cert_dir: str | None) -> Fetcher:
+    """A Fetcher verifying https with the system CAs plus the trust directory's, if present."""
+    directory = trust_directory(cert_dir)
+    store = None
+    if Path(directory).is_dir():
+        from ..trust import TrustStore  # only when an image is to be downloaded
+
+        try:
+            store = TrustStore.load(directory)
+        except ImageListError as exc:
+            logger.warning("trust directory %s not used for https: %s", directory, exc)
+    elif cert_dir:
+        raise UsageError(f"trust directory {cert_dir} does not exist")
+    return Fetcher(store)
+
+
+def _dispatcher(args: argparse.Namespace, config: CacheConfig, url: str) -> EventDispatcher:
+    command = args.execute or os.environ.get("VMCATCHER_CACHE_EVENT") or None
+    return build_dispatcher(
+        command,
+        args.event_handler,
+        timeout=args.handler_timeout,
+        extra={
+            "VMCATCHER_CACHE_DIR_CACHE": config.cache_dir,
+            "VMCATCHER_CACHE_DIR_DOWNLOAD": config.partial_dir,
+            "VMCATCHER_CACHE_DIR_EXPIRE": config.expired_dir,
+            "VMCATCHER_RDBMS": url,
+        },
+    )
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _body(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet, log_config(args.log_config))
+    config = _config(args, os.environ)
+    url = database_url(args.database)
+    if args.drop_pending_events:
+        outbox = Outbox(Path(config.cache_dir) / OUTBOX_NAME)
+        outbox.load()
+        print(f"{outbox.drop()} pending event(s) dropped")
+        return 0
+    engine = open_database(url, echo=bool(args.log_sql_info))
+    dispatcher = _dispatcher(args, config, url)
+    cancel = threading.Event()
+    progress = None
+    if not (args.no_progress or args.quiet or args.dry_run) and sys.stderr.isatty():
+        progress = sys.stderr
+    run = CacheRun(
+        config,
+        engine,
+        dispatcher,
+        lambda: _fetcher_factory(args.cert_dir),
+        progress=progress,
+        cancel=cancel,
+    )
+    try:
+        if config.dry_run:
+            for line in run.dry_run():
+                print(line)
+            return 0
+        run.cache.create()
+        lock = CacheLock(run.cache.path)
+        if not lock.acquire(args.wait):
+            print(
+                f"{PROG}: another run (pid {lock.holder()}) holds the cache "
+                f"{config.cache_dir}; nothing done",
+                file=sys.stderr,
+            )
+            return 0
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            summary = run.run()
+        finally:
+            cancel.set()
+            signal.signal(signal.SIGTERM, previous)
+            lock.release()
+    finally:
+        engine.dispose()
+    if args.quiet == 0 or summary.failed or summary.events_failed:
+        print(summary.line())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Say plainly that the command is not available yet."""
-    print("vmcatcher_cache: not available in imagelist 0.1 yet", file=sys.stderr)
-    return 1
+    """Run ``vmcatcher_cache``; returns the exit code."""
+    return run_command(PROG, _body, argv)

@@ -2,8 +2,8 @@
 
 Shared by ``vmcatcher_subscribe`` (SubscriptionImageNew) and ``vmcatcher_cache`` (the
 Process/Expire/Available events). See :mod:`.model` for the variables, :mod:`.runner` for how a
-handler runs and :mod:`.registry` for in-process handlers (entry-point group
-``imagelist.handlers``).
+handler runs, :mod:`.registry` for in-process handlers (entry-point group
+``imagelist.handlers``) and :mod:`.outbox` for events sent again until a handler takes them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .model import (
     handler_environment,
     image_new_metadata,
 )
+from .outbox import Outbox, PendingEvent, ResendReport
 from .registry import (
     ENTRY_POINT_GROUP,
     EventDispatcher,
@@ -38,6 +39,9 @@ __all__ = [
     "EventHandler",
     "EventType",
     "HandlerResult",
+    "Outbox",
+    "PendingEvent",
+    "ResendReport",
     "ShellHandler",
     "available_handlers",
     "build_dispatcher",

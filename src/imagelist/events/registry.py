@@ -79,12 +79,21 @@ class EventDispatcher:
         """Whether any handler is configured."""
         return bool(self.handlers)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The configured handlers' names (the command, or the entry point's name)."""
+        return tuple(handler.name for handler in self.handlers)
+
     def emit(
-        self, event_type: EventType, metadata: Mapping[str, Any] | None = None
+        self,
+        event_type: EventType,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        only: str | None = None,
     ) -> list[HandlerResult]:
-        """Send one event to every handler; return their results in order."""
+        """Send one event to every handler (or to the one named ``only``); results in order."""
         event = Event(event_type, dict(metadata or {}), self.session, self.extra)
-        return [handler(event) for handler in self.handlers]
+        return [handler(event) for handler in self.handlers if only in (None, handler.name)]
 
 
 def build_dispatcher(

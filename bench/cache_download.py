@@ -1,0 +1,220 @@
+"""Benchmark: ``vmcatcher_cache`` downloads over loopback HTTP, against curl, and resuming.
+
+Builds the test PKI, a subscriber database subscribed to a signed list, and serves the images
+from the threaded test HTTP server (``tests/httpserver.py``: files sent with ``sendfile``, so the
+server costs little CPU; throttled resources are sent by a Python loop). Then, in one run:
+
+1. **One large image** (default 2 GiB): ``vmcatcher_cache`` as a process under
+   ``/usr/bin/time -v`` (wall time, peak RSS) against ``curl -s URL | tee FILE | sha512sum``
+   (the one-pass limit) and ``curl -o FILE URL && sha512sum FILE`` (what 0.6 did, with wget).
+   Goals: ≤ 1.15× the first, below the second, peak RSS ≤ 80 MB. Each is the median of
+   ``--repeat`` runs, interleaved, with ``sync`` between runs.
+2. **8 images from a server throttled to 20 MB/s per connection**: the wall time of one run with
+   all 8 (``--jobs 8``; also the default ``--jobs 4``) against the slowest of the 8 downloaded
+   alone. Goal: ≤ 1.5×.
+3. **Interrupted at 90 %**: ``kill -9`` once the partial file passes 90 % of the large image,
+   then a new run; the bytes the server sends again, as a share of the image. Goal: ≤ 12 %.
+
+    .venv/bin/python bench/cache_download.py [--size-mib 2048] [--repeat 3] [--small-mib 40]
+
+Needs ``curl``, ``/usr/bin/time`` (Debian ``time``) and ``openssl`` (for the test PKI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.httpserver import HttpServer, Resource  # noqa: E402
+from tests.pki import build_test_pki  # noqa: E402
+from tests.subscriber.support import Site, make_image, make_list, sign  # noqa: E402
+
+MIB = 1024 * 1024
+RUN = "import sys; from imagelist.cli.vmcatcher_cache import main; sys.exit(main())"
+RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+
+
+def _make_file(path: Path, size: int) -> str:
+    """Random content of ``size`` bytes; returns its sha512."""
+    digest = hashlib.sha512()
+    with path.open("wb") as handle:
+        left = size
+        while left:
+            chunk = os.urandom(min(8 * MIB, left))
+            handle.write(chunk)
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def _sync() -> None:
+    subprocess.run(["sync"], check=False)
+
+
+def _cache(database: str, cache_dir: Path, *args: str) -> tuple[float, int, str]:
+    """One vmcatcher_cache process: (wall seconds, peak RSS in KiB, stdout)."""
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    _sync()
+    command = ["/usr/bin/time", "-v", sys.executable, "-c", RUN, "-d", database]
+    command += ["-C", str(cache_dir), "--no-progress", *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMCATCHER_")}
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0 or "0 failed" not in done.stdout:
+        raise SystemExit(f"vmcatcher_cache failed: {done.stdout} {done.stderr[-2000:]}")
+    match = RSS.search(done.stderr)
+    return wall, int(match.group(1)) if match else 0, done.stdout.strip()
+
+
+def _shell(command: str, output: Path) -> float:
+    output.unlink(missing_ok=True)
+    _sync()
+    started = time.perf_counter()
+    subprocess.run(command, shell=True, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _site(tmp: Path, server: HttpServer, images: list[tuple[str, int, str]]) -> Site:
+    pki = build_test_pki(tmp / "pki")
+    site = Site(f"sqlite:///{tmp / 'vmcatcher.db'}", pki.trust_dir)
+    described = [
+        make_image(
+            identifier, content=b"", size=size, sha512=sha, uri=server.url(f"/img/{identifier}")
+        )
+        for identifier, size, sha in images
+    ]
+    imagelist = make_list(pki.good, images=described, uri=server.url("/image.list"))
+    server.put("/image.list", sign(imagelist, pki.good), etag="auto")
+    site.register("bench", pki.good)
+    assert site.subscribe("-s", server.url("/image.list")).code == 0
+    assert site.subscribe("-U").code == 0
+    for identifier, _, _ in images:
+        assert site.image("-a", "-u", identifier).code == 0
+    return site
+
+
+def large_image(tmp: Path, size: int, repeat: int) -> tuple[Site, HttpServer, Path]:
+    """Part 1; returns what part 3 reuses."""
+    image = tmp / "large.img"
+    print(f"== one image of {size // MIB} MiB over loopback HTTP (sendfile server)")
+    sha = _make_file(image, size)
+    server = HttpServer().start()
+    server.put("/img/large", Resource(file=image, etag="auto"))
+    site = _site(tmp / "large", server, [("large", size, sha)])
+    url = server.url("/img/large")
+    out = tmp / "curl.out"
+    runs: dict[str, list[float]] = {"cache": [], "tee": [], "curl_o": []}
+    rss: list[int] = []
+    for _ in range(repeat):
+        wall, peak, line = _cache(site.database, tmp / "cache")
+        runs["cache"].append(wall)
+        rss.append(peak)
+        runs["tee"].append(_shell(f"curl -s {url} | tee {out} | sha512sum", out))
+        runs["curl_o"].append(_shell(f"curl -s -o {out} {url} && sha512sum {out}", out))
+    out.unlink(missing_ok=True)
+    cache, tee, curl_o = (statistics.median(runs[k]) for k in ("cache", "tee", "curl_o"))
+    print(f"   vmcatcher_cache                    {cache:6.2f} s  ({line})")
+    print(f"   curl | tee FILE | sha512sum        {tee:6.2f} s")
+    print(f"   curl -o FILE && sha512sum FILE     {curl_o:6.2f} s")
+    print(f"   ratio to the one-pass pipeline     {cache / tee:6.2f}   (goal <= 1.15)")
+    print(f"   ratio to download-then-hash        {cache / curl_o:6.2f}   (goal < 1)")
+    print(f"   peak RSS of vmcatcher_cache        {max(rss) / 1024:6.1f} MB (goal <= 80 MB)")
+    print(f"   runs: {', '.join(f'{k}=' + '/'.join(f'{v:.2f}' for v in runs[k]) for k in runs)}")
+    return site, server, image
+
+
+def throttled(tmp: Path, size: int) -> None:
+    """Part 2."""
+    print(f"== 8 images of {size // MIB} MiB, server throttled to 20 MB/s per connection")
+    server = HttpServer().start()
+    images = []
+    for index in range(8):
+        identifier = f"img-{index}"
+        path = tmp / f"{identifier}.img"
+        sha = _make_file(path, size)
+        server.put(f"/img/{identifier}", Resource(file=path, rate=20e6, etag="auto"))
+        images.append((identifier, size, sha))
+    site = _site(tmp / "small", server, images)
+    singles = []
+    for identifier, _, _ in images:
+        for other, _, _ in images:
+            site.image("-a" if other == identifier else "-r", "-u", other)
+        singles.append(_cache(site.database, tmp / "cache8")[0])
+    for identifier, _, _ in images:
+        site.image("-a", "-u", identifier)
+    slowest = max(singles)
+    eight, _, line = _cache(site.database, tmp / "cache8", "--jobs", "8")
+    four = _cache(site.database, tmp / "cache8")[0]
+    print(f"   slowest single image               {slowest:6.2f} s  (fastest {min(singles):.2f})")
+    print(f"   all 8, --jobs 8                    {eight:6.2f} s  ({line})")
+    print(f"   ratio                              {eight / slowest:6.2f}   (goal <= 1.5)")
+    print(f"   all 8, --jobs 4 (the default)      {four:6.2f} s  ({four / slowest:.2f}x)")
+    server.stop()
+
+
+def interrupted(tmp: Path, site: Site, server: HttpServer, size: int) -> None:
+    """Part 3."""
+    print("== interrupted with kill -9 at 90 %, then run again")
+    cache_dir = tmp / "cache-kill"
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMCATCHER_")}
+    command = [sys.executable, "-c", RUN, "-d", site.database, "-C", str(cache_dir)]
+    process = subprocess.Popen(
+        [*command, "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    partial = cache_dir / "partial" / "large"
+    while process.poll() is None:
+        if partial.exists() and partial.stat().st_size >= 0.9 * size:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    process.wait()
+    kept = partial.stat().st_size
+    with server.lock:
+        server.requests.clear()
+    done = subprocess.run(
+        [*command, "--no-progress"], env=env, capture_output=True, text=True, check=False
+    )
+    again = server.bytes_sent("/img/large")
+    share = again / size * 100
+    print(f"   killed with {kept / size * 100:.1f} % in the partial file")
+    print(f"   second run: {done.stdout.strip()}")
+    print(f"   bytes sent again                   {share:6.2f} % of the image (goal <= 12 %)")
+    print(f"   of which already received before   {(again - (size - kept)) / MIB:6.2f} MiB")
+
+
+def main() -> None:
+    """Run the three parts and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=2048)
+    parser.add_argument("--small-mib", type=int, default=40)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    for tool in ("curl", "/usr/bin/time", "openssl"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (apt-get install curl time openssl)")
+    with tempfile.TemporaryDirectory(prefix="imagelist-bench-", dir="/var/tmp") as name:
+        tmp = Path(name)
+        site, server, image = large_image(tmp, args.size_mib * MIB, args.repeat)
+        interrupted(tmp, site, server, args.size_mib * MIB)
+        server.stop()
+        image.unlink()
+        throttled(tmp, args.small_mib * MIB)
+
+
+if __name__ == "__main__":
+    main()

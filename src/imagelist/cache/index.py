@@ -1,0 +1,160 @@
+"""The cache's directories and their ``cache.index`` files (reference §2.6).
+
+Each of ``cache/``, ``partial/`` and ``expired/`` holds image files and a ``cache.index``: a JSON
+object (sorted keys, indent 4) from a key (the image id; ``<id>.<YYYY-MM-DD_HH-MM-SS>`` in
+``expired/``) to the metadata of that file, whose ``filename`` names it. The keys of an entry
+are vmcatcher 0.6's, so handlers and scripts that read the index keep working.
+
+Unlike 0.6, every write is atomic (a temporary file, fsync, rename, fsync of the directory), so
+a crash leaves either the old or the new index, never half of one. Names starting with ``.`` are
+the cache's own (lock, journal, outbox, temporary files): no image id can start with one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import CacheError, CacheIndexError
+
+__all__ = [
+    "EXPIRED_TIME_FORMAT",
+    "INDEX_NAME",
+    "ManagedDirectory",
+    "atomic_write",
+    "expired_name",
+    "fsync_directory",
+    "is_internal",
+]
+
+logger = logging.getLogger(__name__)
+
+INDEX_NAME = "cache.index"
+#: ``expired/<uuid>.<time>``: local time, as vmcatcher 0.6 named them.
+EXPIRED_TIME_FORMAT = "%Y-%m-%d_%H-%M-%S"
+
+Entry = dict[str, Any]
+
+
+def is_internal(name: str) -> bool:
+    """Whether a file name is the cache's own (lock, journal, outbox, temporary files)."""
+    return name.startswith(".") or name == INDEX_NAME
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a rename or creation in ``path`` durable."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def atomic_write(path: Path, data: bytes | Callable[[IO[str]], None]) -> None:
+    """Replace ``path`` with ``data`` (bytes, or a function writing text to a file):
+    temporary file, fsync, rename, fsync of the directory."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.buffer.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        fsync_directory(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise CacheError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def expired_name(identifier: str, when: datetime) -> str:
+    """``<uuid>.<YYYY-MM-DD_HH-MM-SS>`` (local time, as 0.6)."""
+    return f"{identifier}.{when.strftime(EXPIRED_TIME_FORMAT)}"
+
+
+class ManagedDirectory:
+    """One cache directory and its index; ``configured`` is the path as the admin wrote it."""
+
+    def __init__(self, path: Path, configured: str | None = None) -> None:
+        self.path = path
+        self.configured = configured if configured is not None else str(path)
+        self.entries: dict[str, Entry] = {}
+        #: Held while an entry is changed or the index written (workers record resume data).
+        self.lock = threading.RLock()
+
+    @property
+    def index_path(self) -> Path:
+        """The ``cache.index`` file."""
+        return self.path / INDEX_NAME
+
+    def create(self) -> None:
+        """Create the directory (and its parents) if missing; 0.6 refused to run instead."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create directory {self.path}: {exc.strerror}") from None
+        if not self.path.is_dir():
+            raise CacheError(f"{self.path} is not a directory")
+
+    def load(self) -> None:
+        """Read the index; a missing one is empty, an unreadable one a CacheIndexError."""
+        try:
+            text = self.index_path.read_bytes()
+        except FileNotFoundError:
+            self.entries = {}
+            return
+        except OSError as exc:
+            raise CacheIndexError(f"cannot read {self.index_path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CacheIndexError(f"{self.index_path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise CacheIndexError(f"{self.index_path} is not a JSON object of entries")
+        self.entries = data
+
+    def save(self) -> None:
+        """Write the index atomically (sorted keys, indent 4, as 0.6)."""
+        with self.lock:
+            # json.dump writes piece by piece: the index (one signed list per entry, as 0.6)
+            # is never held twice in memory.
+            atomic_write(
+                self.index_path, lambda out: json.dump(self.entries, out, sort_keys=True, indent=4)
+            )
+
+    def file_of(self, key: str) -> Path:
+        """The file of an entry (its ``filename``, else the key)."""
+        entry = self.entries[key]
+        return self.path / str(entry.get("filename") or key)
+
+    def files(self) -> Iterator[str]:
+        """Names of the regular files in the directory that are not the cache's own."""
+        try:
+            with os.scandir(self.path) as scan:
+                for item in scan:
+                    if not is_internal(item.name) and item.is_file(follow_symlinks=False):
+                        yield item.name
+        except OSError as exc:
+            raise CacheError(f"cannot list {self.path}: {exc.strerror}") from None
+
+    def unreferenced(self) -> list[str]:
+        """Files no entry's ``filename`` names, sorted."""
+        known = {str(entry.get("filename") or key) for key, entry in self.entries.items()}
+        return sorted(name for name in self.files() if name not in known)
+
+    def temporary_files(self) -> list[Path]:
+        """Leftover temporary files of an interrupted write (``.*.tmp-*``)."""
+        try:
+            return sorted(p for p in self.path.glob(".*.tmp-*") if p.is_file())
+        except OSError:  # pragma: no cover - the directory vanished meanwhile
+            return []
