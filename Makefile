@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean system-deps
+.PHONY: demo test lint typecheck unit bench clean system-deps glance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages the tests drive as real peers (openssl is the S/MIME oracle).
+# Debian packages the tests drive as real peers (openssl, PostgreSQL, OpenSSH, qemu-img).
 system-deps:
 	@./.ci/system-deps
+
+# A real OpenStack Glance in its own virtualenv (.venv-glance) for the backend tests.
+glance:
+	@./.ci/glance-setup
 
 demo: $(STAMP)
 	$(BIN)/python -m imagelist.demo
@@ -31,10 +35,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest --cov=imagelist --cov-branch --cov-report=term --cov-fail-under=90
 
-test: system-deps $(STAMP) lint typecheck unit
+test: system-deps $(STAMP) glance lint typecheck unit
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .venv-glance .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,282 @@
+"""Disk formats: detect with ``qemu-img info``, extract OVA disks, convert with qemu-img.
+
+Shared by both backends. Every tool runs from an argument vector, never a shell, with a timeout.
+Results are cached in a directory by (sha512 of the source, target), as ``<sha512>.<target>``
+with a ``.sha512`` file beside it holding the result's own digest (written last, so a result
+without it is incomplete): nothing is extracted or converted twice (unlike EGI atrope, which
+re-converts every run). Images with a backing file, an external data file or VMDK extents in
+other files are refused: they would make qemu-img read files the list never named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import ConversionError
+
+__all__ = ["Converter", "DiskInfo", "Prepared", "file_sha512", "glance_format"]
+
+logger = logging.getLogger(__name__)
+
+#: qemu-img format names → the disk_format names clouds use (Glance, OpenNebula DRIVER).
+_FROM_QEMU = {"vpc": "vhd"}
+_TO_QEMU = {"vhd": "vpc"}
+_DISK_SUFFIXES = (".vmdk", ".vdi", ".raw", ".img", ".qcow2", ".qcow", ".vhd", ".vhdx")
+_OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
+_CHUNK = 1024 * 1024
+
+
+def glance_format(qemu_format: str) -> str:
+    """The cloud's name of a qemu-img format (``vpc`` is ``vhd``)."""
+    return _FROM_QEMU.get(qemu_format, qemu_format)
+
+
+def file_sha512(path: Path) -> str:
+    """The SHA-512 hex digest of a file."""
+    digest = hashlib.sha512()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    """What ``qemu-img info`` says of a file."""
+
+    format: str  # cloud naming (raw, qcow2, vmdk, vdi, vhd, ...)
+    virtual_size: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The file to upload: the cached original, or an extracted or converted copy."""
+
+    path: Path
+    disk_format: str
+    sha512: str  # of ``path`` (the list's sha512 when it is the original)
+    converted: bool
+
+
+class Converter:
+    """qemu-img and OVA handling with a cache directory keyed by (sha512, target)."""
+
+    def __init__(
+        self, cache_dir: Path, *, qemu_img: str | None = None, timeout: float = 3600.0
+    ) -> None:
+        self.cache_dir = cache_dir
+        self._qemu_img = qemu_img
+        self.timeout = timeout
+
+    @property
+    def qemu_img(self) -> str:
+        """The qemu-img binary (ConversionError when there is none)."""
+        if self._qemu_img is None:
+            found = shutil.which("qemu-img")
+            if found is None:
+                raise ConversionError("qemu-img not found on PATH (Debian package qemu-utils)")
+            self._qemu_img = found
+        return self._qemu_img
+
+    def _run(self, argv: Sequence[str]) -> str:
+        try:
+            done = subprocess.run(
+                list(argv),
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise ConversionError(
+                f"{argv[0]} {argv[1]} took longer than {self.timeout:.0f} s"
+            ) from None
+        except OSError as exc:
+            raise ConversionError(f"cannot run {argv[0]}: {exc.strerror}") from None
+        if done.returncode != 0:
+            raise ConversionError(
+                f"{Path(argv[0]).name} {argv[1]} failed: {done.stderr.strip() or done.returncode}"
+            )
+        return done.stdout
+
+    def info(self, path: Path) -> DiskInfo:
+        """Detect the format; refuse images that refer to other files."""
+        text = self._run([self.qemu_img, "info", "--output=json", str(path)])
+        try:
+            data: dict[str, Any] = json.loads(text)
+            qemu_format = str(data["format"])
+            virtual_size = int(data.get("virtual-size", 0))
+        except (ValueError, KeyError, TypeError):
+            raise ConversionError(f"qemu-img info gave no usable answer for {path}") from None
+        if data.get("backing-filename") or data.get("full-backing-filename"):
+            raise ConversionError(f"{path.name}: image has a backing file; refused")
+        specific = data.get("format-specific", {}).get("data", {})
+        if specific.get("data-file"):
+            raise ConversionError(f"{path.name}: image has an external data file; refused")
+        for extent in specific.get("extents", []) or []:
+            name = extent.get("filename")
+            if name and Path(name).resolve() != path.resolve():
+                raise ConversionError(f"{path.name}: VMDK extent in another file; refused")
+        return DiskInfo(glance_format(qemu_format), virtual_size)
+
+    # --- cache ------------------------------------------------------------------------------
+
+    def _cached(self, sha512: str, target: str) -> tuple[Path, str] | None:
+        result = self.cache_dir / f"{sha512}.{target}"
+        digest_file = result.with_name(result.name + ".sha512")
+        if result.is_file() and digest_file.is_file():
+            return result, digest_file.read_text().strip()
+        return None
+
+    @contextlib.contextmanager
+    def _writing(self, sha512: str, target: str) -> Iterator[tuple[Path, Path]]:
+        """A temporary path in the cache dir, moved to ``<sha512>.<target>`` on success."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{sha512[:16]}.", dir=self.cache_dir)
+        os.close(handle)
+        temporary = Path(name)
+        result = self.cache_dir / f"{sha512}.{target}"
+        try:
+            yield temporary, result
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def _commit(self, temporary: Path, result: Path, digest: str) -> None:
+        os.replace(temporary, result)
+        digest_file = result.with_name(result.name + ".sha512")
+        digest_file.write_text(digest + "\n")
+
+    def forget(self, sha512: str) -> None:
+        """Remove every cached result made from the source ``sha512``."""
+        if not self.cache_dir.is_dir():
+            return
+        for path in self.cache_dir.glob(f"{sha512}.*"):
+            path.unlink(missing_ok=True)
+
+    # --- OVA ---------------------------------------------------------------------------------
+
+    def extract_ova(self, path: Path, sha512: str) -> tuple[Path, str]:
+        """The first disk of an OVA archive (as the OVF's DiskSection lists it), cached."""
+        cached = self._cached(sha512, "ova-disk")
+        if cached is not None:
+            return cached
+        try:
+            archive = tarfile.open(path, "r:*")  # noqa: SIM115 - closed below
+        except (tarfile.TarError, OSError) as exc:
+            raise ConversionError(f"{path.name}: not an OVA (tar) archive: {exc}") from None
+        with archive:
+            members = {_normal(m.name): m for m in archive.getmembers() if m.isfile()}
+            member = members.get(_first_disk_name(archive, members) or "")
+            if member is None:
+                raise ConversionError(f"{path.name}: the OVA holds no disk image")
+            source = archive.extractfile(member)
+            if source is None:  # pragma: no cover - isfile() members always have data
+                raise ConversionError(f"{path.name}: cannot read {member.name}")
+            with self._writing(sha512, "ova-disk") as (temporary, result):
+                digest = _copy_hashing(source, temporary)
+                self._commit(temporary, result, digest)
+        logger.info("extracted %s from OVA %s", member.name, path.name)
+        return result, digest
+
+    # --- conversion -----------------------------------------------------------------------
+
+    def convert(self, path: Path, source_format: str, target: str, sha512: str) -> tuple[Path, str]:
+        """``path`` converted to ``target`` (cloud naming), cached by (sha512, target)."""
+        cached = self._cached(sha512, target)
+        if cached is not None:
+            logger.info("conversion of %s to %s found in the cache", sha512[:16], target)
+            return cached
+        with self._writing(sha512, target) as (temporary, result):
+            self._run(
+                [
+                    self.qemu_img,
+                    "convert",
+                    "-q",
+                    "-f",
+                    _TO_QEMU.get(source_format, source_format),
+                    "-O",
+                    _TO_QEMU.get(target, target),
+                    str(path),
+                    str(temporary),
+                ]
+            )
+            digest = file_sha512(temporary)
+            self._commit(temporary, result, digest)
+        logger.info("converted %s from %s to %s", path.name, source_format, target)
+        return result, digest
+
+    def prepare(self, source: Path, sha512: str, *, ova: bool, accepted: Sequence[str]) -> Prepared:
+        """The file to upload for ``source``: its OVA disk if ``ova``, converted to the first
+        ``accepted`` format when its own format is not accepted (``accepted`` empty: any)."""
+        path, digest, converted = source, sha512, False
+        if ova or _is_tar(source):
+            path, digest = self.extract_ova(source, sha512)
+            converted = True
+        detected = self.info(path).format
+        wanted = [f.lower() for f in accepted]
+        if not wanted or detected in wanted:
+            return Prepared(path, detected, digest, converted)
+        target = wanted[0]
+        result, result_digest = self.convert(path, detected, target, sha512)
+        return Prepared(result, target, result_digest, True)
+
+
+def _normal(name: str) -> str:
+    return name.removeprefix("./")
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(257)
+            return handle.read(5) == b"ustar"
+    except OSError:
+        return False
+
+
+def _first_disk_name(archive: tarfile.TarFile, members: dict[str, tarfile.TarInfo]) -> str | None:
+    """The file of the first disk the OVF names, else the first disk-like member."""
+    ovf = next((m for name, m in members.items() if name.lower().endswith(".ovf")), None)
+    if ovf is not None:
+        handle = archive.extractfile(ovf)
+        try:
+            root = ET.fromstring(handle.read() if handle else b"")  # noqa: S314 - no entities
+        except ET.ParseError:
+            root = None
+        if root is not None:
+            files = {
+                f.get(f"{{{_OVF_NS}}}id"): f.get(f"{{{_OVF_NS}}}href")
+                for f in root.iter(f"{{{_OVF_NS}}}File")
+            }
+            for disk in root.iter(f"{{{_OVF_NS}}}Disk"):
+                href = files.get(disk.get(f"{{{_OVF_NS}}}fileRef"))
+                if href and _normal(href) in members:
+                    return _normal(href)
+            for href in files.values():
+                if href and _normal(href) in members:
+                    return _normal(href)
+    return next((n for n in members if n.lower().endswith(_DISK_SUFFIXES)), None)
+
+
+def _copy_hashing(source: IO[bytes], target: Path) -> str:
+    digest = hashlib.sha512()
+    with target.open("wb") as out:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()

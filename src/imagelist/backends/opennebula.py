@@ -1,0 +1,456 @@
+"""The OpenNebula backend (pyone over XML-RPC; ONE_XMLRPC / ONE_AUTH as the ONE tools read them).
+
+Images are found by their template attribute ``VMCATCHER_EVENT_DC_IDENTIFIER``, as the CESGA
+handler found them (and by ``CLOUDKEEPER_APPLIANCE_ID`` for cloudkeeper-one's images). Templates
+are sent as XML, so every value is escaped (the CESGA handler pasted values into quotes). An
+update allocates the new image first (under a temporary name while the old one holds the
+identifier as its name), copies owner, group, permissions and the disabled state from the
+previous image, then retires the old one: renamed ``<dc:identifier>_EXPIRED_<timestamp>``,
+permissions owner-only (600), disabled. Retired images are deleted later only when not used,
+and only if ``delete_retired`` is set.
+
+Verified against a fake of oned (tests/fakes/oned.py), not against a real oned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendConfigError, BackendError, BackendUnavailableError
+from ..events.model import EVENT_PREFIX
+from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage
+from .convert import Converter, Prepared
+
+__all__ = ["OneClient", "OpenNebulaBackend", "OpenNebulaConfig", "read_session"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
+ID_ATTRIBUTE = "VMCATCHER_EVENT_DC_IDENTIFIER"
+SHA_ATTRIBUTE = "VMCATCHER_EVENT_SL_CHECKSUM_SHA512"
+PENDING_ATTRIBUTE = "IMAGELIST_RETIRE_PENDING"
+RETIRED_ATTRIBUTE = "IMAGELIST_RETIRED"
+MANAGED_ATTRIBUTE = "IMAGELIST_MANAGED_BY"
+#: Image states (OpenNebula's Image::ImageState).
+READY, USED, DISABLED, LOCKED, ERROR = 1, 2, 3, 4, 5
+USED_PERS, LOCKED_USED, LOCKED_USED_PERS = 8, 9, 10
+IN_USE = {USED, USED_PERS, LOCKED_USED, LOCKED_USED_PERS}
+_EXPIRED_FORMAT = "%Y-%m-%d_%H-%M-%S"
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_PERMISSION_FIELDS = (
+    "OWNER_U",
+    "OWNER_M",
+    "OWNER_A",
+    "GROUP_U",
+    "GROUP_M",
+    "GROUP_A",
+    "OTHER_U",
+    "OTHER_M",
+    "OTHER_A",
+)
+
+
+@dataclass(frozen=True)
+class OpenNebulaConfig:
+    """``opennebula.toml``: every key optional; unknown keys are errors."""
+
+    endpoint: str | None = None  # default: $ONE_XMLRPC, else http://localhost:2633/RPC2
+    auth_file: str | None = None  # default: $ONE_AUTH, else ~/.one/one_auth
+    datastore: str = "default"  # image datastore, by name or numeric id
+    disk_formats: tuple[str, ...] = ()
+    conversion_dir: str = ""
+    permissions: str = ""  # octal such as "600" for an image with no predecessor
+    delete_retired: bool = False
+    delete_retired_after_days: int = 7
+    ready_timeout: float = 3600.0
+    poll_interval: float = 2.0
+    defer_retire: bool = True
+    conversion_timeout: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.permissions and not re.fullmatch(r"[0-7]{3}", self.permissions):
+            raise ValueError('permissions must be three octal digits, such as "600"')
+        if self.delete_retired_after_days < 0:
+            raise ValueError("delete_retired_after_days must not be negative")
+        if self.ready_timeout <= 0 or self.poll_interval <= 0:
+            raise ValueError("ready_timeout and poll_interval must be positive")
+
+    def conversion_path(self) -> Path:
+        """Where conversions are cached."""
+        if self.conversion_dir:
+            return Path(self.conversion_dir)
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "imagelist" / "conversions"
+
+
+def read_session(config: OpenNebulaConfig, env: dict[str, str] | None = None) -> tuple[str, str]:
+    """(endpoint, "user:password") as the ONE command-line tools find them."""
+    env = dict(os.environ if env is None else env)
+    endpoint = config.endpoint or env.get("ONE_XMLRPC") or DEFAULT_ENDPOINT
+    auth = Path(config.auth_file or env.get("ONE_AUTH") or Path.home() / ".one" / "one_auth")
+    try:
+        line = auth.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+    except (OSError, IndexError, UnicodeDecodeError):
+        raise BackendConfigError(f"cannot read OpenNebula credentials from {auth}") from None
+    if ":" not in line:
+        raise BackendConfigError(f"{auth}: expected one line user:password")
+    return endpoint, line
+
+
+class OneClient:
+    """The oned XML-RPC calls this backend makes, through pyone, with one-line errors."""
+
+    def __init__(self, endpoint: str, session: str, *, timeout: float = 60.0) -> None:
+        self.endpoint = endpoint
+        pyone = importlib.import_module("pyone")
+        self._pyone = pyone
+        self._server: Any = pyone.OneServer(endpoint, session=session, timeout=timeout)
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        pyone = self._pyone
+        try:
+            yield
+        except pyone.OneAuthenticationException as exc:
+            message = f"OpenNebula refused our credentials ({what}): {exc}"
+            raise BackendUnavailableError(message) from None
+        except pyone.OneException as exc:
+            raise BackendError(f"OpenNebula: {what} failed: {exc}") from None
+        except OSError as exc:  # requests' ConnectionError is an OSError
+            raise BackendUnavailableError(
+                f"cannot reach OpenNebula at {self.endpoint} ({what}): {exc}"
+            ) from None
+
+    def call(self, method: str, *args: Any) -> Any:
+        """``one.<method>(session, *args)``, e.g. ``call("image.info", 5)``."""
+        target = self._server
+        for part in method.split("."):
+            target = getattr(target, part)
+        with self._errors(f"one.{method}"):
+            return target(*args)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _template(image: Any) -> dict[str, Any]:
+    template = getattr(image, "TEMPLATE", None)
+    return dict(template) if isinstance(template, dict) else {}
+
+
+def template_xml(attributes: dict[str, str]) -> str:
+    """An oned template in XML: every value escaped; characters XML cannot carry dropped."""
+    root = ET.Element("TEMPLATE")
+    for key, value in attributes.items():
+        ET.SubElement(root, key).text = _XML_INVALID.sub("", value)
+    return ET.tostring(root, encoding="unicode")
+
+
+class OpenNebulaBackend:
+    """Publish, retire and list images in one OpenNebula."""
+
+    name = "opennebula"
+
+    def __init__(
+        self,
+        config: OpenNebulaConfig,
+        client: OneClient,
+        *,
+        dry_run: bool = False,
+        converter: Converter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.calls = Calls("opennebula", dry_run=dry_run)
+        self.converter = converter or Converter(
+            config.conversion_path(), timeout=config.conversion_timeout
+        )
+        self._sleep = sleep
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _pool(self) -> list[Any]:
+        pool = self.client.call("imagepool.info", -2, -1, -1)
+        return list(getattr(pool, "IMAGE", None) or [])
+
+    @staticmethod
+    def _identifier(image: Any) -> str:
+        template = _template(image)
+        return _text(template.get(ID_ATTRIBUTE) or template.get("CLOUDKEEPER_APPLIANCE_ID"))
+
+    @staticmethod
+    def _sha512(image: Any) -> str:
+        template = _template(image)
+        value = template.get("IMAGELIST_SHA512") or template.get(SHA_ATTRIBUTE)
+        return _text(value or template.get("CLOUDKEEPER_IMAGE_CHECKSUM")).lower()
+
+    @staticmethod
+    def _state(image: Any) -> str:
+        template = _template(image)
+        if (
+            template.get(RETIRED_ATTRIBUTE)
+            or "_EXPIRED_" in _text(image.NAME)
+            or _text(image.NAME).startswith("EXPIRED_")
+            or _text(template.get("CLOUDKEEPER_EXPIRED")).lower() == "yes"
+        ):
+            return RETIRED
+        if template.get(PENDING_ATTRIBUTE):
+            return PENDING
+        return ACTIVE
+
+    def _managed(self, image: Any) -> ManagedImage:
+        template = _template(image)
+        if template.get(MANAGED_ATTRIBUTE):
+            by = "imagelist"
+        elif template.get(ID_ATTRIBUTE):
+            by = "vmcatcher_eventHndl_ON"
+        else:
+            by = "cloudkeeper-one"
+        return ManagedImage(
+            backend_id=_text(image.ID),
+            identifier=self._identifier(image),
+            sha512=self._sha512(image),
+            state=self._state(image),
+            name=_text(image.NAME),
+            list_id=_text(
+                template.get("VMCATCHER_EVENT_IL_DC_IDENTIFIER")
+                or template.get("CLOUDKEEPER_APPLIANCE_IMAGE_LIST_ID")
+            ),
+            managed_by=by,
+        )
+
+    def list_images(self) -> list[ManagedImage]:
+        """Images with a vmcatcher or cloudkeeper identifier attribute."""
+        return sorted(
+            (self._managed(i) for i in self._pool() if self._identifier(i)),
+            key=lambda m: (m.identifier, int(m.backend_id)),
+        )
+
+    def _candidates(self, identifier: str) -> list[Any]:
+        return [i for i in self._pool() if self._identifier(i) == identifier]
+
+    def _datastore_id(self) -> int:
+        wanted = self.config.datastore
+        pool = self.client.call("datastorepool.info")
+        for store in getattr(pool, "DATASTORE", None) or []:
+            if _text(store.NAME) == wanted or _text(store.ID) == wanted:
+                if int(store.TYPE) != 0:
+                    raise BackendConfigError(f"OpenNebula datastore {wanted!r} is not an image one")
+                return int(store.ID)
+        raise BackendConfigError(f"OpenNebula has no datastore {wanted!r}")
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _call(self, description: str, method: str, *args: Any) -> Any:
+        return self.calls.do(description, self.client.call, method, *args)
+
+    def _mark(self, image: Any, attributes: dict[str, str], description: str) -> None:
+        self._call(
+            f"{description}: one.image.update {image.ID} {attributes}",
+            "image.update",
+            int(image.ID),
+            template_xml(attributes),
+            1,
+        )
+
+    def publish(self, spec: ImageSpec) -> ManagedImage:
+        """Allocate the image of ``spec`` (or find it), then retire the ones it supersedes."""
+        candidates = self._candidates(spec.identifier)
+        live = [i for i in candidates if self._state(i) != RETIRED]
+        current = next(
+            (i for i in live if self._sha512(i) == spec.sha512 and int(i.STATE) != ERROR), None
+        )
+        for image in live:
+            if self._sha512(image) == spec.sha512 and int(image.STATE) == ERROR:
+                self._call(f"delete failed image {image.ID}", "image.delete", int(image.ID))
+        if current is not None:
+            logger.info("opennebula: %s is image %s already", spec.identifier, current.ID)
+            if self._state(current) == PENDING:
+                self._mark(current, {PENDING_ATTRIBUTE: ""}, "listed again: not retired")
+            previous = [i for i in live if i is not current and self._sha512(i) != spec.sha512]
+            self._finish(current, spec.identifier, previous)
+            return self._managed(current)
+        previous = [i for i in live if self._sha512(i) != spec.sha512]
+        new = self._allocate(spec, taken=any(_text(i.NAME) == spec.identifier for i in live))
+        if new is None:  # dry-run
+            for image in previous:
+                self._retire_image(image, "superseded")
+            return ManagedImage("(new)", spec.identifier, spec.sha512, ACTIVE, spec.identifier)
+        self._inherit(new, previous)
+        self._finish(new, spec.identifier, previous)
+        return self._managed(self.client.call("image.info", int(new.ID)))
+
+    def _finish(self, image: Any, identifier: str, previous: list[Any]) -> None:
+        for old in previous:
+            self._retire_image(old, f"superseded by {image.ID}")
+        if _text(image.NAME) != identifier:
+            description = f"rename image {image.ID} to {identifier}"
+            self._call(description, "image.rename", int(image.ID), identifier)
+
+    def _attributes(self, spec: ImageSpec, prepared: Prepared) -> dict[str, str]:
+        attributes = {
+            "NAME": spec.identifier,
+            "PATH": str(prepared.path),
+            "TYPE": "OS",
+            "DESCRIPTION": spec.description or spec.title or spec.identifier,
+        }
+        if prepared.disk_format in ("raw", "qcow2"):
+            attributes["DRIVER"] = prepared.disk_format
+        for key, value in spec.variables.items():
+            if key.startswith(EVENT_PREFIX) and value and key != EVENT_PREFIX + "UUID_SESSION":
+                attributes[key] = value
+        attributes[MANAGED_ATTRIBUTE] = "imagelist"
+        attributes["IMAGELIST_SHA512"] = spec.sha512
+        return attributes
+
+    def _allocate(self, spec: ImageSpec, *, taken: bool) -> Any:
+        datastore = self._datastore_id()
+        if self.calls.dry_run:
+            prepared = Prepared(spec.path, spec.format.lower(), spec.sha512, False)
+        else:
+            prepared = self.converter.prepare(
+                spec.path, spec.sha512, ova=spec.is_ova, accepted=self.config.disk_formats
+            )
+        attributes = self._attributes(spec, prepared)
+        if taken:  # the old image still holds the name until it is retired
+            attributes["NAME"] = f"{spec.identifier}_NEW_{spec.sha512[:12]}"
+        image_id = self._call(
+            f"one.image.allocate {attributes['NAME']} in datastore {datastore} "
+            f"from {prepared.path}",
+            "image.allocate",
+            template_xml(attributes),
+            datastore,
+        )
+        if image_id is None:
+            return None
+        return self._wait_ready(int(image_id), spec.identifier)
+
+    def _wait_ready(self, image_id: int, identifier: str) -> Any:
+        deadline = time.monotonic() + self.config.ready_timeout
+        while True:
+            image = self.client.call("image.info", image_id)
+            state = int(image.STATE)
+            if state in (READY, DISABLED):
+                return image
+            if state == ERROR or time.monotonic() >= deadline:
+                why = _text(_template(image).get("ERROR")) or "timed out"
+                with contextlib.suppress(BackendError):
+                    self.client.call("image.delete", image_id)
+                raise BackendError(f"OpenNebula image {image_id} for {identifier} failed: {why}")
+            self._sleep(self.config.poll_interval)
+
+    def _inherit(self, new: Any, previous: list[Any]) -> None:
+        """Owner, group, permissions and disabled state of the newest previous image."""
+        image_id = int(new.ID)
+        if not previous:
+            if self.config.permissions:
+                bits = _bits(self.config.permissions)
+                self._call(
+                    f"chmod image {image_id} {self.config.permissions}",
+                    "image.chmod",
+                    image_id,
+                    *bits,
+                )
+            return
+        old = max(previous, key=lambda i: int(i.ID))
+        self._call(
+            f"chown image {image_id} to {old.UID}:{old.GID}",
+            "image.chown",
+            image_id,
+            int(old.UID),
+            int(old.GID),
+        )
+        bits = [int(getattr(old.PERMISSIONS, name)) for name in _PERMISSION_FIELDS]
+        self._call(f"chmod image {image_id} as image {old.ID}", "image.chmod", image_id, *bits)
+        if int(old.STATE) == DISABLED:
+            self._call(f"disable image {image_id} (as {old.ID})", "image.enable", image_id, False)
+
+    # --- retiring -------------------------------------------------------------------------------
+
+    def retire(self, identifier: str, sha512: str | None, *, defer: bool) -> list[ManagedImage]:
+        """Retire (or with ``defer`` mark) the live images of ``identifier``."""
+        done = []
+        for image in self._candidates(identifier):
+            if self._state(image) == RETIRED or (sha512 and self._sha512(image) != sha512):
+                continue
+            if defer:
+                if self._state(image) != PENDING:
+                    self._mark(image, {PENDING_ATTRIBUTE: _now()}, "expired: retire at run end")
+            else:
+                self._retire_image(image, "expired")
+            done.append(self._managed(image))
+        return done
+
+    def retire_pending(self, *, keep_session: str | None = None) -> list[ManagedImage]:
+        """Retire marked images; disable retired ones still enabled; delete unused old ones."""
+        del keep_session
+        done = []
+        for image in self._pool():
+            if not self._identifier(image):
+                continue
+            state = self._state(image)
+            if state == PENDING:
+                self._retire_image(image, "expired earlier")
+                done.append(self._managed(image))
+            elif state == RETIRED and self.config.delete_retired:
+                self._maybe_delete(image)
+        return done
+
+    def _retire_image(self, image: Any, reason: str) -> None:
+        image_id = int(image.ID)
+        identifier = self._identifier(image)
+        stamp = datetime.now(UTC)
+        name = f"{identifier}_EXPIRED_{stamp.strftime(_EXPIRED_FORMAT)}"
+        logger.info("opennebula: retiring image %s (%s)", image_id, reason)
+        self._mark(
+            image,
+            {RETIRED_ATTRIBUTE: stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), PENDING_ATTRIBUTE: ""},
+            f"retire ({reason})",
+        )
+        self._call(f"rename image {image_id} to {name}", "image.rename", image_id, name)
+        self._call(f"chmod image {image_id} 600", "image.chmod", image_id, *_bits("600"))
+        if int(image.STATE) in (READY, ERROR):
+            self._call(f"disable image {image_id}", "image.enable", image_id, False)
+        elif int(image.STATE) != DISABLED:
+            logger.warning(
+                "opennebula: image %s is in use (state %s); not disabled", image_id, image.STATE
+            )
+
+    def _maybe_delete(self, image: Any) -> None:
+        retired = _text(_template(image).get(RETIRED_ATTRIBUTE))
+        try:
+            when = datetime.strptime(retired, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return  # retired by another tool: not ours to delete
+        if datetime.now(UTC) - when < timedelta(days=self.config.delete_retired_after_days):
+            return
+        if int(image.STATE) in IN_USE or int(getattr(image, "RUNNING_VMS", 0) or 0) > 0:
+            logger.info("opennebula: retired image %s still used; kept", image.ID)
+            return
+        self._call(f"delete retired image {image.ID}", "image.delete", int(image.ID))
+
+
+def _bits(octal: str) -> list[int]:
+    """chmod arguments (OWNER_U..OTHER_A) for an octal such as "600" (U=4, M=2, A=1)."""
+    out = []
+    for digit in octal:
+        value = int(digit)
+        out += [1 if value & 4 else 0, 1 if value & 2 else 0, 1 if value & 1 else 0]
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,59 @@
+"""What ``imagelist-glance`` and ``imagelist-opennebula`` share: options, run, output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ..backends.handler import CONFIG_ENV, DEFAULT_CONFIG, handle, make_backend
+from ._common import add_logging_options, configure_logging
+
+__all__ = ["backend_command"]
+
+
+_TITLE = {"glance": "OpenStack Glance", "opennebula": "OpenNebula"}
+
+
+def _parser(prog: str, kind: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            f"vmcatcher event handler for {_TITLE[kind]}: set VMCATCHER_CACHE_EVENT to this "
+            "command. It reads the event from the "
+            "VMCATCHER_EVENT_* environment, publishes on AvailablePostfix, retires on "
+            "ExpirePostfix, and exits non-zero when the cloud call failed."
+        ),
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help=f"configuration file (default: ${CONFIG_ENV[kind]}, else {DEFAULT_CONFIG[kind]})",
+    )
+    parser.add_argument(
+        "-n", "--dry-run", action="store_true", help="print the calls that would change the cloud"
+    )
+    parser.add_argument(
+        "-l", "--list", action="store_true", help="list the images this backend manages and exit"
+    )
+    add_logging_options(parser, env_var=None)
+    return parser
+
+
+def backend_command(prog: str, kind: str, argv: Sequence[str]) -> int:
+    """Run one backend command: handle the event in the environment, or ``--list``."""
+    args = _parser(prog, kind).parse_args(list(argv))
+    configure_logging(args.verbose, args.quiet, args.log_config)
+    backend, defer = make_backend(kind, args.config, dry_run=args.dry_run)
+    if args.list:
+        for image in backend.list_images():
+            print(image.describe())
+        return 0
+    summary = handle(backend, dict(os.environ), defer_retire=defer)
+    for line in backend.calls.planned:
+        print(f"would: {line}")
+    print(summary)
+    sys.stdout.flush()
+    return 0
