@@ -18,6 +18,10 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "2. vmcaster published version 0.0.1" in out
     assert "dfc470ab-0845-4c3b-bc6a-02f990388a17\t0\tupdated" in out
     assert "state 2 (" in out
+    assert "event ProcessPrefix" in out
+    assert "event AvailablePostfix" in out
+    assert "event ProcessPostfix" in out
+    assert "cached " in out
     published = tmp_path / "publisher" / "www" / "image.list"
     assert published.read_bytes().startswith(b"MIME-Version: 1.0")
 

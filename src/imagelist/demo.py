@@ -144,8 +144,55 @@ def _subscribe_and_update(list_url: str, trust_dir: Path, database_url: str) -> 
     return [result.line() for result in results] + states
 
 
+def _cache_and_events(workdir: Path, database_url: str) -> list[str]:
+    """vmcatcher_image -a for every image, then vmcatcher_cache with a handler logging events."""
+    import contextlib
+    import io
+    import json
+    import shlex
+
+    from sqlalchemy.orm import Session
+
+    from .cli import vmcatcher_cache
+    from .db.subscriber import open_database
+    from .subscriber.images import image_states, set_cache
+
+    engine = open_database(database_url)
+    try:
+        with Session(engine) as session:
+            images = [state.image for state in image_states(session)]
+        set_cache(engine, images, [], 1)
+    finally:
+        engine.dispose()
+    log = workdir / "events.jsonl"
+    # The handler is the admin's command line (run by /bin/sh -c); list values reach it only
+    # through its environment, which it appends to a log as one JSON line per event.
+    script = (
+        "import json, os; "
+        "print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('VMCATCHER_')}))"
+    )
+    handler = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)} >> {shlex.quote(str(log))}"
+    cache_dir = workdir / "cache"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = vmcatcher_cache.main(
+            ["-d", database_url, "-C", str(cache_dir), "-x", handler, "--no-progress"]
+        )
+    lines = [f"exit {code}: {out.getvalue().strip()}"]
+    for line in log.read_text().splitlines():
+        event = json.loads(line)
+        lines.append(
+            f"event {event['VMCATCHER_EVENT_TYPE']:<16} "
+            f"{event.get('VMCATCHER_EVENT_DC_IDENTIFIER', ''):<38} "
+            f"{event.get('VMCATCHER_EVENT_FILENAME', '')}".rstrip()
+        )
+    for image in images:
+        lines.append(f"cached {cache_dir / image} ({(cache_dir / image).stat().st_size} bytes)")
+    return lines
+
+
 def run(workdir: Path) -> int:
-    """The demo, in ``workdir``: publish -> verify -> refuse forgeries -> subscribe -> update."""
+    """The demo in ``workdir``: publish, verify, refuse forgeries, subscribe, update, cache."""
     from .publisher.example import publish_example
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -200,7 +247,11 @@ def run(workdir: Path) -> int:
     print("6. vmcatcher_subscribe -s LIST --auto-endorse, then -U (subscription, exit, outcome):")
     for line in lines:
         print(f"   {line}")
-    print("demo finished: publish -> verify -> refuse forgeries -> subscribe -> update")
+    lines = _cache_and_events(workdir, database_url)
+    print("7. vmcatcher_image -a, then vmcatcher_cache -x HANDLER (the handler logs its events):")
+    for line in lines:
+        print(f"   {line}")
+    print("demo finished: publish -> verify -> refuse forgeries -> subscribe -> update -> cache")
     return 0
 
 
