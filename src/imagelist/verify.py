@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from .document import Endorser, ImageList
 from .errors import CreatedInFutureError, EndorserMismatchError, ListExpiredError
@@ -52,13 +53,30 @@ class ListVerifier:
         store: TrustStore,
         *,
         crl_policy: CrlPolicy = CrlPolicy.REQUIRE,
+        remember_paths: bool = False,
     ) -> None:
+        """``remember_paths``: validate each signer's certificate path (for the same check time
+        and the same certificates) only once, for a verifier that lives for one run of many lists.
+        Every list's signature, document and DNs are still checked in full."""
         self.store = store
         self.crl_policy = crl_policy
+        self._paths: dict[tuple[bytes, ...], tuple[x509.Certificate, ...]] | None = (
+            {} if remember_paths else None
+        )
 
     def verify_message(self, data: bytes, *, at: datetime | None = None) -> VerifiedMessage:
         """Check the S/MIME signature and the signer's path; do not look at the content."""
         message = read_signed(data)
+        key: tuple[bytes, ...] = ()
+        if self._paths is not None:
+            key = (
+                str(at).encode(),
+                message.signer.public_bytes(Encoding.DER),
+                *(cert.public_bytes(Encoding.DER) for cert in message.certificates),
+            )
+            remembered = self._paths.get(key)
+            if remembered is not None:
+                return VerifiedMessage(message, remembered)
         chain = validate_signer(
             self.store,
             message.signer,
@@ -66,6 +84,8 @@ class ListVerifier:
             untrusted=message.certificates,
             crl_policy=self.crl_policy,
         )
+        if self._paths is not None:
+            self._paths[key] = chain
         return VerifiedMessage(message, chain)
 
     def verify(self, data: bytes, *, at: datetime | None = None) -> VerifiedList:

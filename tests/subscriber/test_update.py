@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import imagelist.verify as verify_module
 from imagelist.db.subscriber import open_database
 from imagelist.fetch import Fetcher, FetchLimits
 from imagelist.subscriber import update as update_module
@@ -385,13 +386,13 @@ def test_run_verifier_validates_each_signer_path_once(
     test_pki: TestPki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[object] = []
-    original = update_module.validate_signer
+    original = verify_module.validate_signer
 
     def counting(*args: object, **kwargs: object) -> object:
         calls.append(args)
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(update_module, "validate_signer", counting)
+    monkeypatch.setattr(verify_module, "validate_signer", counting)
     verifier = RunVerifier(TrustStore.load(test_pki.trust_dir))
     at = datetime.now(UTC)
     for version in ("1", "2", "3"):

@@ -12,7 +12,6 @@ the cache's own (lock, journal, outbox, temporary files): no image id can start 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import CacheError, CacheIndexError
+from ..fileio import fsync_directory, replace_atomically
 
 __all__ = [
     "EXPIRED_TIME_FORMAT",
@@ -48,32 +48,11 @@ def is_internal(name: str) -> bool:
     return name.startswith(".") or name == INDEX_NAME
 
 
-def fsync_directory(path: Path) -> None:
-    """Make a rename or creation in ``path`` durable."""
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def atomic_write(path: Path, data: bytes | Callable[[IO[str]], None]) -> None:
-    """Replace ``path`` with ``data`` (bytes, or a function writing text to a file):
-    temporary file, fsync, rename, fsync of the directory."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    """Replace ``path`` with ``data`` durably (see :func:`imagelist.fileio.replace_atomically`)."""
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            if callable(data):
-                data(handle)
-            else:
-                handle.buffer.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        fsync_directory(path.parent)
+        replace_atomically(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         raise CacheError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.config
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import ImageListError, UsageError
+from ..fileio import replace_atomically
 
 __all__ = ["add_logging_options", "configure_logging", "run_command", "write_output"]
 
@@ -88,11 +88,7 @@ def write_output(path: str | None, data: str | bytes) -> None:
         sys.stdout.buffer.write(payload)
         sys.stdout.buffer.flush()
         return
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        temporary.write_bytes(payload)
-        os.replace(temporary, target)
+        replace_atomically(Path(path), payload)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None

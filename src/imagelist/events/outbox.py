@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HandlerError
+from ..fileio import replace_atomically
 from .model import EventType
 from .registry import EventDispatcher
 from .runner import HandlerResult
@@ -93,16 +93,9 @@ class Outbox:
                 self.path.unlink()
             return
         text = json.dumps([asdict(record) for record in self.pending], indent=1, sort_keys=True)
-        temporary = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         try:
-            with temporary.open("w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
+            replace_atomically(self.path, text.encode("utf-8"))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
             raise HandlerError(
                 f"cannot write the event outbox {self.path}: {exc.strerror}"
             ) from None

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..db.engine import redact_url
+from ..db.engine import db_reason, redact_url
 from ..db.publisher import models
 from ..errors import DatabaseError, DocumentError, PublishObjectNotFoundError, UsageError
 from ..versions import compare_versions
@@ -90,12 +90,11 @@ class PublisherStore:
                 yield session
         except IntegrityError as exc:
             raise DatabaseError(
-                f"database {redact_url(str(self.engine.url))} refused the change: "
-                f"{_first_line(exc)}"
+                f"database {redact_url(str(self.engine.url))} refused the change: {db_reason(exc)}"
             ) from None
         except SQLAlchemyError as exc:
             raise DatabaseError(
-                f"database {redact_url(str(self.engine.url))}: {_first_line(exc)}"
+                f"database {redact_url(str(self.engine.url))}: {db_reason(exc)}"
             ) from None
 
     @staticmethod
@@ -411,11 +410,6 @@ class PublisherStore:
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    original = getattr(exc, "orig", None) or exc
-    return " ".join(str(original).split("\n", 1)[0].split())
 
 
 def _check_identifier(kind: Kind, identifier: str) -> None:

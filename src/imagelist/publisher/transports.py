@@ -12,6 +12,7 @@ Published files are made world-readable (mode 0644): they are meant to be served
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublishConfigError, UploadFailedError
+from ..fileio import fsync_directory
 from .config import ServerSection
 from .streaming import Digest, ProgressCallback, copy_hashing
 
@@ -103,25 +105,13 @@ class StagedUpload:
         except OSError as exc:
             self.discard()
             raise UploadFailedError(f"cannot rename into {self.target}: {exc.strerror}") from None
-        _fsync_directory(self.target.parent)
+        with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
+            fsync_directory(self.target.parent)
         logger.info("published %s", self.target)
 
     def discard(self) -> None:
         """Remove the copy; the target is left as it was."""
         self.temporary.unlink(missing_ok=True)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - a directory we just wrote into
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
 
 
 class Transport(ABC):

@@ -21,8 +21,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -39,9 +37,8 @@ from ..db.subscriber.models import (
 from ..errors import ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher, redact_url
-from ..smime import read_signed
-from ..trust import CrlPolicy, TrustStore, validate_signer
-from ..verify import ListVerifier, VerifiedMessage
+from ..trust import CrlPolicy, TrustStore
+from ..verify import ListVerifier
 from .decide import (
     ChangeKind,
     Failed,
@@ -64,35 +61,10 @@ _IN_CHUNK = 500  # ids per IN (...) query
 
 
 class RunVerifier(ListVerifier):
-    """A ListVerifier that validates each signer's certificate path once per run.
-
-    Every list is still checked in full (signature, document, DNs); only the path of a signer
-    already validated at the same time against the same store is not walked again.
-    """
+    """A ListVerifier for one run of many lists: each signer's path is validated once."""
 
     def __init__(self, store: TrustStore, *, crl_policy: CrlPolicy = CrlPolicy.REQUIRE) -> None:
-        super().__init__(store, crl_policy=crl_policy)
-        self._paths: dict[tuple[bytes, ...], tuple[x509.Certificate, ...]] = {}
-
-    def verify_message(self, data: bytes, *, at: datetime | None = None) -> VerifiedMessage:
-        """Check the signature; validate the signer's path unless already done this run."""
-        message = read_signed(data)
-        key = (
-            str(at).encode(),
-            message.signer.public_bytes(Encoding.DER),
-            *(cert.public_bytes(Encoding.DER) for cert in message.certificates),
-        )
-        chain = self._paths.get(key)
-        if chain is None:
-            chain = validate_signer(
-                self.store,
-                message.signer,
-                at=at,
-                untrusted=message.certificates,
-                crl_policy=self.crl_policy,
-            )
-            self._paths[key] = chain
-        return VerifiedMessage(message, chain)
+        super().__init__(store, crl_policy=crl_policy, remember_paths=True)
 
 
 @dataclass(frozen=True)

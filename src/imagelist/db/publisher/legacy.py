@@ -33,7 +33,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ...errors import DatabaseError, UsageError
-from ..engine import redact_url
+from ..engine import db_reason, redact_url
 from . import models
 
 __all__ = ["LegacyImportReport", "import_legacy_database"]
@@ -231,10 +231,7 @@ def import_legacy_database(source_url: str, target: Engine) -> LegacyImportRepor
                 importer.links(_rows(old, _LIST_IMAGE), "image", lists, images)
                 importer.links(_rows(old, _ENDORSEMENT), "endorser", lists, endorsers)
     except SQLAlchemyError as exc:
-        original = getattr(exc, "orig", None) or exc
-        raise DatabaseError(
-            f"cannot import {where}: {' '.join(str(original).split(chr(10), 1)[0].split())}"
-        ) from None
+        raise DatabaseError(f"cannot import {where}: {db_reason(exc)}") from None
     finally:
         source.dispose()
     for skipped in report.skipped:
