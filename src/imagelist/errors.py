@@ -461,3 +461,22 @@ class DownloadError(FetchError):
 
 class ImageVerificationError(DownloadError):
     """The bytes are not the image the list describes: size or sha512 differ (exit 10)."""
+
+
+# --- shared outcomes (agreed across the cache, events and backends) -------------------------------
+
+__all__ += ["EXIT_EVENTS_FAILED", "EXIT_IMAGES_FAILED", "ConfigurationError"]
+
+#: vmcatcher_cache: an image failed to download or verify in this run, or is given up.
+EXIT_IMAGES_FAILED = 40
+#: vmcatcher_cache: an event handler failed or timed out, or an event is dead-lettered.
+EXIT_EVENTS_FAILED = 41
+
+
+class ConfigurationError(ImageListError):
+    """A setting is missing or unusable: a handler that cannot run, no cloud credentials (exit 78).
+
+    78 is sysexits' EX_CONFIG, beside 70 (EX_SOFTWARE) for internal errors.
+    """
+
+    exit_code = 78
