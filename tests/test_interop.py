@@ -1,4 +1,4 @@
-"""Real image lists from the original tools' repositories (../shared/interop, see its README).
+"""Real image lists from the original tools' repositories (tests/data/interop, see PROVENANCE.md).
 
 The samples are old: every check that involves a certificate pins the verification time (the
 cloudkeeper "head" CA is valid 2018-02-19..2028-02-17, the "59d818b" one 2016-10-12..2021-10-11).
@@ -40,12 +40,7 @@ from imagelist.trust import CrlPolicy, TrustStore, issuer_oneline, subject_oneli
 from imagelist.verify import ListVerifier, check_dates
 from tests.pki import TestPki, openssl_smime_verify
 
-INTEROP = Path(__file__).resolve().parents[2] / "shared" / "interop"
-if not INTEROP.is_dir():
-    pytest.skip(
-        f"interop samples not found at {INTEROP} (see shared/interop/README.md)",
-        allow_module_level=True,
-    )
+INTEROP = Path(__file__).resolve().parent / "data" / "interop"
 
 CLOUDKEEPER = INTEROP / "cloudkeeper"
 HEAD = CLOUDKEEPER / "head"
