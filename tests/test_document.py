@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from imagelist.document import (
     MAX_DEPTH,
+    MAX_IMAGE_SIZE,
     REQUIRED_ENDORSER_KEYS,
     REQUIRED_IMAGE_KEYS,
     REQUIRED_LIST_KEYS,
@@ -237,7 +238,8 @@ def test_list_text_keys_as_numbers_round_trip() -> None:
     "value", [float("nan"), float("inf"), 10**5000], ids=["nan", "inf", "huge"]
 )
 def test_list_text_key_unusable_number(value: Any) -> None:
-    with pytest.raises(DocumentError, match="hv:version"):
+    # An integer beyond 64 bits is refused wherever it stands (issue 9 §4).
+    with pytest.raises(DocumentError, match=r"hv:version|out of range"):
         ImageList.from_dict(wrap(list_body(**{"hv:version": value})))
 
 
@@ -595,8 +597,37 @@ def test_size_string_too_long_is_invalid() -> None:
         Image.from_dict(image_dict(**{"hv:size": "9" * 5000}))
 
 
-def test_size_huge_int_is_accepted() -> None:
-    assert Image.from_dict(image_dict(**{"hv:size": 10**30})).size == 10**30
+def test_size_up_to_the_cap_is_accepted() -> None:
+    assert Image.from_dict(image_dict(**{"hv:size": MAX_IMAGE_SIZE})).size == MAX_IMAGE_SIZE
+    text = Image.from_dict(image_dict(**{"hv:size": str(MAX_IMAGE_SIZE)}))
+    assert text.size == MAX_IMAGE_SIZE
+
+
+@pytest.mark.parametrize(
+    "size",
+    [MAX_IMAGE_SIZE + 1, 2**63 - 1, str(MAX_IMAGE_SIZE + 1), "9" * 30],
+    ids=["cap+1", "int64-max", "text-cap+1", "text-huge"],
+)
+def test_size_above_the_cap_makes_the_list_invalid(size: Any) -> None:
+    """Issue 9 §4: not a dropped image (a revocation) but an invalid list (exit 38)."""
+    with pytest.raises(DocumentError, match=r"hv:size .* larger than the limit") as excinfo:
+        ImageList.from_dict(wrap(list_body([{"hv:image": image_dict(**{"hv:size": size})}])))
+    assert excinfo.value.exit_code == 38
+    with pytest.raises(DocumentError, match="larger than the limit"):
+        Image.from_dict(image_dict(**{"hv:size": size}))
+
+
+@pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 10**30])
+def test_integers_beyond_64_bits_are_refused_everywhere(number: int) -> None:
+    body = list_body(**{"ad:extra": {"deep": [number]}})
+    with pytest.raises(DocumentError, match="out of range"):
+        ImageList.from_dict(wrap(body))
+    with pytest.raises(DocumentError, match="out of range"):
+        ImageList.from_bytes(json.dumps(wrap(body)).encode())
+    inside = list_body(**{"ad:extra": {"deep": [2**63 - 1, -(2**63)]}})
+    assert ImageList.from_bytes(json.dumps(wrap(inside)).encode()).unrecognized_fields[
+        "ad:extra"
+    ] == {"deep": [2**63 - 1, -(2**63)]}
 
 
 @pytest.mark.parametrize("size", [-1, True])
@@ -848,7 +879,7 @@ def test_nesting_limit_boundary() -> None:
         (b"NaN", "NaN is not a JSON number"),
         (b'{"a": -Infinity}', "-Infinity is not a JSON number"),
         (b'{"a": 1e999}', "out of range"),
-        (b'{"a": ' + b"1" * 5000 + b"}", "Exceeds the limit"),
+        (b'{"a": ' + b"1" * 5000 + b"}", "out of range"),
         (b'{"a": "\\ud800"}', "lone surrogate"),
         (b"[" * 100_000, "nested deeper"),
         (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),

@@ -433,3 +433,20 @@ def test_resource_helpers_serve_directories_and_ranges(tmp_path: Path, server: H
     assert server.bytes_sent("/files/a.img") == 10 + 6 + 10 + 3
     server.put("/r", Resource(body=b"x"))
     assert requests.head(server.url("/r"), timeout=5).headers["Content-Length"] == "1"
+
+
+def test_connection_refused_is_not_called_a_timeout() -> None:
+    """Issue 10 §5: "timed out (connection refused)" named the wrong cause."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with Fetcher(None) as fetcher, pytest.raises(FetchError) as excinfo:
+        fetcher.fetch(f"http://127.0.0.1:{port}/image.list")
+    assert not isinstance(excinfo.value, FetchTimeoutError)
+    assert (
+        str(excinfo.value)
+        == f"cannot retrieve http://127.0.0.1:{port}/image.list: connection refused"
+    )
+    assert "timed out" not in str(excinfo.value)

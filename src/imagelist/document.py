@@ -30,6 +30,9 @@ from imagelist.errors import DocumentError
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_IMAGE_SIZE",
+    "MAX_INTEGER",
+    "MIN_INTEGER",
     "REQUIRED_ENDORSER_KEYS",
     "REQUIRED_IMAGE_KEYS",
     "REQUIRED_LIST_KEYS",
@@ -76,6 +79,13 @@ REQUIRED_IMAGE_KEYS: tuple[str, ...] = (
 )
 #: Deepest JSON nesting (objects and arrays) accepted. Real lists nest about 5 deep.
 MAX_DEPTH = 64
+#: Every JSON integer of a list must be a signed 64-bit value (what a database column holds);
+#: anything else makes the whole list invalid (exit 38).
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
+#: The largest ``hv:size`` accepted: 16 TiB. No real image comes near it; a larger size is an
+#: invalid list (exit 38), not a download the cache would try.
+MAX_IMAGE_SIZE = 2**44
 
 # (attribute, key) of the text-valued fields of each level.
 _LIST_TEXT_FIELDS: tuple[tuple[str, str], ...] = (
@@ -122,6 +132,7 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _BOM = b"\xef\xbb\xbf"
 _MAX_NAMED_KEYS = 5
 _MAX_INT_DIGITS = 4000  # below Python's int/str conversion limit (4300)
+_MAX_INTEGER_DIGITS = 20  # "-9223372036854775808" is 20 characters
 
 _short = reprlib.Repr()
 _short.maxstring = 60
@@ -167,6 +178,37 @@ def _json_type(value: object) -> str:
     if isinstance(value, list | tuple):
         return "array"
     return type(value).__name__
+
+
+def _out_of_range(shown: str) -> DocumentError:
+    return DocumentError(
+        f"image list is not valid: number {shown} is out of range "
+        f"(integers must lie in {MIN_INTEGER}..{MAX_INTEGER})"
+    )
+
+
+def _parse_int(text: str) -> int:
+    """``json.loads``'s integer hook: only signed 64-bit integers are accepted."""
+    if len(text) > _MAX_INTEGER_DIGITS:
+        shown = text if len(text) <= 40 else f"{text[:24]}... ({len(text)} digits)"
+        raise _out_of_range(shown)
+    value = int(text)
+    if not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise _out_of_range(text)
+    return value
+
+
+def _check_integer(value: int) -> None:
+    if not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise _out_of_range(_show(value))
+
+
+def _oversize(identifier: object, size: int) -> DocumentError:
+    """A ``hv:size`` above :data:`MAX_IMAGE_SIZE` makes the whole list invalid."""
+    return DocumentError(
+        f"image {_show(identifier)}: hv:size {_show(size)} is larger than the limit of "
+        f"{MAX_IMAGE_SIZE} bytes (16 TiB)"
+    )
 
 
 def _as_text(value: object) -> tuple[str, int | float | None] | None:
@@ -228,7 +270,10 @@ def _clean_json(
     deeper than MAX_DEPTH (which also stops cyclic structures). Shared sub-objects are copied
     once (``memo``), so the work is linear in the input.
     """
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | float):
+        return value, 0
+    if isinstance(value, int):
+        _check_integer(value)
         return value, 0
     if isinstance(value, str):
         if _SURROGATE_RE.search(value):
@@ -460,6 +505,8 @@ class Image:
             raise DocumentError(
                 f"image size must be a non-negative integer, got {_show(self.size)}"
             )
+        if self.size > MAX_IMAGE_SIZE:
+            raise _oversize(self.identifier, self.size)
         if isinstance(self.sha512, str) and _SHA512_ANY_CASE_RE.fullmatch(self.sha512):
             object.__setattr__(self, "sha512", self.sha512.lower())
 
@@ -505,13 +552,15 @@ class Image:
         except TypeError:
             return None
         size_text: str | None = None
-        if type(raw_size) is int and raw_size >= 0:
+        if type(raw_size) is int and 0 <= raw_size <= MAX_IMAGE_SIZE:
             size = raw_size
         elif (
             type(raw_size) is str
             and len(raw_size) <= _MAX_INT_DIGITS
             and raw_size.isdigit()
             and raw_size.isascii()
+            and len(raw_size) < 20
+            and int(raw_size) <= MAX_IMAGE_SIZE
         ):
             size, size_text = int(raw_size), raw_size
         else:
@@ -557,6 +606,8 @@ class Image:
                     f"invalid hv:size: {_show(raw)} "
                     "(expected a non-negative integer or a string of decimal digits)"
                 )
+            if size > MAX_IMAGE_SIZE:
+                raise _oversize(ident, size)
         if missing or invalid:
             if missing:
                 problems.insert(0, f"missing required key(s): {', '.join(missing)}")
@@ -676,6 +727,7 @@ class ImageList:
                 text,
                 parse_constant=_reject_constant,
                 parse_float=_parse_float,
+                parse_int=_parse_int,
             )
         except json.JSONDecodeError as exc:
             raise DocumentError(

@@ -465,8 +465,10 @@ class ImageVerificationError(DownloadError):
 
 # --- shared outcomes (agreed across the cache, events and backends) -------------------------------
 
-__all__ += ["EXIT_EVENTS_FAILED", "EXIT_IMAGES_FAILED", "ConfigurationError"]
+__all__ += ["EXIT_EVENTS_FAILED", "EXIT_IMAGES_FAILED", "EXIT_INTERNAL_ERROR", "ConfigurationError"]
 
+#: Every command: an error nobody anticipated (a bug; sysexits EX_SOFTWARE), still one line.
+EXIT_INTERNAL_ERROR = 70
 #: vmcatcher_cache: an image failed to download or verify in this run, or is given up.
 EXIT_IMAGES_FAILED = 40
 #: vmcatcher_cache: an event handler failed or timed out, or an event is dead-lettered.

@@ -203,7 +203,11 @@ def _is_timeout(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(
+        if isinstance(current, ConnectionRefusedError):
+            return False
+        # urllib3 derives NewConnectionError (refused, unreachable, no route) from its
+        # ConnectTimeoutError: only the socket error beneath it says whether it timed out.
+        if not isinstance(current, urllib3.exceptions.NewConnectionError) and isinstance(
             current,
             requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError,
         ):

@@ -344,7 +344,8 @@ def test_failure_keeps_the_state_unless_the_accepted_list_expired(
 ) -> None:
     error = FetchError("cannot retrieve x: HTTP 503")
     plain = decide(state, Failed(error), now=NOW)
-    assert (plain.outcome, plain.exit_code, plain.writes) == (Outcome.REJECTED, 10, False)
+    # An unreachable server did not refuse a list: the outcome says "failed", not "rejected".
+    assert (plain.outcome, plain.exit_code, plain.writes) == (Outcome.FAILED, 10, False)
     latest = _stored(receive(), expires=NOW - timedelta(seconds=1))
     expired = decide(replace(state, latest=latest), Failed(error), now=NOW)
     assert expired.mark_expired

@@ -167,7 +167,7 @@ def test_one_failing_subscription_never_stops_the_others(
     assert result.code == 17, "the last non-zero code"
     lines = [line.split("\t")[:3] for line in result.out.splitlines()]
     assert lines == [
-        ["aaa-list", "10", "rejected"],
+        ["aaa-list", "10", "failed"],  # 404: no list was received, none was refused
         ["bbb-list", "0", "updated"],
         ["ccc-list", "17", "rejected"],
     ]

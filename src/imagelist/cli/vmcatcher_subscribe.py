@@ -51,7 +51,8 @@ signer, or no CA in the trust directory; 13 signer not an endorser of the subscr
 directory unreadable; 15 image id owned by another subscription; 16 same version, other content;
 17 lower version (rollback); 18 hv:uri moved (not followed); 31 list id changed, or unsafe image
 id; 32 new image refused; 33 created in the future; 34 expired; 36 database error; 37/38 not a
-valid image list. With -U: the last non-zero code of all subscriptions.
+valid image list; 70 internal error. With -U: the worst result of all subscriptions, that is 70
+if any had an internal error, else 36 if any had a database error, else the last non-zero code.
 """
 _NEWIMAGE_MODES = {"refuse": 0, "accept": 1, "subscribe": 3}
 _ANCHORS = {"none": 0, "browser": 1, "igtf": 2}

@@ -29,10 +29,13 @@ from urllib.parse import urlsplit
 
 from ..document import Image, ImageList, format_date, is_safe_identifier
 from ..errors import (
+    EXIT_INTERNAL_ERROR,
     EndorserNotAuthorisedError,
+    FetchError,
     ImageListError,
     ListIdMismatchError,
     ListMovedError,
+    ListTooLargeError,
     SameVersionChangedError,
     UnsafeIdentifierError,
     VersionLowerError,
@@ -153,8 +156,11 @@ class Outcome(enum.StrEnum):
 
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    #: the list was refused: not valid, not trusted, or against a rule (the old tools' codes)
     REJECTED = "rejected"
     EXPIRED = "expired"
+    #: the list could not be judged: unreachable server, database error, internal error
+    FAILED = "failed"
 
 
 class ChangeKind(enum.StrEnum):
@@ -251,9 +257,11 @@ def _reject(state: SubscriptionState, error: ImageListError, expired_now: bool) 
     message = str(error)
     if expired_now and state.latest is not None:
         message += f"; {_expired_message(state.latest)}"
-    return Plan(
-        state.identifier, Outcome.REJECTED, error.exit_code, message, mark_expired=expired_now
-    )
+    refused = not isinstance(error, FetchError) or isinstance(error, ListTooLargeError)
+    if error.exit_code == EXIT_INTERNAL_ERROR:
+        refused = False
+    outcome = Outcome.REJECTED if refused else Outcome.FAILED
+    return Plan(state.identifier, outcome, error.exit_code, message, mark_expired=expired_now)
 
 
 def _signer_link(state: SubscriptionState, verified: VerifiedList) -> int:

@@ -10,7 +10,10 @@ read with a handful of queries for all of them. Then, per subscription in databa
 4. **persist** the plan in one transaction: a failure leaves nothing half written;
 5. **emit** SubscriptionImageNew for new image ids, after the commit.
 
-A failing subscription never stops the others; the run's exit code is the last non-zero one.
+Each subscription runs inside its own error boundary: whatever goes wrong (a bad list, a
+database error, a bug) rolls that subscription's transaction back, is reported in its summary
+line with its exit code, and the run goes on with the next one. The run's exit code is the worst
+result (:func:`exit_code`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ..db.subscriber import db_reason
+from ..db.engine import database_error, db_reason
 from ..db.subscriber.models import (
     EndorserPrincipal,
     ImageDefinition,
@@ -34,7 +37,7 @@ from ..db.subscriber.models import (
     Subscription,
     SubscriptionAuth,
 )
-from ..errors import ImageListError
+from ..errors import EXIT_INTERNAL_ERROR, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher, redact_url
 from ..trust import CrlPolicy, TrustStore
@@ -88,13 +91,22 @@ class ConcurrentUpdateError(Exception):
     """Another run changed the subscription between reading and writing (rolled back)."""
 
 
+#: Exit codes that are worse than any verdict on a list, worst first: an internal error (a bug,
+#: 70), then a database error (36). Every other code is a verdict on one list.
+SEVERITY = (EXIT_INTERNAL_ERROR, 36)
+
+
 def exit_code(results: Sequence[UpdateResult]) -> int:
-    """The last non-zero exit code, as vmcatcher returned it; 0 if all went well."""
-    code = 0
-    for result in results:
-        if result.exit_code:
-            code = result.exit_code
-    return code
+    """The run's exit code: the worst result; 0 if all went well.
+
+    "Worst" is: 70 (internal error) if any subscription had one, else 36 (database error) if
+    any had one, else the last non-zero code in database order, as vmcatcher 0.6 returned it.
+    """
+    codes = [result.exit_code for result in results if result.exit_code]
+    for severe in SEVERITY:
+        if severe in codes:
+            return severe
+    return codes[-1] if codes else 0
 
 
 def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
@@ -241,7 +253,11 @@ class Updater:
         except Exception as exc:  # a bug must cost one subscription, not the whole run
             logger.debug("subscription %s: unexpected error", state.identifier, exc_info=True)
             text = " ".join(f"{type(exc).__name__}: {exc}".split())
-            return Failed(ImageListError(f"internal error: {text} (run with -vv)", exit_code=70))
+            return Failed(
+                ImageListError(
+                    f"internal error: {text} (run with -vv)", exit_code=EXIT_INTERNAL_ERROR
+                )
+            )
         return Received(
             verified=verified,
             data=fetched.data,
@@ -271,7 +287,7 @@ class Updater:
                 self._persist(state, plan)
             except (SQLAlchemyError, ConcurrentUpdateError) as exc:
                 written = False
-                code, result_outcome = 36, Outcome.REJECTED
+                code, result_outcome = 36, Outcome.FAILED
                 message = f"database error, nothing written: {db_reason(exc)}"
         if written and plan.new_images and not self.dry_run and self.dispatcher is not None:
             events = self._emit(plan)
@@ -283,8 +299,34 @@ class Updater:
         return UpdateResult(state.identifier, uri, result_outcome, code, message, plan, events)
 
     def run(self, identifiers: Collection[str] | None = None) -> list[UpdateResult]:
-        """Update every subscription (or those named), in database order."""
-        return [self.update_one(sub, state) for sub, state in self._load(identifiers)]
+        """Update every subscription (or those named), in database order, each on its own."""
+        try:
+            loaded = self._load(identifiers)
+        except SQLAlchemyError as exc:
+            raise database_error(self.engine, exc, "cannot read the subscriptions") from None
+        return [self._guarded(subscription, state) for subscription, state in loaded]
+
+    def _guarded(self, subscription: Subscription, state: SubscriptionState) -> UpdateResult:
+        """:meth:`update_one` inside its error boundary: an error costs this subscription only.
+
+        Its transaction is rolled back (or was never opened) and the error becomes its result.
+        """
+        try:
+            return self.update_one(subscription, state)
+        except SQLAlchemyError as exc:
+            code, text = 36, f"database error, nothing written: {db_reason(exc)}"
+        except ImageListError as exc:
+            code, text = exc.exit_code, str(exc)
+        except Exception as exc:  # a bug must cost one subscription, not the whole run
+            logger.debug("subscription %s: unexpected error", state.identifier, exc_info=True)
+            code = EXIT_INTERNAL_ERROR
+            text = " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
+            text += " (nothing written; run with -vv for the traceback)"
+        logger.info("subscription %s: exit %d: %s", state.identifier, code, text)
+        plan = Plan(state.identifier, Outcome.FAILED, code, text)
+        return UpdateResult(
+            state.identifier, redact_url(subscription.uri), Outcome.FAILED, code, text, plan
+        )
 
     # --- writing -------------------------------------------------------------------------------
 

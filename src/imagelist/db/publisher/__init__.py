@@ -82,4 +82,5 @@ def open_database(url: str) -> Engine:
         head=HEAD_REVISION,
         version_table=VERSION_TABLE,
         check_unmigrated=_note_legacy_tables(url),
+        setting="VMCASTER_RDBMS or -d",
     )

@@ -73,5 +73,6 @@ def open_database(url: str, *, echo: bool = False) -> Engine:
         head=HEAD_REVISION,
         version_table=VERSION_TABLE,
         check_unmigrated=_refuse_legacy(url),
+        setting="VMCATCHER_RDBMS or -d",
         echo=echo,
     )
