@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from imagelist.document import Image
 from imagelist.events import (
+    TRUNCATION_MARKER,
+    VALUE_CAP,
     Event,
     EventType,
+    environment_budget,
+    environment_size,
     event_variables,
     handler_environment,
     image_new_metadata,
+    truncate_value,
 )
 
 SHA = "ab" * 64
@@ -145,3 +154,38 @@ def test_event_names_are_the_original_spellings() -> None:
         "ProcessPostfix",
         "SubscriptionImageNew",
     ]
+
+
+def test_a_long_value_is_cut_to_the_cap_with_the_marker(caplog: pytest.LogCaptureFixture) -> None:
+    description = "é" * 100_000  # 200 000 bytes of UTF-8
+    event = Event(
+        EventType.AVAILABLE_POSTFIX, {"dc:identifier": "img-1", "dc:description": description}
+    )
+    value = event_variables(event)["VMCATCHER_EVENT_DC_DESCRIPTION"]
+    raw = value.encode()
+    assert len(raw) <= VALUE_CAP
+    assert value.endswith(TRUNCATION_MARKER.format(size=200_000))
+    assert description.startswith(value[: -len(TRUNCATION_MARKER.format(size=200_000))])
+    assert "VMCATCHER_EVENT_DC_DESCRIPTION is 200000 bytes; cut to" in caplog.text
+    assert truncate_value("short", VALUE_CAP) == "short"
+
+
+def test_the_whole_environment_is_fitted_to_the_budget() -> None:
+    metadata = {
+        "dc:identifier": "img-1",
+        "dc:description": "d" * 30_000,
+        "dc:title": "t" * 30_000,
+        "sl:comments": "c" * 100,
+    }
+    event = Event(EventType.AVAILABLE_POSTFIX, metadata, "S")
+    base = {"PATH": "/bin", "ADMIN": "a" * 20_000}
+    argv = ["/bin/sh", "-c", "handler"]
+    environment = handler_environment(event, base, argv=argv, budget=40_000)
+    assert environment_size(environment, argv) <= 40_000
+    assert environment["ADMIN"] == base["ADMIN"], "the admin's variables are never cut"
+    assert environment["VMCATCHER_EVENT_SL_COMMENTS"] == "c" * 100, "small values are kept"
+    assert environment["VMCATCHER_EVENT_DC_IDENTIFIER"] == "img-1"
+    for name in ("VMCATCHER_EVENT_DC_DESCRIPTION", "VMCATCHER_EVENT_DC_TITLE"):
+        assert environment[name].endswith(TRUNCATION_MARKER.format(size=30_000))
+    # the default budget is half of the system's ARG_MAX
+    assert environment_budget() <= os.sysconf("SC_ARG_MAX")

@@ -84,3 +84,54 @@ def test_dispatcher_sends_to_one_named_handler() -> None:
     results = dispatcher.emit(EventType.PROCESS_PREFIX, only="b")
     assert [r.handler for r in results] == ["b"]
     assert [name for name, _ in seen] == ["b"]
+
+
+def test_an_event_failing_n_times_becomes_a_dead_letter_and_can_be_requeued(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = Outbox(tmp_path / ".vmcatcher_cache.outbox", max_attempts=3)
+    dispatcher, seen = _dispatcher({"glance": [False, False, False, True]})
+    assert outbox.record(dispatcher.emit(EventType.AVAILABLE_POSTFIX, META)) == 1
+    assert outbox.resend(dispatcher).dead == 0
+    report = outbox.resend(dispatcher)
+    assert (report.failed, report.dead) == (1, 1)
+    assert outbox.pending == []
+    assert not outbox.path.exists()
+    dead_file = tmp_path / ".vmcatcher_cache.dead-letters"
+    (stored,) = json.loads(dead_file.read_text())
+    assert (stored["handler"], stored["type"], stored["attempts"]) == (
+        "glance",
+        "AvailablePostfix",
+        3,
+    )
+    assert stored["dead_since"]
+    ident = stored["id"]
+    assert f"is a dead letter (id {ident}): handler 'glance' failed 3 time(s)" in caplog.text
+    # a dead letter is not sent again on its own
+    assert outbox.resend(dispatcher).delivered == 0
+    assert len(seen) == 3
+
+    reloaded = Outbox(outbox.path)
+    reloaded.load()
+    assert [r.id for r in reloaded.dead] == [ident]
+    with pytest.raises(HandlerError, match="no dead letter with id 'nope'"):
+        reloaded.requeue([ident, "nope"])
+    assert [r.id for r in reloaded.dead] == [ident], "nothing moved on an unknown id"
+    (moved,) = reloaded.requeue([ident])
+    assert moved.attempts == 0
+    assert not dead_file.exists()
+    assert reloaded.resend(dispatcher).delivered == 1
+    assert not outbox.path.exists()
+
+
+def test_max_attempts_zero_never_dead_letters_and_old_records_load(tmp_path: Path) -> None:
+    path = tmp_path / ".vmcatcher_cache.outbox"
+    path.write_text(
+        json.dumps([{"type": "ExpirePostfix", "metadata": {}, "handler": "h", "attempts": 40}])
+    )
+    outbox = Outbox(path, max_attempts=0)
+    outbox.load()
+    assert outbox.pending[0].id, "records written before dead letters get an id"
+    dispatcher, _ = _dispatcher({"h": [False]})
+    assert outbox.resend(dispatcher).dead == 0
+    assert outbox.pending[0].attempts == 41

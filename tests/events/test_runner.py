@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -111,15 +112,23 @@ def test_output_is_kept_to_its_tail() -> None:
     assert result.stdout.endswith("END\n")
 
 
-def test_cannot_start_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cannot_start_the_shell(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise FileNotFoundError(2, "No such file or directory")
 
     monkeypatch.setattr(subprocess, "Popen", broken)
-    result = ShellHandler("true")(_event())
+    result = ShellHandler("true")(_event(**{"dc:identifier": "img-9"}))
     assert not result.ok
-    assert result.error == "cannot start /bin/sh: No such file or directory"
-    assert result.describe() == "true: cannot start /bin/sh: No such file or directory"
+    assert result.error is not None
+    assert result.error.startswith("cannot start /bin/sh: No such file or directory (argv and ")
+    assert result.describe().startswith("true: cannot start /bin/sh: No such file or directory")
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage().startswith(
+        "event SubscriptionImageNew for img-9 failed: true: cannot start /bin/sh: "
+        "No such file or directory (argv and environment: "
+    )
 
 
 def test_empty_command_is_refused() -> None:
@@ -139,3 +148,37 @@ def test_callable_handlers() -> None:
     result = CallableHandler("boom", boom)(_event())
     assert not result.ok
     assert result.error == "RuntimeError: cloud unreachable"
+
+
+def test_an_in_process_handler_that_never_answers_times_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = threading.Event()
+    calls: list[str] = []
+
+    def stuck(event: Event) -> bool:
+        calls.append(str(event.type))
+        release.wait(30)
+        return True
+
+    handler = CallableHandler("stuck", stuck, timeout=0.3)
+    started = time.monotonic()
+    result = handler(_event(**{"dc:identifier": "img-1"}))
+    assert time.monotonic() - started < 5
+    assert result.timed_out
+    assert not result.ok
+    assert result.describe() == "stuck: no answer after 0.3 s (timeout); abandoned"
+    assert "event SubscriptionImageNew for img-1 failed: stuck: no answer" in caplog.text
+    # while the abandoned call runs, the handler takes no other event
+    busy = handler(Event(EventType.PROCESS_POSTFIX))
+    assert not busy.ok
+    assert busy.error is not None
+    assert busy.error.startswith("not started: still busy with a SubscriptionImageNew event")
+    assert calls == ["SubscriptionImageNew"]
+    release.set()
+    deadline = time.monotonic() + 5
+    while handler._abandoned is not None and handler._abandoned.thread.is_alive():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert handler(Event(EventType.PROCESS_POSTFIX)).ok
+    assert calls == ["SubscriptionImageNew", "ProcessPostfix"]

@@ -20,8 +20,14 @@ from types import FrameType
 from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun, DownloadLimits
 from ..cache.cache import OUTBOX_NAME
 from ..db.subscriber import open_database
-from ..errors import ImageListError, UsageError
-from ..events import DEFAULT_HANDLER_TIMEOUT, EventDispatcher, Outbox, build_dispatcher
+from ..errors import EXIT_EVENTS_FAILED, HandlerError, ImageListError, UsageError
+from ..events import (
+    DEFAULT_HANDLER_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    EventDispatcher,
+    Outbox,
+    build_dispatcher,
+)
 from ..fetch import Fetcher
 from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
@@ -37,7 +43,8 @@ VMCATCHER_CACHE_DIR_EXPIRE, VMCATCHER_CACHE_EVENT, VMCATCHER_CACHE_ACTION_DOWNLO
 
 exit codes: 0 done (also when some downloads failed: see the summary line and the log; also
 when another run holds the cache); 1 usage, or a cache step failed (directory, index, move,
-disk); 36 database error; 70 internal error; 130 interrupted (partial files are kept).
+disk); 36 database error; 41 an event handler failed or timed out, or dead letters wait
+(--list-dead-letters); 70 internal error; 130 interrupted (partial files are kept).
 """
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -126,7 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_HANDLER_TIMEOUT,
         metavar="SECONDS",
-        help="kill an event handler (its process group) after this long (default 1800)",
+        help="kill an event handler (its process group) after this long, or give up waiting "
+        "for an in-process one (default 1800)",
+    )
+    events.add_argument(
+        "--max-event-attempts",
+        type=int,
+        default=DEFAULT_MAX_ATTEMPTS,
+        metavar="N",
+        help=f"an event that failed N times becomes a dead letter (default {DEFAULT_MAX_ATTEMPTS};"
+        " 0: never)",
+    )
+    events.add_argument(
+        "--list-dead-letters",
+        action="store_true",
+        help="print the dead letters (id, event, image, handler, attempts, since, last error)",
+    )
+    events.add_argument(
+        "--requeue-dead-letters",
+        nargs="*",
+        metavar="ID",
+        help="send these dead letters (default: all) again at the next run, then stop",
     )
 
     run = parser.add_argument_group("downloads")
@@ -284,16 +311,61 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _dead_letters(args: argparse.Namespace, config: CacheConfig) -> int:
+    """--list-dead-letters and --requeue-dead-letters (under the cache lock)."""
+    outbox = Outbox(Path(config.cache_dir) / OUTBOX_NAME)
+    if args.list_dead_letters:
+        outbox.load()
+        for record in outbox.dead:
+            error = " ".join(record.last_error.split())
+            print(
+                f"{record.id}\t{record.type}\t{record.identifier}\t{record.handler}\t"
+                f"{record.attempts}\t{record.dead_since}\t{error}"
+            )
+        return 0
+    if not Path(config.cache_dir).is_dir():
+        print("0 dead letter(s) re-queued")
+        return 0
+    lock = CacheLock(Path(config.cache_dir))
+    if not lock.acquire(args.wait):
+        raise HandlerError(
+            f"another run (pid {lock.holder()}) holds the cache {config.cache_dir}; "
+            "nothing re-queued"
+        )
+    try:
+        outbox.load()
+        moved = outbox.requeue(args.requeue_dead_letters)
+    finally:
+        lock.release()
+    print(f"{len(moved)} dead letter(s) re-queued; they are sent again at the next run")
+    return 0
+
+
+def _report_dead_letters(outbox: Outbox) -> int:
+    """One line at every run while dead letters wait; their count."""
+    if outbox.dead:
+        logger.error(
+            "%d event(s) are dead letters and are not sent again: list them with "
+            "--list-dead-letters, re-queue them with --requeue-dead-letters [ID...]",
+            len(outbox.dead),
+        )
+    return len(outbox.dead)
+
+
 def _body(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet, log_config(args.log_config))
     config = _config(args, os.environ)
+    if args.max_event_attempts < 0:
+        raise UsageError("--max-event-attempts must not be negative")
     url = database_url(args.database)
     if args.drop_pending_events:
         outbox = Outbox(Path(config.cache_dir) / OUTBOX_NAME)
         outbox.load()
         print(f"{outbox.drop()} pending event(s) dropped")
         return 0
+    if args.list_dead_letters or args.requeue_dead_letters is not None:
+        return _dead_letters(args, config)
     engine = open_database(url, echo=bool(args.log_sql_info))
     dispatcher = _dispatcher(args, config, url)
     cancel = threading.Event()
@@ -308,6 +380,7 @@ def _body(argv: Sequence[str]) -> int:
         progress=progress,
         cancel=cancel,
     )
+    run.outbox.max_attempts = args.max_event_attempts
     try:
         if config.dry_run:
             for line in run.dry_run():
@@ -331,9 +404,10 @@ def _body(argv: Sequence[str]) -> int:
             lock.release()
     finally:
         engine.dispose()
+    dead = _report_dead_letters(run.outbox)
     if args.quiet == 0 or summary.failed or summary.events_failed:
         print(summary.line())
-    return 0
+    return EXIT_EVENTS_FAILED if summary.events_failed or dead else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,13 +11,18 @@ from __future__ import annotations
 from .model import (
     EVENT_PREFIX,
     METADATA_VARIABLES,
+    TRUNCATION_MARKER,
+    VALUE_CAP,
     Event,
     EventType,
+    environment_budget,
+    environment_size,
     event_variables,
     handler_environment,
     image_new_metadata,
+    truncate_value,
 )
-from .outbox import Outbox, PendingEvent, ResendReport
+from .outbox import DEFAULT_MAX_ATTEMPTS, Outbox, PendingEvent, ResendReport
 from .registry import (
     ENTRY_POINT_GROUP,
     EventDispatcher,
@@ -30,9 +35,12 @@ from .runner import DEFAULT_HANDLER_TIMEOUT, CallableHandler, HandlerResult, She
 
 __all__ = [
     "DEFAULT_HANDLER_TIMEOUT",
+    "DEFAULT_MAX_ATTEMPTS",
     "ENTRY_POINT_GROUP",
     "EVENT_PREFIX",
     "METADATA_VARIABLES",
+    "TRUNCATION_MARKER",
+    "VALUE_CAP",
     "CallableHandler",
     "Event",
     "EventDispatcher",
@@ -45,8 +53,11 @@ __all__ = [
     "ShellHandler",
     "available_handlers",
     "build_dispatcher",
+    "environment_budget",
+    "environment_size",
     "event_variables",
     "handler_environment",
     "image_new_metadata",
     "load_handler",
+    "truncate_value",
 ]

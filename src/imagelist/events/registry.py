@@ -45,8 +45,9 @@ def available_handlers() -> dict[str, EntryPoint]:
     return {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_handler(name: str) -> EventHandler:
-    """The installed handler ``name``, wrapped so that its failures are results, not crashes."""
+def load_handler(name: str, *, timeout: float = DEFAULT_HANDLER_TIMEOUT) -> EventHandler:
+    """The installed handler ``name``, wrapped so that its failures are results, not crashes,
+    and a call without an answer after ``timeout`` seconds is a timed-out result."""
     found = available_handlers().get(name)
     if found is None:
         known = ", ".join(sorted(available_handlers())) or "none installed"
@@ -57,7 +58,7 @@ def load_handler(name: str) -> EventHandler:
         raise HandlerError(f"cannot load event handler {name!r}: {exc}") from None
     if not callable(function):
         raise HandlerError(f"event handler {name!r} ({found.value}) is not callable")
-    return CallableHandler(name, function)
+    return CallableHandler(name, function, timeout=timeout)
 
 
 class EventDispatcher:
@@ -107,5 +108,5 @@ def build_dispatcher(
     handlers: list[EventHandler] = []
     if command and command.strip():
         handlers.append(ShellHandler(command, timeout=timeout))
-    handlers.extend(load_handler(name) for name in names)
+    handlers.extend(load_handler(name, timeout=timeout) for name in names)
     return EventDispatcher(handlers, extra=extra)

@@ -8,7 +8,14 @@ Unlike vmcatcher 0.6 (defect D13, a "10 s timeout" that never fired), the timeou
 handler runs in its own session and process group, and at the timeout the whole group gets
 SIGTERM, then SIGKILL after a grace period. Output goes to temporary files (not pipes), so a
 handler that leaves a background process behind cannot block the run, and a chatty one cannot
-fill memory; the last 64 KiB of each stream are kept for the log.
+fill memory; the last 64 KiB of each stream are kept for the log. A handler that cannot be
+started (``execve`` fails, e.g. E2BIG "Argument list too long") is a failed event, logged with
+the cause and the size of its environment.
+
+In-process handlers (issue 17 §4) get the same timeout: each call runs in a worker thread; at the
+timeout the event fails as timed out and the thread is abandoned (a Python thread cannot be
+killed; the cloud clients' own connect/read timeouts end it later). Until it ends, further events
+for that handler fail at once ("still busy"), so two calls to one cloud never overlap.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .model import Event, handler_environment
+from .model import Event, environment_size, handler_environment
 
 __all__ = [
     "DEFAULT_HANDLER_TIMEOUT",
@@ -115,12 +123,13 @@ class ShellHandler:
         self.environ = environ
 
     def __call__(self, event: Event) -> HandlerResult:
-        env = handler_environment(event, self.environ)
+        argv = ["/bin/sh", "-c", self.command]
+        env = handler_environment(event, self.environ, argv=argv)
         started = time.monotonic()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
                 process = subprocess.Popen(
-                    ["/bin/sh", "-c", self.command],
+                    argv,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -129,9 +138,16 @@ class ShellHandler:
                     close_fds=True,
                 )
             except OSError as exc:
-                return HandlerResult(
-                    self.name, event, None, error=f"cannot start /bin/sh: {exc.strerror}"
+                size = environment_size(env, argv)
+                result = HandlerResult(
+                    self.name,
+                    event,
+                    None,
+                    error=f"cannot start /bin/sh: {exc.strerror or exc} "
+                    f"(argv and environment: {size} bytes in {len(env)} variables)",
                 )
+                log_result(result)
+                return result
             timed_out = False
             try:
                 returncode = process.wait(timeout=self.timeout)
@@ -155,18 +171,70 @@ class ShellHandler:
         return result
 
 
-class CallableHandler:
-    """An in-process handler: ``function(event)``; an exception or ``False`` is a failure."""
+class _Call:
+    """One call of an in-process handler in a daemon worker thread."""
 
-    def __init__(self, name: str, function: Callable[[Event], Any]) -> None:
+    def __init__(self, name: str, function: Callable[[Event], Any], event: Event) -> None:
+        self.event = event
+        self.started = time.monotonic()
+        self.outcome: Any = None
+        self.exception: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(function,), name=f"event handler {name}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, function: Callable[[Event], Any]) -> None:
+        try:
+            self.outcome = function(self.event)
+        except BaseException as exc:  # reported as the event's failure
+            self.exception = exc
+
+
+class CallableHandler:
+    """An in-process handler: ``function(event)``; an exception or ``False`` is a failure, and
+    so is no answer within ``timeout`` seconds (the call is abandoned, see the module)."""
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[[Event], Any],
+        *,
+        timeout: float = DEFAULT_HANDLER_TIMEOUT,
+    ) -> None:
         self.name = name
         self.function = function
+        self.timeout = timeout
+        self._abandoned: _Call | None = None
 
     def __call__(self, event: Event) -> HandlerResult:
         started = time.monotonic()
-        try:
-            outcome = self.function(event)
-        except Exception as exc:  # a handler's bug must not stop the run
+        stuck = self._abandoned
+        if stuck is not None and stuck.thread.is_alive():
+            result = HandlerResult(
+                self.name,
+                event,
+                None,
+                error=f"not started: still busy with a {stuck.event.type} event that timed out "
+                f"(started {time.monotonic() - stuck.started:.0f} s ago)",
+            )
+            log_result(result)
+            return result
+        self._abandoned = None
+        call = _Call(self.name, self.function, event)
+        call.thread.join(self.timeout)
+        if call.thread.is_alive():
+            self._abandoned = call
+            result = HandlerResult(
+                self.name,
+                event,
+                None,
+                timed_out=True,
+                error=f"no answer after {self.timeout:g} s (timeout); abandoned",
+                seconds=time.monotonic() - started,
+            )
+        elif call.exception is not None:
+            exc = call.exception
             result = HandlerResult(
                 self.name,
                 event,
@@ -175,6 +243,7 @@ class CallableHandler:
                 seconds=time.monotonic() - started,
             )
         else:
+            outcome = call.outcome
             result = HandlerResult(
                 self.name,
                 event,
