@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import openstack
+import openstack.config
 import openstack.connection
 import openstack.exceptions
 from keystoneauth1 import exceptions as ks_exceptions
@@ -102,10 +103,24 @@ class GlanceConfig:
         return Path(base) / "imagelist" / "conversions"
 
 
+#: Connect and read timeout of every Glance/Keystone request, in seconds, unless clouds.yaml
+#: (``api_timeout``) or OS_API_TIMEOUT sets one: a cloud that accepts and never answers must not
+#: block an event forever (issue 17 §4).
+API_TIMEOUT = 60.0
+
+
 def connect(cloud: str | None) -> openstack.connection.Connection:
-    """An openstacksdk connection as every OpenStack tool makes it (clouds.yaml, OS_*)."""
+    """An openstacksdk connection as every OpenStack tool makes it (clouds.yaml, OS_*), with
+    :data:`API_TIMEOUT` unless the configuration sets ``api_timeout``."""
     try:
-        return openstack.connect(cloud=cloud) if cloud else openstack.connect()
+        region = (
+            openstack.config.get_cloud_region(cloud=cloud)
+            if cloud
+            else (openstack.config.get_cloud_region())
+        )
+        if region.config.get("api_timeout") is None:
+            region.config["api_timeout"] = API_TIMEOUT
+        return openstack.connection.Connection(config=region)
     except openstack.exceptions.ConfigException as exc:
         raise BackendConfigError(f"OpenStack configuration: {exc}") from None
 

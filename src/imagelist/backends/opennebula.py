@@ -21,6 +21,7 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
+import xmlrpc.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -108,6 +109,32 @@ def read_session(config: OpenNebulaConfig, env: dict[str, str] | None = None) ->
     return endpoint, line
 
 
+def _timeout_transport(https: bool, timeout: float) -> Any:
+    """pyone's requests-based XML-RPC transport, with ``timeout`` on connect and read."""
+    import requests
+
+    base: Any = importlib.import_module("pyone.server_xrpc").RequestsTransport
+
+    class TimeoutTransport(base):  # type: ignore[misc]
+        def request(self, host: Any, handler: Any, body: Any, verbose: bool = False) -> Any:
+            url = self._build_url(host, handler)
+            response = requests.post(
+                url, data=body, headers=self.headers, verify=self.https_verify, timeout=timeout
+            )
+            try:
+                response.raise_for_status()
+            except requests.RequestException as exc:
+                raise xmlrpc.client.ProtocolError(
+                    url, response.status_code, str(exc), dict(response.headers)
+                ) from None
+            return self.parse_response(response)
+
+    transport = TimeoutTransport()
+    transport.set_https(https)
+    transport.set_https_verify(True)
+    return transport
+
+
 class OneClient:
     """The oned XML-RPC calls this backend makes, through pyone, with one-line errors."""
 
@@ -115,7 +142,12 @@ class OneClient:
         self.endpoint = endpoint
         pyone = importlib.import_module("pyone")
         self._pyone = pyone
-        self._server: Any = pyone.OneServer(endpoint, session=session, timeout=timeout)
+        # pyone's own timeout= only sets the process-wide socket default, which requests ignores:
+        # pass none, and give its XML-RPC transport a real connect/read timeout (issue 17 §4).
+        self._server: Any = pyone.OneServer(endpoint, session=session)
+        vars(self._server)["_ServerProxy__transport"] = _timeout_transport(
+            endpoint.startswith("https"), timeout
+        )
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
