@@ -11,10 +11,12 @@ that records its environment and exits with $HANDLER_EXIT.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from imagelist.cache import CacheLock
 from imagelist.errors import EXIT_EVENTS_FAILED
 from tests.cache.support import CacheSite, build_cache_site
 from tests.httpserver import HttpServer
@@ -142,3 +144,31 @@ def test_the_default_is_five_attempts(failing_site: CacheSite) -> None:
         assert ("is a dead letter" in result.err) == (run == 5), (run, result.err)
     listed = site.cache("--list-dead-letters").out.splitlines()
     assert [line.split("\t")[4] for line in listed] == ["5", "5"]
+
+
+def test_requeue_waits_for_the_cache_lock_and_bad_counts_are_usage_errors(
+    failing_site: CacheSite,
+) -> None:
+    site = failing_site
+    for _ in range(2):
+        site.cache("-j", "1", "--max-event-attempts", "2", env=FAIL)
+    dead_file = site.cache_dir / ".vmcatcher_cache.dead-letters"
+    before = dead_file.read_bytes()
+    lock = CacheLock(site.cache_dir)
+    assert lock.acquire()
+    try:
+        held = site.cache("--requeue-dead-letters")
+    finally:
+        lock.release()
+    assert held.code == 1
+    assert held.err.splitlines() == [
+        f"vmcatcher_cache: error: another run (pid {os.getpid()}) holds the cache "
+        f"{site.cache_dir}; nothing re-queued"
+    ]
+    assert dead_file.read_bytes() == before
+    assert not (site.cache_dir / ".vmcatcher_cache.outbox").exists()
+
+    negative = site.cache("--max-event-attempts", "-1")
+    assert negative.code == 1
+    assert "--max-event-attempts must not be negative" in negative.err
+    assert dead_file.read_bytes() == before
