@@ -384,6 +384,7 @@ __all__ += [
     "BackendError",
     "BackendUnavailableError",
     "BackendVerificationError",
+    "CachedFileError",
     "ConversionError",
     "EventDataError",
 ]
@@ -421,6 +422,13 @@ class EventDataError(BackendError):
     """The event lacks what the backend needs: identifier, checksum, cached file (exit 54)."""
 
     exit_code = 54
+
+
+class CachedFileError(EventDataError):
+    """The cached file is not the list's image: a link, not a regular file, or its size or
+    SHA-512 differs from the event's; nothing is uploaded or converted (exit 55)."""
+
+    exit_code = 55
 
 
 # --- cache (vmcatcher_cache) ---------------------------------------------------------------------

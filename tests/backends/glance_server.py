@@ -25,8 +25,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_ENV = "IMAGELIST_GLANCE_VENV"
-#: Projects of the test clouds: the site's image project and two VO projects.
-PROJECTS = {"imagelist-test": "ops", "vo1-member": "vo1", "vo2-member": "vo2"}
+#: Projects of the test clouds: the site's image project (admin), two VO projects, and an
+#: unprivileged tenant that plants look-alike images (tests/security).
+PROJECTS = {
+    "imagelist-test": "ops",
+    "vo1-member": "vo1",
+    "vo2-member": "vo2",
+    "intruder": "evil",
+}
 
 
 class GlanceUnavailable(Exception):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from imagelist.backends.source import VerifiedFile
 
 LIST_ID = "6b9c2f4e-3a1d-4c8e-9f5b-2d7e1a0c4b38"
 
@@ -70,6 +74,18 @@ class Cache:
         return sha512(self.path / identifier)
 
 
+@contextlib.contextmanager
+def verified(path: Path, digest: str | None = None) -> Iterator[VerifiedFile]:
+    """``path`` open as a backend hands it to the converter (``digest``: its SHA-512)."""
+    with path.open("rb") as handle:
+        yield VerifiedFile(path, handle, path.stat().st_size, digest or sha512(path))
+
+
+def _size(path: Path) -> int:
+    """The cached file's size, as the list's hv:size gives it (0 when there is no file)."""
+    return path.stat().st_size if path.is_file() else 0
+
+
 def sha512(path: Path) -> str:
     return hashlib.sha512(path.read_bytes()).hexdigest()
 
@@ -83,7 +99,7 @@ def available(cache: Cache, identifier: str, digest: str, **extra: str) -> dict[
         "VMCATCHER_EVENT_DC_TITLE": f"Appliance {identifier}",
         "VMCATCHER_EVENT_DC_DESCRIPTION": f"The {identifier} appliance",
         "VMCATCHER_EVENT_HV_URI": f"https://images.example.org/{identifier}.img",
-        "VMCATCHER_EVENT_HV_SIZE": "2097152",
+        "VMCATCHER_EVENT_HV_SIZE": str(_size(cache.path / identifier)),
         "VMCATCHER_EVENT_HV_VERSION": "1.0",
         "VMCATCHER_EVENT_HV_HYPERVISOR": "kvm",
         "VMCATCHER_EVENT_SL_ARCH": "x86_64",

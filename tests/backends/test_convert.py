@@ -11,7 +11,7 @@ import pytest
 
 from imagelist.backends.convert import Converter, file_sha512, glance_format
 from imagelist.errors import ConversionError
-from tests.backends.support import Cache
+from tests.backends.support import Cache, verified
 
 
 @pytest.mark.parametrize(("source", "target"), [("raw", "qcow2"), ("qcow2", "raw")])
@@ -20,15 +20,16 @@ def test_conversion_between_raw_and_qcow2_is_cached(
 ) -> None:
     digest = cache.disk("img", source)
     converter = Converter(tmp_path / "conv")
-    prepared = converter.prepare(cache.path / "img", digest, ova=False, accepted=[target])
+    with verified(cache.path / "img") as source:
+        prepared = converter.prepare(source, ova=False, accepted=[target])
     assert prepared.disk_format == target
     assert prepared.converted
     assert prepared.path == tmp_path / "conv" / f"{digest}.{target}"
     assert converter.info(prepared.path).format == target
     assert prepared.sha512 == file_sha512(prepared.path)
     ran: list[list[str]] = []
-    monkeypatch.setattr(converter, "_run", lambda argv: ran.append(list(argv)) or "")
-    again = converter.convert(cache.path / "img", source, target, digest)
+    monkeypatch.setattr(converter, "_run", lambda argv, **_: ran.append(list(argv)) or "")
+    again = converter.convert(cache.path / "img", source, target, digest, 1 << 30)
     assert again == (prepared.path, prepared.sha512)
     assert ran == []  # nothing converted twice
     converter.forget(digest)
@@ -37,25 +38,25 @@ def test_conversion_between_raw_and_qcow2_is_cached(
 
 def test_accepted_format_is_uploaded_as_is(cache: Cache, tmp_path: Path) -> None:
     digest = cache.disk("img", "qcow2")
-    prepared = Converter(tmp_path).prepare(
-        cache.path / "img", digest, ova=False, accepted=["raw", "qcow2"]
-    )
+    with verified(cache.path / "img") as source:
+        prepared = Converter(tmp_path).prepare(source, ova=False, accepted=["raw", "qcow2"])
+        anything = Converter(tmp_path).prepare(source, ova=False, accepted=[])
     assert (prepared.path, prepared.sha512, prepared.converted) == (
         cache.path / "img",
         digest,
         False,
     )
-    anything = Converter(tmp_path).prepare(cache.path / "img", digest, ova=False, accepted=[])
     assert anything.disk_format == "qcow2"
 
 
 def test_an_ova_gives_its_first_disk_converted(cache: Cache, tmp_path: Path) -> None:
     digest = cache.ova("app")
     converter = Converter(tmp_path / "conv")
-    vmdk = converter.prepare(cache.path / "app", digest, ova=True, accepted=["vmdk"])
-    assert vmdk.disk_format == "vmdk"
-    assert vmdk.path.name == f"{digest}.ova-disk"
-    qcow2 = converter.prepare(cache.path / "app", digest, ova=False, accepted=["qcow2"])
+    with verified(cache.path / "app") as source:
+        vmdk = converter.prepare(source, ova=True, accepted=["vmdk"])
+        assert vmdk.disk_format == "vmdk"
+        assert vmdk.path.name == f"{digest}.ova-disk"
+        qcow2 = converter.prepare(source, ova=False, accepted=["qcow2"])
     assert qcow2.disk_format == "qcow2"
     assert converter.info(qcow2.path).virtual_size == 2 * 1024 * 1024
 
@@ -66,17 +67,19 @@ def test_ova_without_ovf_takes_the_first_disk_member(cache: Cache, tmp_path: Pat
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(cache.path / "d", arcname="./x-disk1.vmdk")
     (cache.path / "nov").write_bytes(buffer.getvalue())
-    prepared = Converter(tmp_path).prepare(
-        cache.path / "nov", "1" * 128, ova=True, accepted=["raw"]
-    )
+    with verified(cache.path / "nov", "1" * 128) as source:
+        prepared = Converter(tmp_path).prepare(source, ova=True, accepted=["raw"])
     assert prepared.disk_format == "raw"
 
 
 def test_broken_inputs_are_conversion_errors(cache: Cache, tmp_path: Path) -> None:
     converter = Converter(tmp_path)
     (cache.path / "junk").write_bytes(b"not a tar")
-    with pytest.raises(ConversionError, match="not an OVA"):
-        converter.extract_ova(cache.path / "junk", "2" * 128)
+    with (
+        verified(cache.path / "junk", "2" * 128) as source,
+        pytest.raises(ConversionError, match="not a readable OVA"),
+    ):
+        converter.extract_ova(source)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         info = tarfile.TarInfo("readme.txt")
@@ -86,8 +89,11 @@ def test_broken_inputs_are_conversion_errors(cache: Cache, tmp_path: Path) -> No
         info.size = len(ovf)
         archive.addfile(info, io.BytesIO(ovf))
     (cache.path / "empty.ova").write_bytes(buffer.getvalue())
-    with pytest.raises(ConversionError, match="no disk"):
-        converter.extract_ova(cache.path / "empty.ova", "3" * 128)
+    with (
+        verified(cache.path / "empty.ova", "3" * 128) as source,
+        pytest.raises(ConversionError, match="no disk"),
+    ):
+        converter.extract_ova(source)
     with pytest.raises(ConversionError, match="qemu-img info failed"):
         converter.info(cache.path / "missing")
 

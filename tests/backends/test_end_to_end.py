@@ -62,7 +62,9 @@ def test_published_image_reaches_glance_and_its_revocation_retires_it(
         for sub in ("", "partial", "expired"):
             (cache / sub).mkdir(parents=True, exist_ok=True)
         config = tmp_path / "glance.toml"
-        config.write_text(f'cloud = "imagelist-test"\nconversion_dir = "{tmp_path}/c"\n')
+        config.write_text(
+            f'cloud = "imagelist-test"\nproject_id = "ops"\nconversion_dir = "{tmp_path}/c"\n'
+        )
         monkeypatch.setenv("IMAGELIST_GLANCE_CONFIG", str(config))
         handler = f"{shlex.quote(sys.executable)} -c {shlex.quote(HANDLER)}"
         argv = [

@@ -11,8 +11,12 @@ from typing import Any
 import openstack
 import pytest
 
+from imagelist.backends.base import spec_from_variables
+from imagelist.backends.convert import Converter, Prepared
 from imagelist.backends.glance import GlanceBackend, GlanceConfig, connect
+from imagelist.backends.source import VerifiedFile
 from imagelist.cli import imagelist_glance
+from imagelist.errors import BackendVerificationError
 from tests.backends.glance_server import GlanceServer
 from tests.backends.support import LIST_ID, Cache, available, expire, process
 
@@ -26,7 +30,10 @@ def new_id() -> str:
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "glance.toml"
-    path.write_text(f'cloud = "imagelist-test"\nconversion_dir = "{tmp_path / "conversions"}"\n')
+    path.write_text(
+        'cloud = "imagelist-test"\nproject_id = "ops"\n'
+        f'conversion_dir = "{tmp_path / "conversions"}"\n'
+    )
     return path
 
 
@@ -171,7 +178,8 @@ def test_retire_modes(
 ) -> None:
     config = tmp_path / "glance.toml"
     config.write_text(
-        f'cloud = "imagelist-test"\nretire_mode = "{mode}"\ndefer_retire = false\n'
+        'cloud = "imagelist-test"\nproject_id = "ops"\n'
+        f'retire_mode = "{mode}"\ndefer_retire = false\n'
         f'conversion_dir = "{tmp_path}"\n'
     )
     identifier = new_id()
@@ -212,7 +220,7 @@ def test_glance_down_fails_and_the_resent_event_is_applied(
     assert image.status == "active"
 
 
-def test_checksum_mismatch_deletes_the_upload_and_fails(
+def test_a_cached_file_with_other_content_is_refused_before_upload(
     glance: GlanceServer,
     cache: Cache,
     config_file: Path,
@@ -223,8 +231,30 @@ def test_checksum_mismatch_deletes_the_upload_and_fails(
     cache.disk(identifier)
     env = available(cache, identifier, "ab" * 64)  # the list says other content
     code, _, err = run(monkeypatch, capsys, env, config_file)
-    assert code == 52
-    assert "os_hash_value" in err
+    assert code == 55
+    assert "does not have the list's SHA-512" in err
+    assert images(identifier) == []
+
+
+def test_glance_hash_differing_from_what_was_sent_deletes_the_upload(
+    glance: GlanceServer, cache: Cache, tmp_path: Path
+) -> None:
+    class WrongDigest(Converter):
+        """Reports a digest other than the file's, as a broken conversion would."""
+
+        def prepare(self, source: VerifiedFile, *, ova: bool, accepted: Any) -> Prepared:
+            return Prepared(source.path, "qcow2", "cd" * 64, True)
+
+    identifier = new_id()
+    digest = cache.disk(identifier)
+    config = GlanceConfig(cloud="imagelist-test", project_id="ops")
+    backend = GlanceBackend(
+        config, connect("imagelist-test"), converter=WrongDigest(tmp_path / "conv")
+    )
+    spec = spec_from_variables(available(cache, identifier, digest))
+    with pytest.raises(BackendVerificationError, match="os_hash_value") as refused:
+        backend.publish(spec)
+    assert refused.value.exit_code == 52
     assert images(identifier) == []
 
 
@@ -268,6 +298,7 @@ def test_a_peer_made_image_is_adopted_not_uploaded_again(
     identifier = new_id()
     digest = cache.disk(identifier)
     made = _peer_upload(cache, identifier, digest, peer)
+    config_file.write_text(config_file.read_text() + "adopt = true\n")  # adoption is opt-in
     code, out, err = run(monkeypatch, capsys, available(cache, identifier, digest), config_file)
     assert code == 0, err
     assert f"is image {made.id}" in out
@@ -277,7 +308,8 @@ def test_a_peer_made_image_is_adopted_not_uploaded_again(
     assert "imagelist" in image.tags
     assert image.properties["imagelist_adopted_from"] == peer
     assert image.properties["vmcatcher_event_dc_identifier"] == identifier
-    listed = GlanceBackend(GlanceConfig(cloud="imagelist-test"), connect("imagelist-test"))
+    config = GlanceConfig(cloud="imagelist-test", project_id="ops", adopt=True)
+    listed = GlanceBackend(config, connect("imagelist-test"))
     assert any(m.backend_id == made.id for m in listed.list_images())
 
 
@@ -290,7 +322,7 @@ def test_vo_images_are_uploaded_once_and_shared_with_the_vo_projects(
 ) -> None:
     config = tmp_path / "glance.toml"
     config.write_text(
-        'cloud = "imagelist-test"\n'
+        'cloud = "imagelist-test"\nproject_id = "ops"\n'
         f'conversion_dir = "{tmp_path}"\n'
         "[vo_projects]\n"
         '"vo.example.org" = ["vo1", "vo2"]\n'
@@ -319,7 +351,8 @@ def test_conversion_to_the_accepted_format_is_verified(
 ) -> None:
     config = tmp_path / "glance.toml"
     config.write_text(
-        f'cloud = "imagelist-test"\ndisk_formats = ["raw"]\nconversion_dir = "{tmp_path}/c"\n'
+        'cloud = "imagelist-test"\nproject_id = "ops"\n'
+        f'disk_formats = ["raw"]\nconversion_dir = "{tmp_path}/c"\n'
     )
     identifier = new_id()
     digest = cache.disk(identifier, "qcow2")
@@ -340,7 +373,8 @@ def test_an_ova_is_uploaded_as_its_first_disk(
 ) -> None:
     config = tmp_path / "glance.toml"
     config.write_text(
-        f'cloud = "imagelist-test"\ndisk_formats = ["qcow2"]\nconversion_dir = "{tmp_path}"\n'
+        'cloud = "imagelist-test"\nproject_id = "ops"\n'
+        f'disk_formats = ["qcow2"]\nconversion_dir = "{tmp_path}"\n'
     )
     identifier = new_id()
     digest = cache.ova(identifier)

@@ -62,15 +62,15 @@ def test_same_event_twice_is_one_image(oned: FakeOned, cache: Cache, tmp_path: P
     assert len(oned.images) == 1
 
 
-def test_update_allocates_first_copies_owner_and_permissions_then_retires(
+def test_update_allocates_first_gives_our_owner_copies_permissions_then_retires(
     oned: FakeOned, cache: Cache, tmp_path: Path
 ) -> None:
     from imagelist.backends.handler import handle
 
-    one = backend(oned, tmp_path)
+    one = backend(oned, tmp_path, owner_uid=5, owner_gid=100)  # oneadmin publishes for "site"
     old_digest = publish(one, cache, seed=1)
     old = oned.images[0]
-    oned.images[0].uid, oned.images[0].gid = 5, 100  # the admin gave it to the site user
+    assert (old.uid, old.gid) == (5, 100)
     oned.images[0].permissions = [1, 1, 0, 1, 0, 0, 1, 0, 0]  # 644
     oned.images[0].state = DISABLED  # kept disabled for checking, as the paper describes
     handle(one, expire(ID, old_digest))
@@ -174,7 +174,8 @@ def test_cloudkeeper_one_images_are_found_and_superseded(
         ),
         1,
     )
-    one = backend(oned, tmp_path)
+    assert backend(oned, tmp_path).list_images() == []  # adoption is opt-in
+    one = backend(oned, tmp_path, adopt=True)
     assert [m.managed_by for m in one.list_images()] == ["cloudkeeper-one"]
     publish(one, cache)  # other content (seed 0): the cloudkeeper image is retired
     states = sorted((m.managed_by, m.state) for m in one.list_images())

@@ -2,7 +2,7 @@
 
 No oned package exists to run in tests, so this is the one fake among the peers. It follows
 oned (OpenNebula 6.x) for the calls ``one.image.allocate/info/update/chmod/chown/rename/enable/
-delete``, ``one.imagepool.info`` and ``one.datastorepool.info``:
+delete``, ``one.imagepool.info``, ``one.datastorepool.info`` and ``one.user.info``:
 
 * every response is ``[success, result_or_error_message, error_code]``; error codes are oned's
   (AUTHENTICATION 0x0100, AUTHORIZATION 0x0200, NO_EXISTS 0x0400, ACTION 0x0800,
@@ -12,7 +12,13 @@ delete``, ``one.imagepool.info`` and ``one.datastorepool.info``:
 * images follow oned's state machine: allocate → LOCKED (the datastore driver copies PATH) →
   READY, or ERROR when PATH cannot be read; enable/disable only from READY, DISABLED or ERROR;
   delete refused while USED (a VM uses the image); names unique per owner;
-* permissions default to the umask 177 (OWNER_U/OWNER_M only); only oneadmin may chown;
+* several users in groups, each image owned by a UID and GID; every call is authorized as oned
+  does it: members of the oneadmin group may do anything; otherwise the image's OWNER_*,
+  GROUP_* or OTHER_* bits (owner, group member, anyone else) must grant USE (info), MANAGE
+  (update, rename, enable, delete, chmod) or ADMIN (chmod of the ADMIN bits);
+  ``imagepool.info`` with ``-2`` lists only the images the user may USE;
+* permissions default to the umask 177 (OWNER_U/OWNER_M only); only the oneadmin group may
+  change an image's owner; its owner may change its group to a group the owner belongs to;
 * pool and object XML has oned's element names and order, so pyone's generated bindings parse
   it as they parse oned's.
 
@@ -130,8 +136,9 @@ class FakeOned:
             "oneadmin": User(0, 0, "oneadmin", "oneadmin", password),
             "site": User(5, 100, "site", "users", "sitepass"),
             "alice": User(7, 100, "alice", "users", "alicepass"),
+            "mallory": User(9, 101, "mallory", "students", "mallorypass"),
         }
-        self.groups = {0: "oneadmin", 1: "users", 100: "users"}
+        self.groups = {0: "oneadmin", 1: "users", 100: "users", 101: "students"}
         self.datastores = {
             0: Datastore(0, "system", 1, "-", "shared"),
             1: Datastore(1, "default", 0),
@@ -177,6 +184,7 @@ class FakeOned:
             "one.image.delete": self.image_delete,
             "one.imagepool.info": self.imagepool_info,
             "one.datastorepool.info": self.datastorepool_info,
+            "one.user.info": self.user_info,
         }
         for name, method in methods.items():
             self.server.register_function(self._wrap(name, method), name)
@@ -249,13 +257,21 @@ class FakeOned:
             raise OnedError(NO_EXISTS, f"Error getting image [{image_id}].")
         return image
 
+    @staticmethod
+    def _allowed(user: User, image: FakeImage, operation: str) -> bool:
+        """oned's check: the oneadmin group may do anything; otherwise the owner's, the
+        group's or the others' bit for ``operation`` (USE, MANAGE, ADMIN) must be set."""
+        if user.uid == 0 or user.gid == 0:
+            return True
+        offset = {"USE": 0, "MANAGE": 1, "ADMIN": 2}[operation]
+        if image.uid == user.uid:
+            return bool(image.permissions[offset])
+        if image.gid == user.gid:
+            return bool(image.permissions[3 + offset])
+        return bool(image.permissions[6 + offset])
+
     def _authorize(self, user: User, image: FakeImage, operation: str) -> None:
-        if user.uid == 0 or user.gid == 0 or image.uid == user.uid:
-            return
-        bits = image.permissions
-        manage = bits[4] if image.gid == user.gid else bits[7]
-        use = bits[3] if image.gid == user.gid else bits[6]
-        if (operation == "USE" and use) or (operation == "MANAGE" and manage):
+        if self._allowed(user, image, operation):
             return
         raise OnedError(
             AUTHORIZATION,
@@ -343,6 +359,9 @@ class FakeOned:
             raise TypeError
         image = self._image(image_id)
         self._authorize(user, image, "MANAGE")
+        admin_bits = [int(bits[i]) for i in (2, 5, 8)]
+        if any(bit != -1 and bit != image.permissions[i] for bit, i in zip(admin_bits, (2, 5, 8))):
+            self._authorize(user, image, "ADMIN")
         image.permissions = [
             old if int(new) == -1 else int(new)
             for old, new in zip(image.permissions, bits, strict=True)
@@ -351,10 +370,14 @@ class FakeOned:
 
     def image_chown(self, user: User, image_id: int, uid: int, gid: int) -> int:
         image = self._image(image_id)
-        if user.uid != 0 and user.gid != 0:
+        self._authorize(user, image, "MANAGE")
+        admin = user.uid == 0 or user.gid == 0
+        new_owner = int(uid) >= 0 and int(uid) != image.uid
+        new_group = int(gid) >= 0 and int(gid) != image.gid
+        if (new_owner and not admin) or (new_group and not admin and int(gid) != user.gid):
             raise OnedError(
                 AUTHORIZATION,
-                f"User [{user.uid}] : Not authorized to perform MANAGE IMAGE [{image.id}].",
+                f"User [{user.uid}] : Not authorized to perform ADMIN IMAGE [{image.id}].",
             )
         if int(uid) >= 0:
             owner = next((u for u in self.users.values() if u.uid == int(uid)), None)
@@ -420,7 +443,7 @@ class FakeOned:
             if int(end) >= 0 and image.id > int(end):
                 continue
             visible = (
-                (int(who) == -2 and (user.uid == 0 or user.gid == 0 or image.uid == user.uid))
+                (int(who) == -2 and self._allowed(user, image, "USE"))
                 or (int(who) == -3 and image.uid == user.uid)
                 or (int(who) == -1 and (image.uid == user.uid or image.gid == user.gid))
                 or (int(who) >= 0 and image.uid == int(who))
@@ -429,6 +452,36 @@ class FakeOned:
                 self._advance(image)
                 root.append(self._image_xml(image))
         return ET.tostring(root, encoding="unicode")
+
+    def user_info(self, user: User, user_id: int, *decrypt: bool) -> str:
+        """``-1`` is the user of the session; others need the oneadmin group."""
+        wanted = user if int(user_id) == -1 else None
+        if wanted is None:
+            wanted = next((u for u in self.users.values() if u.uid == int(user_id)), None)
+            if wanted is None:
+                raise OnedError(NO_EXISTS, f"Error getting user [{user_id}].")
+            if wanted is not user and user.gid != 0:
+                raise OnedError(
+                    AUTHORIZATION,
+                    f"User [{user.uid}] : Not authorized to perform USE USER [{user_id}].",
+                )
+        element = ET.Element("USER")
+        _children(element, [("ID", wanted.uid), ("GID", wanted.gid)])
+        groups = ET.SubElement(element, "GROUPS")
+        ET.SubElement(groups, "ID").text = str(wanted.gid)
+        _children(
+            element,
+            [
+                ("GNAME", self.groups[wanted.gid]),
+                ("NAME", wanted.name),
+                ("PASSWORD", "****"),
+                ("AUTH_DRIVER", "core"),
+                ("ENABLED", 1),
+            ],
+        )
+        ET.SubElement(element, "LOGIN_TOKEN")
+        ET.SubElement(element, "TEMPLATE")
+        return ET.tostring(element, encoding="unicode")
 
     def datastorepool_info(self, user: User) -> str:
         root = ET.Element("DATASTORE_POOL")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import tomllib
 import types
@@ -69,6 +70,7 @@ class ImageSpec:
     description: str = ""
     version: str = ""
     format: str = ""  # hv:format as the list gives it ("OVA", "QCOW2", "raw", ...)
+    size: int | None = None  # hv:size: the cached file's size in bytes, when the event has it
 
     @property
     def is_ova(self) -> bool:
@@ -212,8 +214,11 @@ def spec_from_variables(
     if filename in ("", ".", ".."):
         raise EventDataError(f"image {identifier}: unusable VMCATCHER_EVENT_FILENAME")
     path = cache_dir / filename
-    if not path.is_file():
+    if not os.path.lexists(path):  # what it is (a link, a directory...) is checked on opening
         raise EventDataError(f"image {identifier}: cached file {path} does not exist")
+    size_text = _get(variables, "HV_SIZE")
+    if size_text and not size_text.isdigit():
+        raise EventDataError(f"image {identifier}: VMCATCHER_EVENT_HV_SIZE is not a number")
     attributes = _attributes_from_metadata(metadata or {})
     if not attributes:
         attributes = _attributes_from_index(cache_dir, identifier, sha512) or {}
@@ -232,6 +237,7 @@ def spec_from_variables(
         description=_get(variables, "DC_DESCRIPTION"),
         version=_get(variables, "HV_VERSION"),
         format=_get(variables, "HV_FORMAT"),
+        size=int(size_text) if size_text else None,
     )
 
 

@@ -1,49 +1,52 @@
 """The OpenStack Glance backend: openstacksdk, auth from clouds.yaml / OS_* as every OpenStack tool.
 
-Images are found by their ``vmcatcher_event_dc_identifier`` property (never by name), carry a
-tag naming the tool that manages them (default ``imagelist``), the EGI-convention properties
-(lowercase ``vmcatcher_event_*`` for every event variable, ``APPLIANCE_ATTRIBUTES`` with the
-list entry as JSON, ``image_list`` with the list id) and ``imagelist_sha512``, the list's
-checksum of the source. After an upload Glance's own ``os_hash_value`` must equal the SHA-512
-of what was sent (the list's ``sl:checksum:sha512`` unless the file was extracted or
+Images are found by their ``vmcatcher_event_dc_identifier`` property (never by name). Only
+images of our project (``project_id``) that carry our tag (default ``imagelist``) are ours
+(:mod:`.ownership`); look-alikes of other projects are ignored. Our images carry the
+EGI-convention properties (lowercase ``vmcatcher_event_*`` for every event variable,
+``APPLIANCE_ATTRIBUTES`` with the list entry as JSON, ``image_list`` with the list id) and
+``imagelist_sha512``, the list's checksum of the source. The cached file is verified before it
+is uploaded (:mod:`.source`); after an upload Glance's own ``os_hash_value`` must equal the
+SHA-512 of what was sent (the list's ``sl:checksum:sha512`` unless the file was extracted or
 converted), or the upload is deleted and the call fails.
-
-Properties are changed with explicit JSON patches: openstacksdk's ``update_image`` replaces the
-whole property set (dropping properties it did not load), which Glance refuses.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import string
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import openstack
 import openstack.config
 import openstack.connection
 import openstack.exceptions
-from keystoneauth1 import exceptions as ks_exceptions
-from openstack.image.v2._proxy import Proxy as ImageProxy
 from openstack.image.v2.image import Image
 
-from ..errors import (
-    BackendConfigError,
-    BackendError,
-    BackendUnavailableError,
-    BackendVerificationError,
-)
+from ..errors import BackendConfigError, BackendError
 from ..events.model import EVENT_PREFIX
 from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage
-from .convert import Converter, Prepared
+from .convert import MAX_EXPANSION, Converter, Prepared
+from .glance_api import api_errors, image_api, patch_image, query_images, reading, verify_upload
+from .ownership import (
+    GLANCE_ID,
+    GLANCE_PEER_IDS,
+    GLANCE_SHA,
+    GLANCE_UPLOADED_SHA,
+    OURS,
+    Claim,
+    glance_claim,
+    glance_is_current,
+    glance_source_sha512,
+)
+from .source import VerifiedFile, open_cached
 
 __all__ = ["GlanceBackend", "GlanceConfig", "connect"]
 
@@ -51,15 +54,9 @@ logger = logging.getLogger(__name__)
 
 RETIRE_MODES = ("hide", "deactivate", "delete-when-unused")
 VISIBILITIES = ("private", "shared", "community", "public")
-ID_PROPERTY = "vmcatcher_event_dc_identifier"
-SHA_PROPERTY = "imagelist_sha512"
 PENDING_PROPERTY = "imagelist_retire_pending"
 RETIRED_PROPERTY = "imagelist_retired"
 DELETE_PROPERTY = "imagelist_delete_pending"
-#: How peers mark the identifier and the checksum of images they uploaded (peers.md §1.5-1.7).
-PEER_ID_PROPERTIES = {"appdb_id": "atrope", "APPLIANCE_ID": "cloudkeeper-os"}
-PEER_SHA_PROPERTIES = ("image_hash", "sha512")
-_PATCH = "application/openstack-images-v2.1-json-patch"
 _NAME_FIELDS = {"identifier", "title", "version", "list_id", "vo"}
 
 
@@ -75,13 +72,17 @@ class GlanceConfig:
     conversion_dir: str = ""
     vo_projects: dict[str, tuple[str, ...]] = field(default_factory=dict)
     member_clouds: dict[str, str] = field(default_factory=dict)  # project id → clouds.yaml entry
-    adopt: bool = True
+    project_id: str = ""  # the project our images belong to; default: the token's project
+    adopt: bool = False  # adopt atrope / cloudkeeper-os images of our project
     adopt_tags: tuple[str, ...] = ("atrope", "atrope-catchall")
     name_format: str = "{title}"
     defer_retire: bool = True
     conversion_timeout: float = 3600.0
+    max_expansion: int = MAX_EXPANSION  # a conversion writes at most this times hv:size
 
     def __post_init__(self) -> None:
+        if self.max_expansion < 1:
+            raise ValueError("max_expansion must be at least 1")
         if self.visibility not in VISIBILITIES:
             raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
         if self.retire_mode not in RETIRE_MODES:
@@ -125,45 +126,6 @@ def connect(cloud: str | None) -> openstack.connection.Connection:
         raise BackendConfigError(f"OpenStack configuration: {exc}") from None
 
 
-@contextlib.contextmanager
-def _api(what: str) -> Iterator[None]:
-    """Turn openstacksdk and keystoneauth failures into one-line BackendErrors."""
-    try:
-        yield
-    except openstack.exceptions.HttpException as exc:
-        status = exc.status_code
-        detail = " ".join(str(exc.details or exc.message or "").split())
-        if status in (401, 403):
-            message = f"Glance refused {what}: HTTP {status} {detail}"
-            raise BackendUnavailableError(message) from None
-        raise BackendError(f"Glance: {what} failed: HTTP {status} {detail}") from None
-    except (ks_exceptions.ConnectionError, ks_exceptions.ConnectFailure) as exc:
-        raise BackendUnavailableError(f"cannot reach Glance ({what}): {exc}") from None
-    except ks_exceptions.ClientException as exc:
-        raise BackendUnavailableError(f"Glance ({what}): {exc}") from None
-    except openstack.exceptions.SDKException as exc:
-        raise BackendError(f"Glance: {what} failed: {exc}") from None
-
-
-def image_api(connection: openstack.connection.Connection) -> ImageProxy:
-    """The connection's Image v2 API (the only one this backend speaks)."""
-    proxy = connection.image
-    if not isinstance(proxy, ImageProxy):
-        raise BackendConfigError("the Glance backend needs the Image API v2 (image_api_version)")
-    return proxy
-
-
-def _matches(image: Image, query: Mapping[str, str]) -> bool:
-    props = image.properties or {}
-    for key, value in query.items():
-        if key == "tag":
-            if value not in (image.tags or []):
-                return False
-        elif str(props.get(key, "")) != value:
-            return False
-    return True
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -187,80 +149,53 @@ class GlanceBackend:
         self.calls = Calls("glance", dry_run=dry_run)
         self._member_connection = member_connection or self._default_member_connection
         self.converter = converter or Converter(
-            config.conversion_path(), timeout=config.conversion_timeout
+            config.conversion_path(),
+            timeout=config.conversion_timeout,
+            max_expansion=config.max_expansion,
         )
+        self._project = config.project_id
 
     def _default_member_connection(self, project: str) -> openstack.connection.Connection:
         cloud = self.config.member_clouds.get(project)
         return connect(cloud) if cloud else self.connection
 
+    @property
+    def project(self) -> str:
+        """The project whose images are ours: ``project_id``, else the credentials' project."""
+        if not self._project:
+            with api_errors("finding our project"):
+                project = self.connection.current_project_id
+            if not project:
+                raise BackendConfigError(
+                    "Glance: the credentials name no project; set project_id in the configuration"
+                )
+            self._project = str(project)
+        return self._project
+
     # --- reading ----------------------------------------------------------------------------
 
     def _query(self, **query: str) -> list[Image]:
-        """Images whose properties equal ``query``, hidden ones included.
+        """Images of our project whose properties equal ``query``, hidden ones included."""
+        return query_images(self.connection, {**query, "owner": self.project})
 
-        Sent as Glance v2 property filters (openstacksdk's ``images()`` drops filters it does
-        not know), then checked again here: nothing is acted on that does not match.
-        """
-        found: dict[str, Image] = {}
-        api = image_api(self.connection)
-        with _api("listing images"):
-            for hidden in ("false", "true"):
-                url: str | None = "/images?" + urlencode(
-                    {**query, "os_hidden": hidden, "limit": "100"}
-                )
-                while url:
-                    response = api.get(url, raise_exc=False)
-                    openstack.exceptions.raise_from_response(response)
-                    body = response.json()
-                    for item in body.get("images", []):
-                        item = {k: v for k, v in item.items() if k not in ("self", "schema")}
-                        image = Image.existing(**item)
-                        found[str(image.id)] = image
-                    url = body.get("next")
-                    if url and url.startswith("/v2/"):
-                        url = url[len("/v2") :]
-        return [image for image in found.values() if _matches(image, query)]
+    def _claim(self, image: Image) -> Claim:
+        return glance_claim(
+            image,
+            project=self.project,
+            tag=self.config.tag,
+            adopt=self.config.adopt,
+            adopt_tags=self.config.adopt_tags,
+        )
 
-    def _candidates(self, identifier: str) -> list[Image]:
-        """Every image that says it is ``identifier``: ours, and peers' when adopting."""
-        images = self._query(**{ID_PROPERTY: identifier})
+    def _candidates(self, identifier: str) -> list[tuple[Image, Claim]]:
+        """The images of ``identifier`` that are ours, and peers' we may adopt."""
+        images = self._query(**{GLANCE_ID: identifier})
         if self.config.adopt:
-            for key in PEER_ID_PROPERTIES:
+            for key in GLANCE_PEER_IDS:
                 images += self._query(**{key: identifier})
         unique = {str(i.id): i for i in images}
-        return list(unique.values())
-
-    def _is_ours(self, image: Image) -> bool:
-        return self.config.tag in (image.tags or [])
-
-    def _peer(self, image: Image) -> str:
-        props = image.properties or {}
-        for key, peer in PEER_ID_PROPERTIES.items():
-            if props.get(key):
-                tags = image.tags or []
-                if peer == "atrope" and not any(t in tags for t in self.config.adopt_tags):
-                    continue
-                return peer
-        return ""
-
-    @staticmethod
-    def _source_sha512(image: Image) -> str:
-        """The list checksum an image was made from, as its tool recorded it."""
-        props = image.properties or {}
-        for key in (SHA_PROPERTY, *PEER_SHA_PROPERTIES):
-            if props.get(key):
-                return str(props[key]).lower()
-        try:
-            attributes = json.loads(props.get("APPLIANCE_ATTRIBUTES") or "{}")
-            value = attributes.get("sl:checksum:sha512") if isinstance(attributes, dict) else None
-        except ValueError:
-            value = None
-        if value:
-            return str(value).lower()
-        if image.hash_algo == "sha512" and image.hash_value:
-            return str(image.hash_value).lower()
-        return ""
+        claimed = [(image, self._claim(image)) for image in unique.values()]
+        return [(image, claim) for image, claim in claimed if claim.managed]
 
     def _state(self, image: Image) -> str:
         props = image.properties or {}
@@ -270,25 +205,29 @@ class GlanceBackend:
             return PENDING
         return ACTIVE
 
-    def _managed(self, image: Image) -> ManagedImage:
+    def _managed(self, image: Image, claim: Claim) -> ManagedImage:
         props = image.properties or {}
-        identifier = props.get(ID_PROPERTY) or next(
-            (props[k] for k in PEER_ID_PROPERTIES if props.get(k)), ""
+        identifier = props.get(GLANCE_ID) or next(
+            (props[k] for k in GLANCE_PEER_IDS if props.get(k)), ""
         )
         return ManagedImage(
             backend_id=str(image.id),
             identifier=str(identifier),
-            sha512=self._source_sha512(image),
+            sha512=glance_source_sha512(image),
             state=self._state(image),
             name=str(image.name or ""),
             list_id=str(props.get("image_list") or props.get("APPLIANCE_IMAGE_LIST_ID") or ""),
-            managed_by=self.config.tag if self._is_ours(image) else self._peer(image),
+            managed_by=self.config.tag if claim.kind == OURS else claim.peer,
         )
 
+    def _ours(self) -> list[tuple[Image, Claim]]:
+        claimed = [(image, self._claim(image)) for image in self._query(tag=self.config.tag)]
+        return [(image, claim) for image, claim in claimed if claim.kind == OURS]
+
     def list_images(self) -> list[ManagedImage]:
-        """The images carrying our tag."""
+        """Our images: our project's, with our tag."""
         return sorted(
-            (self._managed(i) for i in self._query(tag=self.config.tag)),
+            (self._managed(image, claim) for image, claim in self._ours()),
             key=lambda m: (m.identifier, m.backend_id),
         )
 
@@ -296,27 +235,14 @@ class GlanceBackend:
 
     def _patch(self, image: Image, values: Mapping[str, Any], description: str) -> None:
         """Set ``values`` (properties or attributes such as visibility, os_hidden)."""
-        current = {**(image.properties or {})}
-        operations = [
-            {
-                "op": "replace" if key in current or key in ("visibility", "os_hidden") else "add",
-                "path": f"/{key}",
-                "value": value,
-            }
-            for key, value in values.items()
-        ]
-
-        def send() -> None:
-            with _api(description):
-                response = image_api(self.connection).patch(
-                    f"/images/{image.id}",
-                    json=operations,
-                    headers={"Content-Type": _PATCH},
-                    raise_exc=False,
-                )
-                openstack.exceptions.raise_from_response(response)
-
-        self.calls.do(f"{description}: PATCH image {image.id} {json.dumps(values)}", send)
+        self.calls.do(
+            f"{description}: PATCH image {image.id} {json.dumps(values)}",
+            patch_image,
+            self.connection,
+            image,
+            values,
+            description,
+        )
 
     def _properties(self, spec: ImageSpec, prepared: Prepared) -> dict[str, str]:
         props = {
@@ -328,7 +254,7 @@ class GlanceBackend:
             {
                 "APPLIANCE_ATTRIBUTES": json.dumps(dict(spec.attributes), sort_keys=True),
                 "image_list": spec.list_id,
-                SHA_PROPERTY: spec.sha512,
+                GLANCE_SHA: spec.sha512,
                 "imagelist_managed_by": "imagelist",
             }
         )
@@ -339,7 +265,7 @@ class GlanceBackend:
         if spec.attributes.get("sl:osname"):
             props["os_distro"] = str(spec.attributes["sl:osname"]).lower()
         if prepared.converted:
-            props["imagelist_uploaded_sha512"] = prepared.sha512
+            props[GLANCE_UPLOADED_SHA] = prepared.sha512
         return {k: v for k, v in props.items() if v}
 
     def _name(self, spec: ImageSpec) -> str:
@@ -354,69 +280,73 @@ class GlanceBackend:
     def publish(self, spec: ImageSpec) -> ManagedImage:
         """Upload (or find, or adopt) the image of ``spec``, share it, retire what it replaces."""
         candidates = self._candidates(spec.identifier)
-        current = self._find_current(spec, candidates)
+        current, gone = self._find_current(spec, candidates)
         if current is None:
             current = self._upload(spec)
         self._share(current, spec)
-        for image in candidates:
-            superseded = self._source_sha512(image) != spec.sha512 or self._state(image) == PENDING
-            if str(image.id) != str(current.id) and self._retirable(image) and superseded:
-                self._retire_image(image, "superseded by " + str(current.id))
-        return self._managed(current)
-
-    def _retirable(self, image: Image) -> bool:
-        return (self._is_ours(image) or bool(self._peer(image))) and self._state(image) != RETIRED
-
-    def _find_current(self, spec: ImageSpec, candidates: Sequence[Image]) -> Image | None:
-        """An active image of exactly this content we manage or may adopt; leftovers deleted."""
-        for image in candidates:
-            if self._source_sha512(image) != spec.sha512 or self._state(image) == RETIRED:
+        for image, _ in candidates:
+            if str(image.id) in (str(current.id), *gone) or self._state(image) == RETIRED:
                 continue
-            if self._is_ours(image):
-                if image.status == "active":
-                    if self._state(image) == PENDING:
-                        self._patch(image, {PENDING_PROPERTY: ""}, "listed again: not retired")
-                    logger.info("image %s already in Glance as %s", spec.identifier, image.id)
-                    return image
-                if image.status in ("queued", "saving", "killed", "importing"):
-                    self.calls.do(
-                        f"delete incomplete upload {image.id} ({image.status})",
-                        self._delete,
-                        image,
-                    )
+            self._retire_image(image, "superseded by " + str(current.id))
+        return self._managed(current, Claim(OURS))
+
+    def _find_current(
+        self, spec: ImageSpec, candidates: Sequence[tuple[Image, Claim]]
+    ) -> tuple[Image | None, list[str]]:
+        """An image of ours (or adoptable) whose Glance hash is the list's; and the ids of
+        our incomplete uploads of this content, deleted."""
+        gone: list[str] = []
+        for image, claim in candidates:
+            if self._state(image) == RETIRED:
                 continue
-            peer = self._peer(image)
-            if peer and image.status == "active":
-                logger.info("adopting %s image %s of %s", peer, image.id, spec.identifier)
-                tags = [*(image.tags or []), self.config.tag]
-                self.calls.do(
-                    f"adopt {peer} image {image.id}: add tag {self.config.tag}",
-                    self._add_tag,
-                    image,
-                    self.config.tag,
-                )
-                image.tags = tags
-                props = self._properties(spec, Prepared(spec.path, "", spec.sha512, False))
-                props["imagelist_adopted_from"] = peer
-                self._patch(image, props, f"adopt {peer} image")
-                return image
-        return None
+            if (
+                claim.kind == OURS
+                and image.status in ("queued", "saving", "killed", "importing")
+                and glance_source_sha512(image) == spec.sha512
+            ):
+                description = f"delete incomplete upload {image.id} ({image.status})"
+                self.calls.do(description, self._delete, image)
+                gone.append(str(image.id))
+                continue
+            if not glance_is_current(image, claim, spec.sha512):
+                continue
+            if claim.kind == OURS:
+                if self._state(image) == PENDING:
+                    self._patch(image, {PENDING_PROPERTY: ""}, "listed again: not retired")
+                logger.info("image %s already in Glance as %s", spec.identifier, image.id)
+                return image, gone
+            peer = claim.peer
+            logger.info("adopting %s image %s of %s", peer, image.id, spec.identifier)
+            tag = self.config.tag
+            self.calls.do(
+                f"adopt {peer} image {image.id}: add tag {tag}", self._add_tag, image, tag
+            )
+            image.tags = [*(image.tags or []), tag]
+            props = self._properties(spec, Prepared(spec.path, "", spec.sha512, False))
+            props["imagelist_adopted_from"] = peer
+            self._patch(image, props, f"adopt {peer} image")
+            return image, gone
+        return None, gone
 
     def _add_tag(self, image: Image, tag: str) -> None:
-        with _api(f"tagging {image.id}"):
+        with api_errors(f"tagging {image.id}"):
             image_api(self.connection).add_tag(image, tag)
 
     def _delete(self, image: Image) -> None:
-        with _api(f"deleting {image.id}"):
+        with api_errors(f"deleting {image.id}"):
             image_api(self.connection).delete_image(image, ignore_missing=True)
 
     def _upload(self, spec: ImageSpec) -> Image:
-        if self.calls.dry_run:
-            prepared = Prepared(spec.path, spec.format.lower() or "raw", spec.sha512, False)
-        else:
-            prepared = self.converter.prepare(
-                spec.path, spec.sha512, ova=spec.is_ova, accepted=self.config.disk_formats
-            )
+        with open_cached(spec) as source:
+            if self.calls.dry_run:
+                prepared = Prepared(spec.path, spec.format.lower() or "raw", spec.sha512, False)
+            else:
+                prepared = self.converter.prepare(
+                    source, ova=spec.is_ova, accepted=self.config.disk_formats
+                )
+            return self._create(spec, source, prepared)
+
+    def _create(self, spec: ImageSpec, source: VerifiedFile, prepared: Prepared) -> Image:
         visibility = self.config.visibility
         if self.config.vo_projects.get(spec.vo) and visibility == "private":
             visibility = "shared"
@@ -435,17 +365,16 @@ class GlanceBackend:
                 lambda: None,
             )
             return Image.existing(id="(new)", name=attrs["name"], tags=attrs["tags"], status="")
-        with _api(f"creating the image of {spec.identifier}"):
+        with api_errors(f"creating the image of {spec.identifier}"):
             image = Image.new(**attrs).create(image_api(self.connection))
         logger.info("glance: created image %s for %s", image.id, spec.identifier)
         try:
-            with _api(f"uploading {prepared.path.name}"), prepared.path.open("rb") as data:
-                image.upload(
-                    image_api(self.connection), data=data, size=prepared.path.stat().st_size
-                )
-            with _api(f"reading back image {image.id}"):
+            with api_errors(f"uploading {prepared.path.name}"), reading(source, prepared) as data:
+                size = source.size if not prepared.converted else prepared.path.stat().st_size
+                image.upload(image_api(self.connection), data=data, size=size)
+            with api_errors(f"reading back image {image.id}"):
                 image = image_api(self.connection).get_image(image.id)
-            self._verify(image, prepared)
+            verify_upload(image, source, prepared)
         except BaseException:
             logger.error("glance: upload of %s failed; deleting %s", spec.identifier, image.id)
             with contextlib.suppress(BackendError):
@@ -453,34 +382,8 @@ class GlanceBackend:
             raise
         return image
 
-    def _verify(self, image: Image, prepared: Prepared) -> None:
-        """Glance's own view: active, and os_hash_value equal to the digest of what we sent."""
-        if image.status != "active":
-            raise BackendVerificationError(
-                f"image {image.id} is {image.status!r} after upload, not 'active'"
-            )
-        algorithm = str(image.hash_algo or "")
-        if algorithm == "sha512":
-            expected = prepared.sha512
-        else:
-            try:
-                digest = hashlib.new(algorithm)
-            except ValueError:
-                raise BackendVerificationError(
-                    f"image {image.id}: Glance hashes with {algorithm!r}; cannot check it"
-                ) from None
-            with prepared.path.open("rb") as handle:
-                while chunk := handle.read(1024 * 1024):
-                    digest.update(chunk)
-            expected = digest.hexdigest()
-        if str(image.hash_value or "").lower() != expected:
-            raise BackendVerificationError(
-                f"image {image.id}: Glance os_hash_value ({algorithm}) "
-                f"{str(image.hash_value)[:16]}... differs from the file's {expected[:16]}..."
-            )
-
     def _share(self, image: Image, spec: ImageSpec) -> None:
-        """Share with the projects of the image's VO, and accept for them."""
+        """Share our image with the projects of its VO, and accept for them."""
         projects = self.config.vo_projects.get(spec.vo, ())
         if spec.vo and not projects:
             logger.warning("image %s: no projects mapped for VO %r", spec.identifier, spec.vo)
@@ -498,12 +401,12 @@ class GlanceBackend:
             )
 
     def _add_member(self, image: Image, project: str) -> None:
-        with _api(f"adding member {project} to {image.id}"):
+        with api_errors(f"adding member {project} to {image.id}"):
             try:
                 image_api(self.connection).add_member(image, member_id=project)
             except openstack.exceptions.ConflictException:
                 logger.debug("image %s: %s is already a member", image.id, project)
-        with _api(f"accepting image {image.id} for {project}"):
+        with api_errors(f"accepting image {image.id} for {project}"):
             member_connection = self._member_connection(project)
             image_api(member_connection).update_member(project, image, status="accepted")
 
@@ -512,17 +415,17 @@ class GlanceBackend:
     def retire(self, identifier: str, sha512: str | None, *, defer: bool) -> list[ManagedImage]:
         """Retire (or with ``defer`` mark) the images of ``identifier`` we manage or adopted."""
         done = []
-        for image in self._candidates(identifier):
-            if not self._retirable(image):
+        for image, claim in self._candidates(identifier):
+            if self._state(image) == RETIRED:
                 continue
-            if sha512 and self._source_sha512(image) != sha512:
+            if sha512 and glance_source_sha512(image) != sha512:
                 continue
             if defer:
                 if self._state(image) != PENDING:
                     self._patch(image, {PENDING_PROPERTY: _now()}, "expired: retire at run end")
             else:
                 self._retire_image(image, "expired")
-            done.append(self._managed(image))
+            done.append(self._managed(image, claim))
         if not done:
             logger.info("glance: nothing to retire for %s", identifier)
         return done
@@ -531,11 +434,11 @@ class GlanceBackend:
         """Retire marked images; retry deletions Glance refused (image in use)."""
         del keep_session  # marks are per image; a later run retires them all the same
         done = []
-        for image in self._query(tag=self.config.tag):
+        for image, claim in self._ours():
             props = image.properties or {}
             if props.get(PENDING_PROPERTY) and not props.get(RETIRED_PROPERTY):
                 self._retire_image(image, "expired earlier")
-                done.append(self._managed(image))
+                done.append(self._managed(image, claim))
             elif props.get(DELETE_PROPERTY) and self.config.retire_mode == "delete-when-unused":
                 self._try_delete(image)
         return done
@@ -555,13 +458,13 @@ class GlanceBackend:
             self._try_delete(image)
 
     def _deactivate(self, image: Image) -> None:
-        with _api(f"deactivating {image.id}"):
+        with api_errors(f"deactivating {image.id}"):
             image_api(self.connection).deactivate_image(image)
 
     def _try_delete(self, image: Image) -> None:
         def attempt() -> None:
             try:
-                with _api(f"deleting {image.id}"):
+                with api_errors(f"deleting {image.id}"):
                     image_api(self.connection).delete_image(image, ignore_missing=True)
             except BackendError as exc:
                 logger.warning("glance: %s kept (in use?): %s; deactivated instead", image.id, exc)

@@ -1,13 +1,17 @@
 """The OpenNebula backend (pyone over XML-RPC; ONE_XMLRPC / ONE_AUTH as the ONE tools read them).
 
 Images are found by their template attribute ``VMCATCHER_EVENT_DC_IDENTIFIER``, as the CESGA
-handler found them (and by ``CLOUDKEEPER_APPLIANCE_ID`` for cloudkeeper-one's images). Templates
-are sent as XML, so every value is escaped (the CESGA handler pasted values into quotes). An
-update allocates the new image first (under a temporary name while the old one holds the
-identifier as its name), copies owner, group, permissions and the disabled state from the
-previous image, then retires the old one: renamed ``<dc:identifier>_EXPIRED_<timestamp>``,
-permissions owner-only (600), disabled. Retired images are deleted later only when not used,
-and only if ``delete_retired`` is set.
+handler found them (and by ``CLOUDKEEPER_APPLIANCE_ID`` for cloudkeeper-one's images), but only
+images owned by our user and group (``owner_uid``/``owner_gid``, default: the user of the
+credentials) and marked ``IMAGELIST_MANAGED_BY`` are ours; other tools' images of that owner
+are adopted only with ``adopt = true`` (:mod:`.ownership`). Templates are sent as XML, so every
+value is escaped (the CESGA handler pasted values into quotes). The cached file is verified
+before it is converted or allocated (:mod:`.source`). An update allocates the new image first
+(under a temporary name while the old one holds the identifier as its name), gives it our owner
+and group, copies permissions and the disabled state from our previous image, then retires the
+old one: renamed ``<dc:identifier>_EXPIRED_<timestamp>``, permissions owner-only (600),
+disabled. Retired images are deleted later only when not used, and only if ``delete_retired``
+is set.
 
 Verified against a fake of oned (tests/fakes/oned.py), not against a real oned.
 """
@@ -20,7 +24,6 @@ import logging
 import os
 import re
 import time
-import xml.etree.ElementTree as ET
 import xmlrpc.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,35 +34,39 @@ from typing import Any
 from ..errors import BackendConfigError, BackendError, BackendUnavailableError
 from ..events.model import EVENT_PREFIX
 from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage
-from .convert import Converter, Prepared
+from .convert import MAX_EXPANSION, Converter, Prepared
+from .one_images import (
+    DISABLED,
+    ERROR,
+    EXPIRED_FORMAT,
+    IN_USE,
+    PENDING_ATTRIBUTE,
+    PERMISSION_FIELDS,
+    READY,
+    RETIRED_ATTRIBUTE,
+    bits,
+    identifier_of,
+    managed,
+    now,
+    sha512_of,
+    state_of,
+    template_xml,
+    text,
+)
+from .ownership import ONE_MANAGED, ONE_SHA, OURS, Claim, one_claim, one_is_current, one_template
+from .source import open_cached
 
-__all__ = ["OneClient", "OpenNebulaBackend", "OpenNebulaConfig", "read_session"]
+__all__ = [
+    "OneClient",
+    "OpenNebulaBackend",
+    "OpenNebulaConfig",
+    "read_session",
+    "template_xml",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "http://localhost:2633/RPC2"
-ID_ATTRIBUTE = "VMCATCHER_EVENT_DC_IDENTIFIER"
-SHA_ATTRIBUTE = "VMCATCHER_EVENT_SL_CHECKSUM_SHA512"
-PENDING_ATTRIBUTE = "IMAGELIST_RETIRE_PENDING"
-RETIRED_ATTRIBUTE = "IMAGELIST_RETIRED"
-MANAGED_ATTRIBUTE = "IMAGELIST_MANAGED_BY"
-#: Image states (OpenNebula's Image::ImageState).
-READY, USED, DISABLED, LOCKED, ERROR = 1, 2, 3, 4, 5
-USED_PERS, LOCKED_USED, LOCKED_USED_PERS = 8, 9, 10
-IN_USE = {USED, USED_PERS, LOCKED_USED, LOCKED_USED_PERS}
-_EXPIRED_FORMAT = "%Y-%m-%d_%H-%M-%S"
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_PERMISSION_FIELDS = (
-    "OWNER_U",
-    "OWNER_M",
-    "OWNER_A",
-    "GROUP_U",
-    "GROUP_M",
-    "GROUP_A",
-    "OTHER_U",
-    "OTHER_M",
-    "OTHER_A",
-)
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,16 @@ class OpenNebulaConfig:
     poll_interval: float = 2.0
     defer_retire: bool = True
     conversion_timeout: float = 3600.0
+    owner_uid: int = -1  # the user our images belong to; -1: the user of the credentials
+    owner_gid: int = -1  # their group; -1: that user's primary group
+    adopt: bool = False  # adopt CESGA / cloudkeeper-one images of our user and group
+    max_expansion: int = MAX_EXPANSION  # a conversion writes at most this times hv:size
 
     def __post_init__(self) -> None:
+        if self.max_expansion < 1:
+            raise ValueError("max_expansion must be at least 1")
+        if self.owner_uid < -1 or self.owner_gid < -1:
+            raise ValueError("owner_uid and owner_gid must be ids (or -1)")
         if self.permissions and not re.fullmatch(r"[0-7]{3}", self.permissions):
             raise ValueError('permissions must be three octal digits, such as "600"')
         if self.delete_retired_after_days < 0:
@@ -173,23 +188,6 @@ class OneClient:
             return target(*args)
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _template(image: Any) -> dict[str, Any]:
-    template = getattr(image, "TEMPLATE", None)
-    return dict(template) if isinstance(template, dict) else {}
-
-
-def template_xml(attributes: dict[str, str]) -> str:
-    """An oned template in XML: every value escaped; characters XML cannot carry dropped."""
-    root = ET.Element("TEMPLATE")
-    for key, value in attributes.items():
-        ET.SubElement(root, key).text = _XML_INVALID.sub("", value)
-    return ET.tostring(root, encoding="unicode")
-
-
 class OpenNebulaBackend:
     """Publish, retire and list images in one OpenNebula."""
 
@@ -208,77 +206,55 @@ class OpenNebulaBackend:
         self.client = client
         self.calls = Calls("opennebula", dry_run=dry_run)
         self.converter = converter or Converter(
-            config.conversion_path(), timeout=config.conversion_timeout
+            config.conversion_path(),
+            timeout=config.conversion_timeout,
+            max_expansion=config.max_expansion,
         )
         self._sleep = sleep
+        self._owner: tuple[int, int] | None = None
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _pool(self) -> list[Any]:
+    @property
+    def owner(self) -> tuple[int, int]:
+        """(UID, GID) of our images: the configured ones, else the credentials' user's."""
+        if self._owner is None:
+            uid, gid = self.config.owner_uid, self.config.owner_gid
+            if uid < 0 or gid < 0:
+                user = self.client.call("user.info", -1)
+                uid = int(user.ID) if uid < 0 else uid
+                gid = int(user.GID) if gid < 0 else gid
+            self._owner = (uid, gid)
+        return self._owner
+
+    def _claimed(self) -> list[tuple[Any, Claim]]:
+        """The images of the pool that are ours or adoptable (every other one is foreign)."""
         pool = self.client.call("imagepool.info", -2, -1, -1)
-        return list(getattr(pool, "IMAGE", None) or [])
+        uid, gid = self.owner
+        claimed = [
+            (image, one_claim(image, uid=uid, gid=gid, adopt=self.config.adopt))
+            for image in getattr(pool, "IMAGE", None) or []
+        ]
+        return [(image, claim) for image, claim in claimed if claim.managed]
 
-    @staticmethod
-    def _identifier(image: Any) -> str:
-        template = _template(image)
-        return _text(template.get(ID_ATTRIBUTE) or template.get("CLOUDKEEPER_APPLIANCE_ID"))
-
-    @staticmethod
-    def _sha512(image: Any) -> str:
-        template = _template(image)
-        value = template.get("IMAGELIST_SHA512") or template.get(SHA_ATTRIBUTE)
-        return _text(value or template.get("CLOUDKEEPER_IMAGE_CHECKSUM")).lower()
-
-    @staticmethod
-    def _state(image: Any) -> str:
-        template = _template(image)
-        if (
-            template.get(RETIRED_ATTRIBUTE)
-            or "_EXPIRED_" in _text(image.NAME)
-            or _text(image.NAME).startswith("EXPIRED_")
-            or _text(template.get("CLOUDKEEPER_EXPIRED")).lower() == "yes"
-        ):
-            return RETIRED
-        if template.get(PENDING_ATTRIBUTE):
-            return PENDING
-        return ACTIVE
-
-    def _managed(self, image: Any) -> ManagedImage:
-        template = _template(image)
-        if template.get(MANAGED_ATTRIBUTE):
-            by = "imagelist"
-        elif template.get(ID_ATTRIBUTE):
-            by = "vmcatcher_eventHndl_ON"
-        else:
-            by = "cloudkeeper-one"
-        return ManagedImage(
-            backend_id=_text(image.ID),
-            identifier=self._identifier(image),
-            sha512=self._sha512(image),
-            state=self._state(image),
-            name=_text(image.NAME),
-            list_id=_text(
-                template.get("VMCATCHER_EVENT_IL_DC_IDENTIFIER")
-                or template.get("CLOUDKEEPER_APPLIANCE_IMAGE_LIST_ID")
-            ),
-            managed_by=by,
-        )
+    def _managed(self, image: Any, claim: Claim) -> ManagedImage:
+        return managed(image, claim)
 
     def list_images(self) -> list[ManagedImage]:
-        """Images with a vmcatcher or cloudkeeper identifier attribute."""
+        """Our images, and other tools' images we may adopt."""
         return sorted(
-            (self._managed(i) for i in self._pool() if self._identifier(i)),
+            (self._managed(i, c) for i, c in self._claimed() if identifier_of(i)),
             key=lambda m: (m.identifier, int(m.backend_id)),
         )
 
-    def _candidates(self, identifier: str) -> list[Any]:
-        return [i for i in self._pool() if self._identifier(i) == identifier]
+    def _candidates(self, identifier: str) -> list[tuple[Any, Claim]]:
+        return [(i, c) for i, c in self._claimed() if identifier_of(i) == identifier]
 
     def _datastore_id(self) -> int:
         wanted = self.config.datastore
         pool = self.client.call("datastorepool.info")
         for store in getattr(pool, "DATASTORE", None) or []:
-            if _text(store.NAME) == wanted or _text(store.ID) == wanted:
+            if text(store.NAME) == wanted or text(store.ID) == wanted:
                 if int(store.TYPE) != 0:
                     raise BackendConfigError(f"OpenNebula datastore {wanted!r} is not an image one")
                 return int(store.ID)
@@ -300,35 +276,35 @@ class OpenNebulaBackend:
 
     def publish(self, spec: ImageSpec) -> ManagedImage:
         """Allocate the image of ``spec`` (or find it), then retire the ones it supersedes."""
-        candidates = self._candidates(spec.identifier)
-        live = [i for i in candidates if self._state(i) != RETIRED]
-        current = next(
-            (i for i in live if self._sha512(i) == spec.sha512 and int(i.STATE) != ERROR), None
-        )
-        for image in live:
-            if self._sha512(image) == spec.sha512 and int(image.STATE) == ERROR:
+        live = [(i, c) for i, c in self._candidates(spec.identifier) if state_of(i) != RETIRED]
+        for image, claim in live:
+            if one_is_current(image, claim, spec.sha512) and int(image.STATE) == ERROR:
                 self._call(f"delete failed image {image.ID}", "image.delete", int(image.ID))
+        live = [(i, c) for i, c in live if int(i.STATE) != ERROR or c.kind != OURS]
+        current = next(
+            (i for i, c in live if one_is_current(i, c, spec.sha512) and int(i.STATE) != ERROR),
+            None,
+        )
+        previous = [i for i, _ in live if i is not current]
         if current is not None:
             logger.info("opennebula: %s is image %s already", spec.identifier, current.ID)
-            if self._state(current) == PENDING:
+            if state_of(current) == PENDING:
                 self._mark(current, {PENDING_ATTRIBUTE: ""}, "listed again: not retired")
-            previous = [i for i in live if i is not current and self._sha512(i) != spec.sha512]
             self._finish(current, spec.identifier, previous)
-            return self._managed(current)
-        previous = [i for i in live if self._sha512(i) != spec.sha512]
-        new = self._allocate(spec, taken=any(_text(i.NAME) == spec.identifier for i in live))
+            return self._managed(current, Claim(OURS))
+        new = self._allocate(spec, taken=any(text(i.NAME) == spec.identifier for i in previous))
         if new is None:  # dry-run
             for image in previous:
                 self._retire_image(image, "superseded")
             return ManagedImage("(new)", spec.identifier, spec.sha512, ACTIVE, spec.identifier)
-        self._inherit(new, previous)
+        self._inherit(new, [i for i, c in live if c.kind == OURS])
         self._finish(new, spec.identifier, previous)
-        return self._managed(self.client.call("image.info", int(new.ID)))
+        return self._managed(self.client.call("image.info", int(new.ID)), Claim(OURS))
 
     def _finish(self, image: Any, identifier: str, previous: list[Any]) -> None:
         for old in previous:
             self._retire_image(old, f"superseded by {image.ID}")
-        if _text(image.NAME) != identifier:
+        if text(image.NAME) != identifier:
             description = f"rename image {image.ID} to {identifier}"
             self._call(description, "image.rename", int(image.ID), identifier)
 
@@ -344,18 +320,21 @@ class OpenNebulaBackend:
         for key, value in spec.variables.items():
             if key.startswith(EVENT_PREFIX) and value and key != EVENT_PREFIX + "UUID_SESSION":
                 attributes[key] = value
-        attributes[MANAGED_ATTRIBUTE] = "imagelist"
-        attributes["IMAGELIST_SHA512"] = spec.sha512
+        attributes[ONE_MANAGED] = "imagelist"
+        attributes[ONE_SHA] = spec.sha512
+        if prepared.converted:
+            attributes["IMAGELIST_UPLOADED_SHA512"] = prepared.sha512
         return attributes
 
     def _allocate(self, spec: ImageSpec, *, taken: bool) -> Any:
         datastore = self._datastore_id()
-        if self.calls.dry_run:
-            prepared = Prepared(spec.path, spec.format.lower(), spec.sha512, False)
-        else:
-            prepared = self.converter.prepare(
-                spec.path, spec.sha512, ova=spec.is_ova, accepted=self.config.disk_formats
-            )
+        with open_cached(spec) as source:  # oned's datastore driver then copies PATH itself
+            if self.calls.dry_run:
+                prepared = Prepared(spec.path, spec.format.lower(), spec.sha512, False)
+            else:
+                prepared = self.converter.prepare(
+                    source, ova=spec.is_ova, accepted=self.config.disk_formats
+                )
         attributes = self._attributes(spec, prepared)
         if taken:  # the old image still holds the name until it is retired
             attributes["NAME"] = f"{spec.identifier}_NEW_{spec.sha512[:12]}"
@@ -378,35 +357,29 @@ class OpenNebulaBackend:
             if state in (READY, DISABLED):
                 return image
             if state == ERROR or time.monotonic() >= deadline:
-                why = _text(_template(image).get("ERROR")) or "timed out"
+                why = text(one_template(image).get("ERROR")) or "timed out"
                 with contextlib.suppress(BackendError):
                     self.client.call("image.delete", image_id)
                 raise BackendError(f"OpenNebula image {image_id} for {identifier} failed: {why}")
             self._sleep(self.config.poll_interval)
 
-    def _inherit(self, new: Any, previous: list[Any]) -> None:
-        """Owner, group, permissions and disabled state of the newest previous image."""
+    def _inherit(self, new: Any, ours: list[Any]) -> None:
+        """Our owner and group; permissions and disabled state of our newest previous image
+        (never of an image we did not make), else the configured ``permissions``."""
         image_id = int(new.ID)
-        if not previous:
+        uid, gid = self.owner
+        if (int(new.UID), int(new.GID)) != (uid, gid):
+            self._call(f"chown image {image_id} to {uid}:{gid}", "image.chown", image_id, uid, gid)
+        if not ours:
             if self.config.permissions:
-                bits = _bits(self.config.permissions)
-                self._call(
-                    f"chmod image {image_id} {self.config.permissions}",
-                    "image.chmod",
-                    image_id,
-                    *bits,
-                )
+                chmod = bits(self.config.permissions)
+                description = f"chmod image {image_id} {self.config.permissions}"
+                self._call(description, "image.chmod", image_id, *chmod)
             return
-        old = max(previous, key=lambda i: int(i.ID))
-        self._call(
-            f"chown image {image_id} to {old.UID}:{old.GID}",
-            "image.chown",
-            image_id,
-            int(old.UID),
-            int(old.GID),
-        )
-        bits = [int(getattr(old.PERMISSIONS, name)) for name in _PERMISSION_FIELDS]
-        self._call(f"chmod image {image_id} as image {old.ID}", "image.chmod", image_id, *bits)
+        old = max(ours, key=lambda i: int(i.ID))
+        inherited = [int(getattr(old.PERMISSIONS, name)) for name in PERMISSION_FIELDS]
+        description = f"chmod image {image_id} as image {old.ID}"
+        self._call(description, "image.chmod", image_id, *inherited)
         if int(old.STATE) == DISABLED:
             self._call(f"disable image {image_id} (as {old.ID})", "image.enable", image_id, False)
 
@@ -415,37 +388,37 @@ class OpenNebulaBackend:
     def retire(self, identifier: str, sha512: str | None, *, defer: bool) -> list[ManagedImage]:
         """Retire (or with ``defer`` mark) the live images of ``identifier``."""
         done = []
-        for image in self._candidates(identifier):
-            if self._state(image) == RETIRED or (sha512 and self._sha512(image) != sha512):
+        for image, claim in self._candidates(identifier):
+            if state_of(image) == RETIRED or (sha512 and sha512_of(image) != sha512):
                 continue
             if defer:
-                if self._state(image) != PENDING:
-                    self._mark(image, {PENDING_ATTRIBUTE: _now()}, "expired: retire at run end")
+                if state_of(image) != PENDING:
+                    self._mark(image, {PENDING_ATTRIBUTE: now()}, "expired: retire at run end")
             else:
                 self._retire_image(image, "expired")
-            done.append(self._managed(image))
+            done.append(self._managed(image, claim))
         return done
 
     def retire_pending(self, *, keep_session: str | None = None) -> list[ManagedImage]:
         """Retire marked images; disable retired ones still enabled; delete unused old ones."""
         del keep_session
         done = []
-        for image in self._pool():
-            if not self._identifier(image):
+        for image, claim in self._claimed():
+            if not identifier_of(image):
                 continue
-            state = self._state(image)
+            state = state_of(image)
             if state == PENDING:
                 self._retire_image(image, "expired earlier")
-                done.append(self._managed(image))
+                done.append(self._managed(image, claim))
             elif state == RETIRED and self.config.delete_retired:
                 self._maybe_delete(image)
         return done
 
     def _retire_image(self, image: Any, reason: str) -> None:
         image_id = int(image.ID)
-        identifier = self._identifier(image)
+        identifier = identifier_of(image)
         stamp = datetime.now(UTC)
-        name = f"{identifier}_EXPIRED_{stamp.strftime(_EXPIRED_FORMAT)}"
+        name = f"{identifier}_EXPIRED_{stamp.strftime(EXPIRED_FORMAT)}"
         logger.info("opennebula: retiring image %s (%s)", image_id, reason)
         self._mark(
             image,
@@ -453,7 +426,7 @@ class OpenNebulaBackend:
             f"retire ({reason})",
         )
         self._call(f"rename image {image_id} to {name}", "image.rename", image_id, name)
-        self._call(f"chmod image {image_id} 600", "image.chmod", image_id, *_bits("600"))
+        self._call(f"chmod image {image_id} 600", "image.chmod", image_id, *bits("600"))
         if int(image.STATE) in (READY, ERROR):
             self._call(f"disable image {image_id}", "image.enable", image_id, False)
         elif int(image.STATE) != DISABLED:
@@ -462,7 +435,7 @@ class OpenNebulaBackend:
             )
 
     def _maybe_delete(self, image: Any) -> None:
-        retired = _text(_template(image).get(RETIRED_ATTRIBUTE))
+        retired = text(one_template(image).get(RETIRED_ATTRIBUTE))
         try:
             when = datetime.strptime(retired, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         except ValueError:
@@ -473,16 +446,3 @@ class OpenNebulaBackend:
             logger.info("opennebula: retired image %s still used; kept", image.ID)
             return
         self._call(f"delete retired image {image.ID}", "image.delete", int(image.ID))
-
-
-def _bits(octal: str) -> list[int]:
-    """chmod arguments (OWNER_U..OTHER_A) for an octal such as "600" (U=4, M=2, A=1)."""
-    out = []
-    for digit in octal:
-        value = int(digit)
-        out += [1 if value & 4 else 0, 1 if value & 2 else 0, 1 if value & 1 else 0]
-    return out
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
