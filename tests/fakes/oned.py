@@ -359,8 +359,10 @@ class FakeOned:
             raise TypeError
         image = self._image(image_id)
         self._authorize(user, image, "MANAGE")
-        admin_bits = [int(bits[i]) for i in (2, 5, 8)]
-        if any(bit != -1 and bit != image.permissions[i] for bit, i in zip(admin_bits, (2, 5, 8))):
+        changed = [
+            i for i in (2, 5, 8) if int(bits[i]) != -1 and int(bits[i]) != image.permissions[i]
+        ]
+        if changed:  # the ADMIN bits need the ADMIN right
             self._authorize(user, image, "ADMIN")
         image.permissions = [
             old if int(new) == -1 else int(new)

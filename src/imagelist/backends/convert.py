@@ -306,6 +306,9 @@ def _target(path: Path | VerifiedFile) -> tuple[str, tuple[int, ...], str]:
 
 
 def _check_member(member: tarfile.TarInfo, archive_size: int, name: str) -> None:
+    parts = Path(member.name).parts
+    if member.name.startswith("/") or ".." in parts:
+        raise ConversionError(f"{name}: OVA member {member.name!r} escapes the archive; refused")
     if member.issparse():
         raise ConversionError(f"{name}: OVA member {member.name!r} is a sparse file; refused")
     if member.size > archive_size:

@@ -188,11 +188,14 @@ class GlanceBackend:
         )
 
     def _candidates(self, identifier: str) -> list[tuple[Image, Claim]]:
-        """The images of ``identifier`` that are ours, and peers' we may adopt."""
-        images = self._query(**{GLANCE_ID: identifier})
+        """The images of ``identifier`` that are ours, and peers' we may adopt.
+
+        Listed without an owner filter, so that look-alikes of other projects are seen, logged
+        and left alone (:func:`.ownership.glance_claim`)."""
+        images = query_images(self.connection, {GLANCE_ID: identifier})
         if self.config.adopt:
             for key in GLANCE_PEER_IDS:
-                images += self._query(**{key: identifier})
+                images += query_images(self.connection, {key: identifier})
         unique = {str(i.id): i for i in images}
         claimed = [(image, self._claim(image)) for image in unique.values()]
         return [(image, claim) for image, claim in claimed if claim.managed]

@@ -77,11 +77,12 @@ def open_cached(spec: ImageSpec) -> Iterator[VerifiedFile]:
         raise _refuse(spec, f"cannot be opened ({exc.strerror})") from None
     finally:
         os.close(directory)
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise _refuse(spec, "is not a regular file")
     handle = os.fdopen(descriptor, "rb")
     with handle:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise _refuse(spec, "is not a regular file")
         if spec.size is not None and info.st_size != spec.size:
             raise _refuse(spec, f"has {info.st_size} bytes, the list says {spec.size}")
         digest = hashlib.sha512()
