@@ -88,7 +88,7 @@ def glance_site(
         '      token: "fake:ops:admin"\n'
     )
     config = tmp_path / "glance.toml"
-    config.write_text('cloud = "silent"\n')
+    config.write_text('cloud = "silent"\nproject_id = "ops"\n')  # ADR 0013
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
     monkeypatch.setenv("IMAGELIST_GLANCE_CONFIG", str(config))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
