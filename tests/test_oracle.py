@@ -43,11 +43,13 @@ from imagelist.smime import canonicalize_crlf, read_signed, sign_detached
 from imagelist.trust import (
     CrlPolicy,
     TrustStore,
+    dn_matches,
     issuer_oneline,
     name_oneline,
     subject_hash,
     subject_oneline,
 )
+from imagelist.trust.dn import pinned_oneline
 from imagelist.verify import ListVerifier
 from tests.pki import (
     ENDORSER_PREFIX,
@@ -653,6 +655,31 @@ DN_CASES: dict[str, list[x509.RelativeDistinguishedName]] = {
     ],
     "empty-value": single(NameOID.COMMON_NAME, "", validate=False),
     "empty-name": [],
+    # Look-alikes of /DC=org/O=a/CN=b (issue 9.1): each renders differently in OpenSSL 3.
+    "lookalike-plain": [
+        rdn(A(NameOID.DOMAIN_COMPONENT, "org")),
+        rdn(A(NameOID.ORGANIZATION_NAME, "a")),
+        rdn(A(NameOID.COMMON_NAME, "bb")),
+    ],
+    "lookalike-slash-in-value": [
+        rdn(A(NameOID.DOMAIN_COMPONENT, "org")),
+        rdn(A(NameOID.ORGANIZATION_NAME, "a/CN=bb")),
+    ],
+    "lookalike-multi-valued": [
+        rdn(A(NameOID.DOMAIN_COMPONENT, "org")),
+        rdn(A(NameOID.ORGANIZATION_NAME, "a"), A(NameOID.COMMON_NAME, "bb")),
+    ],
+    "lookalike-backslash": [
+        rdn(A(NameOID.DOMAIN_COMPONENT, "org")),
+        rdn(A(NameOID.ORGANIZATION_NAME, "a\\")),
+        rdn(A(NameOID.COMMON_NAME, "bb")),
+    ],
+    "lookalike-printable": [
+        rdn(A(NameOID.DOMAIN_COMPONENT, "org")),
+        rdn(A(NameOID.ORGANIZATION_NAME, "a", _type=_ASN1Type.PrintableString)),
+        rdn(A(NameOID.COMMON_NAME, "bb", _type=_ASN1Type.PrintableString)),
+    ],
+    "newline-and-equals": single(NameOID.ORGANIZATION_NAME, "a\n/CN=b=c,d"),
 }
 
 
@@ -728,6 +755,29 @@ def test_dn_rendering_matches_openssl(openssl: str, label: str) -> None:
     assert issuer_oneline(leaf) == leaf_expected.issuer == expected.subject
     assert subject_oneline(leaf) == leaf_expected.subject == "/CN=Oracle Leaf"
     assert subject_hash(leaf.issuer.public_bytes()) == leaf_expected.issuer_hash
+
+
+def _what_matters(rdns: list[x509.RelativeDistinguishedName]) -> object:
+    """A name's RDNs of (type, text): what two names must share to be the same (ADR 8)."""
+    return [sorted((attr.oid.dotted_string, str(attr.value)) for attr in rd) for rd in rdns]
+
+
+def test_no_name_matches_another_names_pinned_dn(openssl: str) -> None:
+    """Every pinned DN is openssl's rendering, and matches no other name of the catalogue."""
+    pinned: dict[str, str] = {}
+    for label, rdns in DN_CASES.items():
+        der = x509.Name(rdns).public_bytes()
+        form = pinned_oneline(der)
+        if form is not None:
+            assert form == openssl_names(openssl, _self_signed(x509.Name(rdns))).subject
+            pinned[label] = form
+    assert "lookalike-backslash" not in pinned  # renders like lookalike-slash-in-value
+    assert {"lookalike-plain", "lookalike-slash-in-value", "lookalike-multi-valued"} <= set(pinned)
+    for label, form in pinned.items():
+        for other, rdns in DN_CASES.items():
+            if dn_matches(form, x509.Name(rdns).public_bytes()):
+                assert _what_matters(rdns) == _what_matters(DN_CASES[label]), (label, other)
+    assert pinned["lookalike-plain"] == pinned["lookalike-printable"] == "/DC=org/O=a/CN=bb"
 
 
 def test_dn_rendering_of_the_test_pki(openssl: str, test_pki: TestPki) -> None:

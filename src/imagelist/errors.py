@@ -8,6 +8,7 @@ itself as a single line for the command line; ``-v`` shows the traceback, nothin
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousNameError",
     "CertificateExpiredError",
     "CertificateRevokedError",
     "ChainError",
@@ -33,6 +34,7 @@ __all__ = [
     "UsageError",
     "VerificationError",
     "VersionLowerError",
+    "WeakKeyError",
 ]
 
 
@@ -131,6 +133,10 @@ class NamespacePolicyError(ChainError):
     """The subject is outside the namespace its CA may sign for (.namespaces/.signing_policy)."""
 
 
+class WeakKeyError(ChainError):
+    """A key of the path is too small, or MD5 (MD2, MD4) signed something of it (ADR 8)."""
+
+
 # --- list acceptance rules (vmcatcher -U) --------------------------------------------------------
 
 
@@ -138,6 +144,10 @@ class EndorserMismatchError(ImageListError):
     """The list's hv:dn/hv:ca differ from the signer certificate (exit 12)."""
 
     exit_code = 12
+
+
+class AmbiguousNameError(EndorserMismatchError):
+    """The signer's subject or issuer has a one-line form another name shares (exit 12, ADR 8)."""
 
 
 class EndorserNotAuthorisedError(ImageListError):

@@ -17,10 +17,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .document import Endorser, ImageList
-from .errors import CreatedInFutureError, EndorserMismatchError, ListExpiredError
+from .errors import (
+    AmbiguousNameError,
+    CreatedInFutureError,
+    EndorserMismatchError,
+    ListExpiredError,
+)
 from .smime import SignedMessage, read_signed
 from .trust.chain import CrlPolicy, validate_signer
-from .trust.dn import issuer_oneline, subject_oneline
+from .trust.dn import ambiguity, issuer_oneline, subject_oneline
+from .trust.keys import KeyPolicy
 from .trust.store import TrustStore
 
 __all__ = ["ListVerifier", "VerifiedList", "check_dates"]
@@ -54,12 +60,14 @@ class ListVerifier:
         *,
         crl_policy: CrlPolicy = CrlPolicy.REQUIRE,
         remember_paths: bool = False,
+        key_policy: KeyPolicy | None = None,
     ) -> None:
         """``remember_paths``: validate each signer's certificate path (for the same check time
         and the same certificates) only once, for a verifier that lives for one run of many lists.
         Every list's signature, document and DNs are still checked in full."""
         self.store = store
         self.crl_policy = crl_policy
+        self.key_policy = key_policy or KeyPolicy()
         self._paths: dict[tuple[bytes, ...], tuple[x509.Certificate, ...]] | None = (
             {} if remember_paths else None
         )
@@ -83,6 +91,7 @@ class ListVerifier:
             at=at,
             untrusted=message.certificates,
             crl_policy=self.crl_policy,
+            key_policy=self.key_policy,
         )
         if self._paths is not None:
             self._paths[key] = chain
@@ -93,13 +102,22 @@ class ListVerifier:
         checked = self.verify_message(data, at=at)
         imagelist = ImageList.from_bytes(checked.message.payload)
         signer = checked.message.signer
-        dn_forms = (subject_oneline(signer), subject_oneline(signer, legacy=True))
-        ca_forms = (issuer_oneline(signer), issuer_oneline(signer, legacy=True))
+        signer_dn, signer_ca = subject_oneline(signer), issuer_oneline(signer)
+        # Only the exact OpenSSL 3 form of a name no other name renders alike (ADR 8): the 1.x
+        # spelling is accepted where it is the same string, never where it differs.
+        for what, name in (("subject", signer.subject), ("issuer", signer.issuer)):
+            reason = ambiguity(name.public_bytes())
+            if reason is not None:
+                shown = signer_dn if what == "subject" else signer_ca
+                raise AmbiguousNameError(
+                    f"signer {what} {shown!r} cannot be compared with hv:dn/hv:ca safely: "
+                    f"{reason}, so another name has the same one-line form"
+                )
         endorser = next(
             (
                 candidate
                 for candidate in imagelist.endorsers
-                if candidate.dn in dn_forms and candidate.ca in ca_forms
+                if candidate.dn == signer_dn and candidate.ca == signer_ca
             ),
             None,
         )
@@ -107,15 +125,15 @@ class ListVerifier:
             claimed = imagelist.endorser
             raise EndorserMismatchError(
                 f"endorser in the list (hv:dn {claimed.dn!r}, hv:ca {claimed.ca!r}) is not the "
-                f"signer (subject {dn_forms[0]!r}, issuer {ca_forms[0]!r})"
+                f"signer (subject {signer_dn!r}, issuer {signer_ca!r})"
             )
         return VerifiedList(
             imagelist=imagelist,
             endorser=endorser,
             message=checked.message,
             chain=checked.chain,
-            signer_dn=dn_forms[0],
-            signer_ca=ca_forms[0],
+            signer_dn=signer_dn,
+            signer_ca=signer_ca,
         )
 
 

@@ -40,7 +40,8 @@ def test_openssl3_and_legacy_forms() -> None:
     )
     assert name_oneline(der) == "/DC=org/CN=a\\/b\\+c/CN=x+serialNumber=7"
     assert name_oneline(der, legacy=True) == "/DC=org/CN=a/b+c/CN=x/serialNumber=7"
-    assert dn_matches("/DC=org/CN=a/b+c/CN=x/serialNumber=7", der)
+    # The 1.x spelling differs from the OpenSSL 3 form here, so it is ambiguous: never a match.
+    assert not dn_matches("/DC=org/CN=a/b+c/CN=x/serialNumber=7", der)
     assert dn_matches("/DC=org/CN=a\\/b\\+c/CN=x+serialNumber=7", der)
     assert not dn_matches("/DC=org/CN=a", der)
 

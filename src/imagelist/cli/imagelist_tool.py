@@ -21,6 +21,7 @@ from ..smime import read_signed, sign_detached
 from ..trust import CrlPolicy, TrustStore, default_trust_dir
 from ..verify import ListVerifier, check_dates
 from ._common import add_logging_options, configure_logging, run_command, write_output
+from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
 
@@ -53,7 +54,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     store = TrustStore.load(args.cert_dir or default_trust_dir())
     at = parse_date(args.at) if args.at else datetime.now(UTC)
-    verifier = ListVerifier(store, crl_policy=CrlPolicy(args.crl))
+    verifier = ListVerifier(store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args))
     verified = verifier.verify(_read_input(args.input), at=at)
     if not args.ignore_dates:
         check_dates(verified.imagelist, now=at)
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=CrlPolicy.REQUIRE.value,
         help="require a current CRL for every CA of the path (default), or check if present",
     )
+    add_key_policy_option(verify)
     verify.add_argument("--at", metavar="YYYY-MM-DDTHH:MM:SSZ", help="check at this time")
     verify.add_argument(
         "--ignore-dates", action="store_true", help="do not reject expired or future lists"

@@ -263,6 +263,30 @@ def _actions(args: argparse.Namespace) -> list[str]:
     return found
 
 
+def _typed_dn(value: str, option: str) -> str:
+    """A DN typed in a comma form (RFC 4514) as the slash form hv:dn uses; slash forms as given.
+
+    A slash form is left alone, so that endorsers imported from an old database stay selectable.
+    """
+    if value.startswith("/"):
+        return value
+    from ..trust.typed_dn import normalise_typed_dn
+
+    stored, _ = normalise_typed_dn(value, option)
+    print(f"vmcaster: {option} {value!r} read as {stored!r}", file=sys.stderr)
+    return stored
+
+
+def _normalise_endorser_dns(args: argparse.Namespace) -> None:
+    """--select-endorser, --del-endorser and the hv:ca key value in the OpenSSL slash form."""
+    if args.select_endorser:
+        args.select_endorser = _typed_dn(args.select_endorser, "--select-endorser")
+    if args.del_endorser:
+        args.del_endorser = _typed_dn(args.del_endorser, "--del-endorser")
+    if getattr(args, "key_set_endorser", None) == "hv:ca" and args.key_value_endorser:
+        args.key_value_endorser = _typed_dn(args.key_value_endorser, "--key-value-endorser")
+
+
 def _selected(args: argparse.Namespace, kind: Kind) -> str:
     value: str | None = getattr(args, f"select_{kind}")
     if not value:
@@ -526,6 +550,7 @@ def _body(argv: Sequence[str]) -> int:
     environ = os.environ
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet, args.log_config or environ.get("VMCASTER_LOG_CONF"))
+    _normalise_endorser_dns(args)
     actions = _actions(args)
     if not actions:
         raise UsageError("no action given (see vmcaster --help)")

@@ -22,14 +22,20 @@ from ..subscriber.commands import (
     setup_logging,
 )
 from ..subscriber.views import render_endorser_info, render_endorsers, render_links
+from ..trust.typed_dn import normalise_typed_dn
 from ._common import run_command, write_output
 
 __all__ = ["main"]
 
 PROG = "vmcatcher_endorser"
 EPILOG = """\
-exit codes: 0 ok; 1 usage, or an unknown endorser or subscription; 12 the DN is already
-registered to another endorser or issuer; 36 database error.
+DNs are stored in the OpenSSL 3 one-line form that 'openssl x509 -noout -subject -nameopt
+compat' prints (/DC=es/O=cesga/CN=name, '\\/' and '\\+' for '/' and '+' inside values); a DN
+given in the RFC 4514 comma form (CN=name,O=cesga,DC=es) is converted and the stored form
+printed.
+
+exit codes: 0 ok; 1 usage (also a DN that is not one), or an unknown endorser or subscription;
+12 the DN is already registered to another endorser or issuer; 36 database error.
 """
 ACTIONS = ("list", "links", "create", "delete", "link", "unlink", "info")
 
@@ -101,9 +107,12 @@ def _body(argv: Sequence[str]) -> int:
         write_output(None, render_links(endorsers.list_links(engine), fmt))
     elif action == "create":
         identifier = _one(args.endorser_uuid, "-e/--endorser_uuid")
-        added = endorsers.create_endorser(
-            engine, identifier, [*args.dn, *args.subject], args.issuer
-        )
+        dns = [*args.dn, *args.subject]
+        added = endorsers.create_endorser(engine, identifier, dns, args.issuer)
+        for what, typed in [*(("DN", dn) for dn in dns), *(("issuer", ca) for ca in args.issuer)]:
+            stored, converted = normalise_typed_dn(typed, what)
+            if converted:
+                print(f"{PROG}: {what} {typed!r} stored as {stored!r}", file=sys.stderr)
         print(f"{PROG}: endorser {identifier!r}: {added} principal(s) added", file=sys.stderr)
     elif action == "delete":
         if not args.endorser_uuid:

@@ -40,6 +40,7 @@ from ..subscriber.update import RunVerifier, Updater, exit_code
 from ..subscriber.views import render_subscription_info, render_subscriptions, render_update
 from ..trust import CrlPolicy, TrustStore
 from ._common import run_command, write_output
+from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
 
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=CrlPolicy.REQUIRE.value,
         help="require a current CRL for each CA (default), or check CRLs if present",
     )
+    add_key_policy_option(options)
     limits = FetchLimits()
     options.add_argument(
         "--connect-timeout", type=float, default=limits.connect_timeout, metavar="SECONDS"
@@ -257,6 +259,7 @@ def _update(
             policy=Policy(allow_same_version=args.allow_same_version, follow_uri=args.follow_uri),
             crl_policy=CrlPolicy(args.crl),
             dry_run=args.dry_run,
+            key_policy=key_policy(args),
         )
         results = updater.run(names)
     output = render_update(results, fmt, quiet=args.quiet > 0, dry_run=args.dry_run)
@@ -269,7 +272,7 @@ def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> i
     mode = _NEWIMAGE_MODES.get(args.newimage_mode or "refuse", 0)
     code = 0
     now = datetime.now(UTC)
-    verifier = RunVerifier(store, crl_policy=CrlPolicy(args.crl))
+    verifier = RunVerifier(store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args))
     with Fetcher(store, limits=_limits(args)) as fetcher:
         for url in args.subscribe:
             try:
@@ -311,7 +314,10 @@ def _info(args: argparse.Namespace, fmt: str, engine: Engine, *, images: bool) -
                 continue
             data = details.latest.data
             if store is not None:
-                data = RunVerifier(store, crl_policy=CrlPolicy(args.crl)).verify(data).payload
+                checker = RunVerifier(
+                    store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args)
+                )
+                data = checker.verify(data).payload
             write_output(path, data)
     return 0
 

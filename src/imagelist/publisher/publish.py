@@ -102,8 +102,10 @@ def _signing_endorser(
     """The linked endorser with the certificate's subject, and why it does not fit (or None)."""
     subject = subject_oneline(certificate)
     issuer = issuer_oneline(certificate)
-    subjects = (subject, subject_oneline(certificate, legacy=True))
-    issuers = (issuer, issuer_oneline(certificate, legacy=True))
+    # The OpenSSL 1.x spelling only where it is the same string: subscribers compare the OpenSSL 3
+    # form exactly (ADR 8), so a list signed under another spelling would be refused anyway.
+    subjects = (subject,)
+    issuers = (issuer,)
     cert_text = f"certificate subject {subject!r} issuer {issuer!r}"
     match = next((e for e in endorsers if e.subject in subjects), None)
     if match is None:

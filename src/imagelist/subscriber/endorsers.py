@@ -1,9 +1,11 @@
 """Endorsers: who may sign which subscription's list (``vmcatcher_endorser``).
 
 An endorser is a local name (any one-line text, e.g. ``'Alvaro Simon'``) with one or more
-principals, each a (subject DN, issuer DN) pair in OpenSSL one-line form. A DN belongs to one
-endorser only. Linking an endorser to a subscription authorises it to sign that list; unlinking
-removes the lists it signed for that subscription, so their images stop being available.
+principals, each a (subject DN, issuer DN) pair in the OpenSSL 3 one-line form (a DN typed in
+the RFC 4514 comma form is converted to it, :func:`~imagelist.trust.typed_dn.normalise_typed_dn`).
+A DN belongs to one endorser only. Linking an endorser to a subscription authorises it to sign
+that list; unlinking removes the lists it signed for that subscription, so their images stop
+being available.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db.subscriber.models import Endorser, EndorserPrincipal, Subscription, SubscriptionAuth
 from ..errors import EndorserRegistryError, SelectionError, UsageError
+from ..trust.typed_dn import normalise_typed_dn
 from .records import SubscriptionRecord
 
 __all__ = [
@@ -73,7 +76,10 @@ def _pair(dns: Sequence[str], issuers: Sequence[str]) -> list[tuple[str, str]]:
     if len(issuers) != len(dns):
         raise UsageError(f"{len(dns)} --dn values but {len(issuers)} --issuer values")
     return [
-        (_check_text("DN", dn), _check_text("issuer DN", ca))
+        (
+            normalise_typed_dn(_check_text("DN", dn), "DN")[0],
+            normalise_typed_dn(_check_text("issuer DN", ca), "issuer DN")[0],
+        )
         for dn, ca in zip(dns, issuers, strict=True)
     ]
 

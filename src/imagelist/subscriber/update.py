@@ -41,6 +41,7 @@ from ..errors import EXIT_INTERNAL_ERROR, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher, redact_url
 from ..trust import CrlPolicy, TrustStore
+from ..trust.keys import KeyPolicy
 from ..verify import ListVerifier
 from .decide import (
     ChangeKind,
@@ -66,8 +67,14 @@ _IN_CHUNK = 500  # ids per IN (...) query
 class RunVerifier(ListVerifier):
     """A ListVerifier for one run of many lists: each signer's path is validated once."""
 
-    def __init__(self, store: TrustStore, *, crl_policy: CrlPolicy = CrlPolicy.REQUIRE) -> None:
-        super().__init__(store, crl_policy=crl_policy, remember_paths=True)
+    def __init__(
+        self,
+        store: TrustStore,
+        *,
+        crl_policy: CrlPolicy = CrlPolicy.REQUIRE,
+        key_policy: KeyPolicy | None = None,
+    ) -> None:
+        super().__init__(store, crl_policy=crl_policy, remember_paths=True, key_policy=key_policy)
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ class Updater:
         crl_policy: CrlPolicy = CrlPolicy.REQUIRE,
         dry_run: bool = False,
         now: datetime | None = None,
+        key_policy: KeyPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.fetcher = fetcher
@@ -134,7 +142,7 @@ class Updater:
         self.policy = policy or Policy()
         self.dry_run = dry_run
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
-        self.verifier = RunVerifier(store, crl_policy=crl_policy)
+        self.verifier = RunVerifier(store, crl_policy=crl_policy, key_policy=key_policy)
 
     # --- reading the state ---------------------------------------------------------------------
 

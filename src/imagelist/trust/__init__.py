@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .chain import CrlPolicy, validate_signer
 from .dn import dn_matches, issuer_oneline, name_oneline, subject_oneline
+from .keys import KeyPolicy
 from .store import DEFAULT_TRUST_DIR, TrustedCA, TrustStore, default_trust_dir, subject_hash
 
 __all__ = [
     "DEFAULT_TRUST_DIR",
     "CrlPolicy",
+    "KeyPolicy",
     "TrustStore",
     "TrustedCA",
     "default_trust_dir",

@@ -11,12 +11,14 @@ the old tools relied on, plus the IGTF namespace policies that smimeX509validati
 * the S/MIME signing purpose: an extendedKeyUsage, where present, must allow emailProtection (on
   the CAs too); the signer's keyUsage, where present, must allow digitalSignature or
   nonRepudiation;
-* CRLs: by default every CA of the path, the root included, must have a current CRL signed by
-  it, and no certificate of the path may be listed in its issuer's CRL (``CrlPolicy.REQUIRE``, as
-  ``-crl_check_all``; fetch-crl is mandatory in IGTF sites); ``CrlPolicy.IF_PRESENT`` checks
-  only where a CRL is present;
+* CRLs: by default every certificate of the path, the root included, must be covered by a
+  current, complete CRL of its issuer (:mod:`.crl`: scope, deltas, critical extensions) and not
+  be listed in it (``CrlPolicy.REQUIRE``, as ``-crl_check_all``; fetch-crl is mandatory in IGTF
+  sites); ``CrlPolicy.IF_PRESENT`` skips CAs that have no CRL file at all;
+* keys: RSA of 2048 bits or more and EC P-256 or stronger everywhere on the path, no MD5
+  (:mod:`.keys`, ADR 8);
 * namespace policy: where a CA has a ``.namespaces`` or ``.signing_policy``, the subjects it
-  signed must be inside it.
+  signed must be inside it, in every one-line form they can be read in.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from ..errors import (
     NamespacePolicyError,
     UntrustedSignerError,
 )
+from .crl import choose_crl, is_revoked
 from .dn import name_oneline
+from .keys import KeyPolicy, check_key
 from .store import TrustedCA, TrustStore
 
 __all__ = ["CrlPolicy", "validate_signer"]
@@ -47,6 +51,7 @@ __all__ = ["CrlPolicy", "validate_signer"]
 logger = logging.getLogger(__name__)
 
 _MAX_DEPTH = 10
+_KEYS = KeyPolicy()
 
 
 class CrlPolicy(enum.Enum):
@@ -169,28 +174,6 @@ def _check_ca(cert: x509.Certificate, below: int) -> None:
     _check_purpose(cert, is_ca=True)
 
 
-def _current_crls(
-    ca: TrustedCA, at: datetime
-) -> tuple[list[x509.CertificateRevocationList], list[str]]:
-    usable: list[x509.CertificateRevocationList] = []
-    problems: list[str] = []
-    key_usage = _extension(ca.certificate, x509.KeyUsage)
-    for crl, path in ca.crls:
-        if isinstance(key_usage, x509.KeyUsage) and not key_usage.crl_sign:
-            problems.append(f"{path.name}: the CA's keyUsage does not allow cRLSign")
-        elif not crl.is_signature_valid(ca.certificate.public_key()):  # type: ignore[arg-type]
-            problems.append(f"{path.name}: CRL signature does not verify")
-        elif at < crl.last_update_utc:
-            problems.append(
-                f"{path.name}: CRL is not valid before {crl.last_update_utc:%Y-%m-%dT%H:%M:%SZ}"
-            )
-        elif crl.next_update_utc is not None and at > crl.next_update_utc:
-            problems.append(f"{path.name}: CRL expired at {crl.next_update_utc:%Y-%m-%dT%H:%M:%SZ}")
-        else:
-            usable.append(crl)
-    return usable, problems
-
-
 def _check_revocation(
     cert: x509.Certificate, issuer: TrustedCA | None, at: datetime, crl_policy: CrlPolicy
 ) -> None:
@@ -202,31 +185,32 @@ def _check_revocation(
                 "so its CRL cannot be checked"
             )
         return
-    usable, problems = _current_crls(issuer, at)
-    if not usable:
+    choice = choose_crl(cert, issuer.crls, issuer.certificate, at)
+    if choice.crl is None:
         if crl_policy is CrlPolicy.IF_PRESENT and not issuer.crls:
             return
-        detail = "; ".join(problems) if problems else "no CRL file"
+        detail = "; ".join(choice.problems) if choice.problems else "no CRL file"
         expected = issuer.path.parent / f"{issuer.hash}.r0"
         raise CrlError(
-            f"no current CRL for CA {issuer.subject}: expected {expected} ({detail}); run fetch-crl"
+            f"no current CRL of CA {issuer.subject} covers {_dn(cert.subject)}: expected "
+            f"{expected} ({detail}); run fetch-crl"
         )
-    for crl in usable:
-        revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-        if revoked is not None:
-            raise CertificateRevokedError(
-                f"certificate {_dn(cert.subject)} (serial {cert.serial_number:#x}) was revoked by "
-                f"{issuer.subject} on {revoked.revocation_date_utc:%Y-%m-%dT%H:%M:%SZ}"
-            )
+    revoked = is_revoked(choice.crl, cert.serial_number)
+    if revoked is not None:
+        raise CertificateRevokedError(
+            f"certificate {_dn(cert.subject)} (serial {cert.serial_number:#x}) was revoked by "
+            f"{issuer.subject} on {revoked.revocation_date_utc:%Y-%m-%dT%H:%M:%SZ}"
+        )
 
 
 def _check_namespace(cert: x509.Certificate, issuer: TrustedCA | None) -> None:
     if issuer is None or not issuer.policies:
         return
     subject_der = cert.subject.public_bytes()
+    # Every form the subject can be read in must be allowed: a DENY on either denies (ADR 8).
     forms = {name_oneline(subject_der), name_oneline(subject_der, legacy=True)}
     for policy in issuer.policies:
-        if not any(policy.allows(form) for form in forms):
+        if not all(policy.allows(form) for form in forms):
             raise NamespacePolicyError(
                 f"subject {name_oneline(subject_der)} is outside the namespace of CA "
                 f"{issuer.subject} ({policy.source})"
@@ -240,6 +224,7 @@ def validate_signer(
     at: datetime | None = None,
     untrusted: Sequence[x509.Certificate] = (),
     crl_policy: CrlPolicy = CrlPolicy.REQUIRE,
+    key_policy: KeyPolicy | None = None,
 ) -> tuple[x509.Certificate, ...]:
     """Check that ``signer`` may sign S/MIME at ``at`` (default now) under the trust directory.
 
@@ -248,7 +233,7 @@ def validate_signer(
     """
     when = (at or datetime.now(UTC)).astimezone(UTC)
     try:
-        return _validate(store, signer, when, untrusted, crl_policy)
+        return _validate(store, signer, when, untrusted, crl_policy, key_policy or _KEYS)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         # cryptography parses extensions and keys lazily: a malformed one surfaces here.
         raise ChainError(f"a certificate of the signer's path cannot be processed: {exc}") from None
@@ -260,6 +245,7 @@ def _validate(
     when: datetime,
     untrusted: Sequence[x509.Certificate],
     crl_policy: CrlPolicy,
+    key_policy: KeyPolicy,
 ) -> tuple[x509.Certificate, ...]:
     path = _build_path(store, signer, untrusted)
     for index, (cert, _) in enumerate(path):
@@ -268,6 +254,7 @@ def _validate(
             _check_purpose(cert, is_ca=False)
         else:
             _check_ca(cert, below=index - 1)
+        check_key(cert, key_policy, role="CA" if index else "signer")
     for index, (cert, entry) in enumerate(path):
         # As OpenSSL's -crl_check_all: every certificate, the self-signed root included, is
         # checked against the CRL of its issuer (the root's issuer is the root itself).

@@ -6,8 +6,14 @@ each byte of the encoded value outside printable ASCII as ``\\xHH``. OpenSSL 3 (
 ``openssl x509 -noout -subject -nameopt compat`` prints today) also escapes ``/`` and ``+``
 inside values and joins the members of a multi-valued RDN with ``+``; OpenSSL 1.x, which the
 original tools ran on, did neither. :func:`name_oneline` renders the OpenSSL 3 form by default
-and the 1.x form with ``legacy=True``; :func:`dn_matches` accepts either. cryptography's RFC 4514
-rendering is reversed and escaped, so it must not be used for these comparisons.
+and the 1.x form with ``legacy=True``. cryptography's RFC 4514 rendering is reversed and escaped,
+so it must not be used for these comparisons.
+
+A signer's identity is compared only in the OpenSSL 3 form, and only for names whose form cannot
+be produced by another name (:func:`pinned_oneline`, ADR 8): the 1.x form is the same string for
+``O=a/CN=b`` and ``O=a`` + ``CN=b``, and even the OpenSSL 3 form is ambiguous when a value holds a
+backslash (``\\/`` is an escaped slash or a backslash before a separator) or when the same bytes
+mean different text in different string types (BMPString, non-ASCII T61String).
 """
 
 from __future__ import annotations
@@ -20,12 +26,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 __all__ = [
+    "AMBIGUITY_FREE_TAGS",
     "NameAttribute",
+    "ambiguity",
     "dn_matches",
     "issuer_oneline",
+    "issuer_pinned",
     "name_oneline",
     "name_rdns",
+    "pinned_oneline",
     "subject_oneline",
+    "subject_pinned",
 ]
 
 # OpenSSL's short names (OBJ_nid2sn) for the attribute types found in certificate names.
@@ -210,6 +221,75 @@ def issuer_oneline(cert: x509.Certificate, *, legacy: bool = False) -> str:
     return name_oneline(_certificate_names(cert)[1], legacy=legacy)
 
 
+#: String types whose bytes below 0x80 mean the same ASCII text: Numeric, Printable, T61, IA5,
+#: Visible and UTF8String. Bytes from 0x80 on are accepted in a UTF8String only.
+AMBIGUITY_FREE_TAGS = frozenset({18, 19, 20, 22, 26, 12})
+_UTF8_STRING = 12
+_TAG_NAMES = {
+    18: "NumericString",
+    19: "PrintableString",
+    20: "T61String",
+    22: "IA5String",
+    26: "VisibleString",
+    12: "UTF8String",
+    27: "GeneralString",
+    28: "UniversalString",
+    30: "BMPString",
+}
+
+
+def ambiguity(der_name: bytes) -> str | None:
+    """Why the OpenSSL 3 one-line form of this name could also be another name's, or None.
+
+    With none of these, the form parses back to exactly one sequence of RDNs of (attribute type,
+    text) pairs: every backslash starts an escape, unescaped ``/`` and ``+`` separate RDNs and
+    their members, the label ends at the first ``=`` and names one OID, and the value bytes mean
+    the same text whatever the (allowed) string type. The string type itself is not part of the
+    identity (X.500 compares values after normalisation, not their ASN.1 type; ADR 8).
+    Raises ValueError for an encoding that is not a Name.
+    """
+    for rdn in name_rdns(der_name):
+        if not rdn:
+            return "it has an empty RDN"
+        for attribute in rdn:
+            label = _SHORT_NAMES.get(attribute.oid, attribute.oid)
+            if attribute.tag not in AMBIGUITY_FREE_TAGS:
+                kind = _TAG_NAMES.get(attribute.tag, "a non-string type")
+                return f"its {label} value is a {kind}"
+            if b"\\" in attribute.contents:
+                return f"its {label} value contains a backslash"
+            if attribute.tag == _UTF8_STRING:
+                try:
+                    attribute.contents.decode("utf-8")
+                except UnicodeDecodeError:
+                    return f"its {label} value is not valid UTF-8"
+            elif any(byte >= 0x80 for byte in attribute.contents):
+                return f"its {label} value has non-ASCII bytes outside a UTF8String"
+    return None
+
+
+def pinned_oneline(der_name: bytes) -> str | None:
+    """The OpenSSL 3 one-line form when no other name can have it (see :func:`ambiguity`)."""
+    if ambiguity(der_name) is not None:
+        return None
+    return name_oneline(der_name)
+
+
+def subject_pinned(cert: x509.Certificate) -> str | None:
+    """:func:`pinned_oneline` of the certificate subject as encoded."""
+    return pinned_oneline(_certificate_names(cert)[0])
+
+
+def issuer_pinned(cert: x509.Certificate) -> str | None:
+    """:func:`pinned_oneline` of the certificate issuer as encoded."""
+    return pinned_oneline(_certificate_names(cert)[1])
+
+
 def dn_matches(claimed: str, der_name: bytes) -> bool:
-    """True when ``claimed`` equals the name in the OpenSSL 3 or the OpenSSL 1.x one-line form."""
-    return claimed in (name_oneline(der_name), name_oneline(der_name, legacy=True))
+    """True when ``claimed`` is the name's OpenSSL 3 one-line form and that form is unambiguous.
+
+    The OpenSSL 1.x spelling matches only where it is the same string (no ``/`` or ``+`` inside
+    a value, no multi-valued RDN): two different names never match the same ``claimed``.
+    """
+    pinned = pinned_oneline(der_name)
+    return pinned is not None and claimed == pinned
