@@ -40,10 +40,11 @@ from ..errors import (
     KeyUsageError,
     NamespacePolicyError,
     UntrustedSignerError,
+    WeakKeyError,
 )
 from .crl import choose_crl, is_revoked
 from .dn import name_oneline
-from .keys import KeyPolicy, check_key
+from .keys import KeyPolicy, check_key, weak_signature_algorithm
 from .store import TrustedCA, TrustStore
 
 __all__ = ["CrlPolicy", "validate_signer"]
@@ -83,6 +84,11 @@ def _build_path(
         entry = path[-1][1]
         if entry is not None and entry.self_signed:
             return path
+        weak = weak_signature_algorithm(current.signature_algorithm_oid)
+        if weak is not None:
+            raise WeakKeyError(
+                f"certificate {_dn(current.subject)} is signed with {weak}, which is broken"
+            )
         if len(path) > _MAX_DEPTH:
             raise UntrustedSignerError(
                 f"certificate path from {_dn(signer.subject)} is longer than {_MAX_DEPTH}"
