@@ -119,8 +119,7 @@ def _write_credentials(
 
 def _subscribe_and_update(list_url: str, trust_dir: Path, database_url: str) -> list[str]:
     """vmcatcher_subscribe -s URL --auto-endorse, then -U; returns summary and image lines."""
-    from sqlalchemy.orm import Session
-
+    from .db.engine import reader
     from .db.subscriber import open_database
     from .fetch import Fetcher
     from .subscriber import RunVerifier, Updater, subscribe
@@ -134,7 +133,7 @@ def _subscribe_and_update(list_url: str, trust_dir: Path, database_url: str) -> 
                 engine, RunVerifier(store), fetcher, list_url, auto_endorse=True, update_mode=1
             )
             results = Updater(engine, store, fetcher=fetcher).run()
-        with Session(engine) as session:
+        with reader(engine) as session:
             states = [
                 f"image {s.image} state {s.state} (bit 1: subscribed, bit 2: available)"
                 for s in image_states(session)
@@ -151,15 +150,14 @@ def _cache_and_events(workdir: Path, database_url: str) -> list[str]:
     import json
     import shlex
 
-    from sqlalchemy.orm import Session
-
     from .cli import vmcatcher_cache
+    from .db.engine import reader
     from .db.subscriber import open_database
     from .subscriber.images import image_states, set_cache
 
     engine = open_database(database_url)
     try:
-        with Session(engine) as session:
+        with reader(engine) as session:
             images = [state.image for state in image_states(session)]
         set_cache(engine, images, [], 1)
     finally:

@@ -296,6 +296,12 @@ class Fetcher:
         scheme = parts.scheme.lower()
         if scheme == "file":
             return self._fetch_file(clean)
+        if not scheme:  # a bare path: say how to name a local file
+            where = Path(clean).expanduser().absolute().as_uri() if clean else "file:///abs/path"
+            raise FetchError(
+                f"cannot retrieve {clean!r}: not a URL (for a local file use {where}, "
+                "the file:///abs/path form)"
+            )
         if scheme not in _RANK:
             raise FetchError(f"cannot retrieve {clean}: unsupported URL scheme {scheme!r}")
         return self._fetch_http(clean, username, password, etag, last_modified)

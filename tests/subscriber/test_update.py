@@ -193,7 +193,7 @@ def test_a_database_failure_leaves_nothing_half_written(sqlite_world: World) -> 
         world.make(version="1.1", images=(make_image("img-a"), make_image("img-b", title="boom")))
     )
     result = world.assert_refused(36)
-    assert "database error, nothing written: disk on fire" in result.out
+    assert f"database error on {world.site.database}: disk on fire; nothing written" in result.out
 
 
 def test_new_image_events_after_commit(sqlite_world: World, tmp_path: Path) -> None:

@@ -1,4 +1,10 @@
-"""What every command shares: logging flags, the one-line error report and exit codes."""
+"""What every command shares: the parser, logging flags, the one-line error report, exit codes.
+
+Every command builds its parser with :func:`make_parser`: a usage error is one line
+``prog: error: <what> (see prog --help)`` and exit 1 (as the old tools documented), an option is
+only recognised when spelled in full (argparse's prefix matching ran ``--updat`` as ``--update``),
+and ``--version`` prints the package version.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,49 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
-from ..errors import ImageListError, UsageError
+from .. import __version__
+from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError, UsageError
 from ..fileio import replace_atomically
 
-__all__ = ["add_logging_options", "configure_logging", "run_command", "write_output"]
+__all__ = [
+    "CommandParser",
+    "add_logging_options",
+    "configure_logging",
+    "make_parser",
+    "run_command",
+    "write_output",
+]
 
 logger = logging.getLogger("imagelist")
 
 #: Exit code for an error nobody anticipated (sysexits EX_SOFTWARE); the message is still one line.
-INTERNAL_ERROR = 70
+INTERNAL_ERROR = EXIT_INTERNAL_ERROR
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse with one error style for every command: one line naming the problem, exit 1.
+
+    Options must be spelled in full (``allow_abbrev=False``); sub-command parsers inherit both.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def make_parser(prog: str, **kwargs: Any) -> CommandParser:
+    """The parser of command ``prog`` (keyword arguments as argparse's), with ``--version``."""
+    kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog=prog, **kwargs)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s (imagelist {__version__})"
+    )
+    return parser
 
 
 def add_logging_options(parser: argparse.ArgumentParser, *, env_var: str | None) -> None:
@@ -64,6 +103,8 @@ def run_command(
             traceback.print_exc()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -72,12 +113,26 @@ def run_command(
     except Exception as exc:  # a bug, not bad input: still one line unless -v
         if verbose:
             traceback.print_exc()
+        database = _database_error(exc)
+        if database is not None:  # a database error no access point caught: still exit 36
+            print(f"{prog}: error: {database}", file=sys.stderr)
+            return database.exit_code
         text = " ".join(str(exc).split())
         print(
             f"{prog}: internal error: {type(exc).__name__}: {text} (run with -v for details)",
             file=sys.stderr,
         )
         return INTERNAL_ERROR
+
+
+def _database_error(exc: Exception) -> DatabaseError | None:
+    """A DatabaseError for a SQLAlchemy error (its first line only: never the SQL parameters)."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is None or not isinstance(exc, sqlalchemy_exc.SQLAlchemyError):
+        return None
+    from ..db.engine import db_reason
+
+    return DatabaseError(f"database error: {db_reason(exc)}")
 
 
 def write_output(path: str | None, data: str | bytes) -> None:

@@ -20,7 +20,7 @@ from ..publisher.credentials import default_passphrase, load_certificate, load_p
 from ..smime import read_signed, sign_detached
 from ..trust import CrlPolicy, TrustStore, default_trust_dir
 from ..verify import ListVerifier, check_dates
-from ._common import add_logging_options, configure_logging, run_command, write_output
+from ._common import add_logging_options, configure_logging, make_parser, run_command, write_output
 from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
@@ -84,11 +84,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="imagelist",
-        description="Sign, verify and inspect HEPiX image lists.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = make_parser(
+        "imagelist", description="Sign, verify and inspect HEPiX image lists.", epilog=EPILOG
     )
     add_logging_options(parser, env_var=None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -14,13 +14,12 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Literal
 
-from .. import __version__
 from ..db.publisher import DEFAULT_DATABASE_URL, open_database
 from ..errors import UsageError
 from ..publisher.store import Kind, PublisherStore, vmcaster_json
-from ._common import add_logging_options, configure_logging, run_command
+from ._common import add_logging_options, configure_logging, make_parser, run_command
 
 if TYPE_CHECKING:
     from ..verify import ListVerifier
@@ -66,22 +65,9 @@ _KINDS: tuple[Kind, ...] = ("imagelist", "image", "endorser")
 _NAMES = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with vmcaster's error style: one line, exit 1."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see vmcaster --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The vmcaster command line (the original option names)."""
-    parser = _Parser(
-        prog="vmcaster",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser = make_parser("vmcaster", description=DESCRIPTION, epilog=EPILOG)
     settings = parser.add_argument_group("settings")
     settings.add_argument(
         "-d",

@@ -31,7 +31,7 @@ from ..events import (
 from ..fetch import Fetcher
 from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
-from ._common import configure_logging, run_command
+from ._common import configure_logging, make_parser, run_command
 
 __all__ = ["build_parser", "main"]
 
@@ -66,11 +66,10 @@ def _size(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names first."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
+    parser = make_parser(
+        PROG,
         description="Keep the subscribed images in a local cache and tell the event handler.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_argument_group("actions (default: expire then download)")
     actions.add_argument(

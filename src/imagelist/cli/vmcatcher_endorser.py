@@ -23,7 +23,7 @@ from ..subscriber.commands import (
 )
 from ..subscriber.views import render_endorser_info, render_endorsers, render_links
 from ..trust.typed_dn import normalise_typed_dn
-from ._common import run_command, write_output
+from ._common import make_parser, run_command, write_output
 
 __all__ = ["main"]
 
@@ -42,11 +42,10 @@ ACTIONS = ("list", "links", "create", "delete", "link", "unlink", "info")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
+    parser = make_parser(
+        PROG,
         description="Manage the endorsers trusted to sign subscribed image lists.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_argument_group("actions")
     actions.add_argument("-l", "--list", action="store_true", help="list endorsers")

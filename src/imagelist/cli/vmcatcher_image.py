@@ -10,8 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session
-
+from ..db.engine import reader
 from ..errors import UsageError
 from ..subscriber.commands import (
     add_common_logging,
@@ -25,7 +24,7 @@ from ..subscriber.images import image_details, image_states, select_images, set_
 from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
 from ..subscriber.update import RunVerifier
 from ..subscriber.views import render_image_info, render_image_states
-from ._common import run_command, write_output
+from ._common import make_parser, run_command, write_output
 
 __all__ = ["main"]
 
@@ -39,11 +38,10 @@ ACTIONS = ("list", "info", "add", "remove")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
+    parser = make_parser(
+        PROG,
         description="List images of the subscribed image lists and select them for the cache.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_argument_group("actions")
     actions.add_argument("-l", "--list", action="store_true", help="list images and states")
@@ -80,7 +78,7 @@ def _body(argv: Sequence[str]) -> int:
     action = selected_action(args, ACTIONS)
     engine = open_engine(args)
     if action == "list":
-        with Session(engine) as session:
+        with reader(engine) as session:
             write_output(None, render_image_states(image_states(session), fmt))
         return 0
     if not args.uuid and not args.sha512:
@@ -92,7 +90,7 @@ def _body(argv: Sequence[str]) -> int:
     if fmt == "message":
         verifier = RunVerifier(load_trust_store(trust_directory(args.cert_dir)))
     selections = [*args.uuid, *args.sha512]
-    with Session(engine) as session:
+    with reader(engine) as session:
         for selection, path in pair_outputs(selections, args.output):
             uuids = [selection] if selection in args.uuid else []
             sha512s = [] if uuids else [selection]

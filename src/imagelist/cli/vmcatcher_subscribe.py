@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
+from ..db.engine import reader
 from ..db.subscriber import open_database
 from ..db.subscriber.legacy import migrate_legacy
 from ..errors import ImageListError, UsageError
@@ -39,7 +39,7 @@ from ..subscriber.settings import (
 from ..subscriber.update import RunVerifier, Updater, exit_code
 from ..subscriber.views import render_subscription_info, render_subscriptions, render_update
 from ..trust import CrlPolicy, TrustStore
-from ._common import run_command, write_output
+from ._common import make_parser, run_command, write_output
 from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
@@ -77,11 +77,10 @@ ACTIONS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
+    parser = make_parser(
+        PROG,
         description="Subscribe to HEPiX image lists and update them (one action per call).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_argument_group("actions")
     actions.add_argument(
@@ -237,7 +236,7 @@ def _selected(engine: Engine, args: argparse.Namespace, *, required: bool) -> li
         _require_selection(args)
     if not args.uuid and not args.uri:
         return [record.identifier for record in subs.list_subscriptions(engine)]
-    with Session(engine) as session:
+    with reader(engine) as session:
         return [s.identifier for s in subs.resolve(session, args.uuid, args.uri)]
 
 
@@ -302,7 +301,7 @@ def _info(args: argparse.Namespace, fmt: str, engine: Engine, *, images: bool) -
     store = None
     if fmt == "message":
         store = load_trust_store(trust_directory(args.cert_dir))
-    with Session(engine) as session:
+    with reader(engine) as session:
         for name, path in pair_outputs(names, args.output):
             (subscription,) = subs.resolve(session, [name])
             details = subs.subscription_details(session, subscription)

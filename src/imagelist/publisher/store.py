@@ -18,12 +18,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from ..db.engine import db_reason, redact_url
+from ..db.engine import transaction
 from ..db.publisher import models
-from ..errors import DatabaseError, DocumentError, PublishObjectNotFoundError, UsageError
+from ..errors import DocumentError, PublishObjectNotFoundError, UsageError
 from ..versions import compare_versions
 
 __all__ = [
@@ -79,23 +78,14 @@ class PublisherStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     # --- plumbing ---------------------------------------------------------------------------------
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        try:
-            with self._sessions() as session, session.begin():
-                yield session
-        except IntegrityError as exc:
-            raise DatabaseError(
-                f"database {redact_url(str(self.engine.url))} refused the change: {db_reason(exc)}"
-            ) from None
-        except SQLAlchemyError as exc:
-            raise DatabaseError(
-                f"database {redact_url(str(self.engine.url))}: {db_reason(exc)}"
-            ) from None
+        """The one database access point (:func:`imagelist.db.engine.transaction`)."""
+        with transaction(self.engine, expire_on_commit=False) as session:
+            yield session
 
     @staticmethod
     def _find(session: Session, kind: Kind, identifier: str) -> Any:

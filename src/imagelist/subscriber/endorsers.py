@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from ..db.engine import reader, transaction
 from ..db.subscriber.models import Endorser, EndorserPrincipal, Subscription, SubscriptionAuth
 from ..errors import EndorserRegistryError, SelectionError, UsageError
 from ..trust.typed_dn import normalise_typed_dn
@@ -111,7 +112,7 @@ def create_endorser(
     _check_text("endorser id", identifier)
     pairs = _pair(dns, issuers)
     added = 0
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         endorser = session.scalars(
             select(Endorser).where(Endorser.identifier == identifier)
         ).first()
@@ -138,14 +139,14 @@ def create_endorser(
 
 def delete_endorser(engine: Engine, identifier: str) -> None:
     """Delete an endorser, its principals and its links (and the lists it signed)."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         endorser = _endorser(session, identifier)
         session.execute(delete(Endorser).where(Endorser.id == endorser.id))
 
 
 def link_endorser(engine: Engine, identifier: str, subscription: str) -> bool:
     """Authorise an endorser to sign a subscription's list; False if it already was."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         endorser = _endorser(session, identifier)
         target = _subscription(session, subscription)
         existing = session.scalars(
@@ -164,7 +165,7 @@ def link_endorser(engine: Engine, identifier: str, subscription: str) -> bool:
 
 def unlink_endorser(engine: Engine, identifier: str, subscription: str) -> None:
     """Remove a link (and, through it, the lists that endorser signed for the subscription)."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         endorser = _endorser(session, identifier)
         target = _subscription(session, subscription)
         removed = session.execute(
@@ -188,14 +189,14 @@ def _principals(session: Session, endorser_id: int) -> tuple[tuple[str, str], ..
 
 def list_endorsers(engine: Engine) -> list[EndorserRecord]:
     """Every endorser with its principals, in database order."""
-    with Session(engine) as session:
+    with reader(engine) as session:
         endorsers = list(session.scalars(select(Endorser).order_by(Endorser.id)))
         return [EndorserRecord(e.identifier, _principals(session, e.id)) for e in endorsers]
 
 
 def list_links(engine: Engine) -> list[LinkRecord]:
     """Every endorser-subscription link."""
-    with Session(engine) as session:
+    with reader(engine) as session:
         rows = session.execute(
             select(Endorser.identifier, Subscription.identifier, SubscriptionAuth.authorised)
             .join(SubscriptionAuth, SubscriptionAuth.endorser_id == Endorser.id)
@@ -207,7 +208,7 @@ def list_links(engine: Engine) -> list[LinkRecord]:
 
 def endorser_details(engine: Engine, identifier: str) -> EndorserRecord:
     """An endorser, its principals and the subscriptions it is linked to."""
-    with Session(engine) as session:
+    with reader(engine) as session:
         endorser = _endorser(session, identifier)
         subscriptions = session.scalars(
             select(Subscription)

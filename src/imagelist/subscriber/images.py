@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Engine, Select, and_, select, update
 from sqlalchemy.orm import Session
 
+from ..db.engine import transaction
 from ..db.subscriber.models import (
     EndorserPrincipal,
     ImageDefinition,
@@ -107,7 +108,7 @@ def select_images(
 
 def set_cache(engine: Engine, uuids: Sequence[str], sha512s: Sequence[str], value: int) -> int:
     """Subscribe (1) or unsubscribe (0) images; returns how many definitions changed."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         definitions = select_images(session, uuids, sha512s)
         ids = [definition.id for definition in definitions]
         names = [definition.identifier for definition in definitions]

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session
 
+from ..db.engine import reader, transaction
 from ..db.subscriber.models import (
     Endorser,
     EndorserPrincipal,
@@ -149,7 +150,7 @@ def subscribe(
             f"the list names its home as {list_uri}; the subscription fetches {typed} "
             "(subscribe with --follow-uri to fetch from the list's home)"
         )
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+    with transaction(engine, expire_on_commit=False) as session:
         existing = session.scalars(
             select(Subscription).where(
                 or_(Subscription.identifier == imagelist.identifier, Subscription.uri == uri)
@@ -281,7 +282,7 @@ def resolve(
 
 def list_subscriptions(engine: Engine) -> list[SubscriptionRecord]:
     """Every subscription, in database order."""
-    with Session(engine) as session:
+    with reader(engine) as session:
         rows = session.scalars(select(Subscription).order_by(Subscription.id))
         return [SubscriptionRecord.of(row) for row in rows]
 
@@ -306,7 +307,7 @@ def _mark_reimport(subscription: Subscription) -> None:
 def delete_subscriptions(engine: Engine, uuids: Sequence[str], uris: Sequence[str]) -> list[str]:
     """Delete subscriptions with their definitions, links and lists; cached files are left to
     ``vmcatcher_cache``, which retires them."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         subscriptions = resolve(session, uuids, uris)
         ids = [s.id for s in subscriptions]
         names = [s.identifier for s in subscriptions]
@@ -320,7 +321,7 @@ def set_update_mode(
     """Set the new-image mode (0 refuse, 1 accept, 3 accept and subscribe) and mark re-import."""
     if mode not in (0, UPDATE_MODE_ACCEPT, UPDATE_MODE_ACCEPT | UPDATE_MODE_SUBSCRIBE):
         raise UsageError(f"invalid new-image mode {mode}")
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         subscriptions = resolve(session, uuids, uris)
         for subscription in subscriptions:
             subscription.update_mode = mode
@@ -332,7 +333,7 @@ def set_trust_anchor(
     engine: Engine, uuids: Sequence[str], uris: Sequence[str], anchor: int
 ) -> None:
     """Store the trust anchor (0 none, 1 browser, 2 igtf). https is always verified."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         for subscription in resolve(session, uuids, uris):
             subscription.trust_anchor = anchor
 
@@ -346,7 +347,7 @@ def set_credentials(
     password: object = KEEP,
 ) -> None:
     """Set (a string) or clear (None) the Basic credentials; anything else is left alone."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         for subscription in resolve(session, uuids, uris):
             if username is not KEEP:
                 subscription.username = username if isinstance(username, str) else None
@@ -366,7 +367,7 @@ def _pairs(uuids: Sequence[str], images: Sequence[str]) -> list[tuple[str, str]]
 
 def accept_images(engine: Engine, uuids: Sequence[str], images: Sequence[str]) -> None:
     """Create (not subscribed) definitions for image ids on subscriptions, by position."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         for sub_uuid, image in _pairs(uuids, images):
             if not is_safe_identifier(image):
                 raise UnsafeIdentifierError(f"image id {image[:80]!r} is not a safe identifier")
@@ -384,7 +385,7 @@ def accept_images(engine: Engine, uuids: Sequence[str], images: Sequence[str]) -
 
 def refuse_images(engine: Engine, uuids: Sequence[str], images: Sequence[str]) -> None:
     """Delete image definitions (and their descriptions) from subscriptions, by position."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         for sub_uuid, image in _pairs(uuids, images):
             (subscription,) = resolve(session, [sub_uuid])
             definition = session.scalars(
@@ -401,7 +402,7 @@ def refuse_images(engine: Engine, uuids: Sequence[str], images: Sequence[str]) -
 
 def reset_trust(engine: Engine, uuids: Sequence[str], uris: Sequence[str]) -> list[str]:
     """Let the next ``-U`` accept a lower version once (recovery after a fast-forward)."""
-    with Session(engine) as session, session.begin():
+    with transaction(engine) as session:
         subscriptions = resolve(session, uuids, uris)
         for subscription in subscriptions:
             subscription.allow_rollback = True

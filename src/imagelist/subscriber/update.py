@@ -26,9 +26,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from ..db.engine import database_error, db_reason
+from ..db.engine import database_error, reader, transaction
 from ..db.subscriber.models import (
     EndorserPrincipal,
     ImageDefinition,
@@ -37,7 +36,7 @@ from ..db.subscriber.models import (
     Subscription,
     SubscriptionAuth,
 )
-from ..errors import EXIT_INTERNAL_ERROR, ImageListError
+from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher, redact_url
 from ..trust import CrlPolicy, TrustStore
@@ -149,7 +148,7 @@ class Updater:
     def _load(
         self, identifiers: Collection[str] | None
     ) -> list[tuple[Subscription, SubscriptionState]]:
-        with Session(self.engine) as session:
+        with reader(self.engine) as session:
             query = select(Subscription).order_by(Subscription.id)
             if identifiers is not None:
                 query = query.where(Subscription.identifier.in_(list(identifiers)))
@@ -213,7 +212,7 @@ class Updater:
         identifiers = sorted({image.identifier for image in received.verified.imagelist.images})
         known: dict[str, KnownImage] = {}
         latest = state.latest
-        with Session(self.engine) as session:
+        with reader(self.engine) as session:
             for chunk in _chunks(identifiers):
                 rows = session.execute(
                     select(
@@ -293,10 +292,14 @@ class Updater:
         if plan.writes and not self.dry_run:
             try:
                 self._persist(state, plan)
-            except (SQLAlchemyError, ConcurrentUpdateError) as exc:
+            except ConcurrentUpdateError as exc:
                 written = False
                 code, result_outcome = 36, Outcome.FAILED
-                message = f"database error, nothing written: {db_reason(exc)}"
+                message = f"database error, nothing written: {exc}"
+            except DatabaseError as exc:
+                written = False
+                code, result_outcome = exc.exit_code, Outcome.FAILED
+                message = f"{exc}; nothing written"
         if written and plan.new_images and not self.dry_run and self.dispatcher is not None:
             events = self._emit(plan)
             failed = sorted({e.event.identifier or "-" for e in events if not e.ok})
@@ -308,10 +311,7 @@ class Updater:
 
     def run(self, identifiers: Collection[str] | None = None) -> list[UpdateResult]:
         """Update every subscription (or those named), in database order, each on its own."""
-        try:
-            loaded = self._load(identifiers)
-        except SQLAlchemyError as exc:
-            raise database_error(self.engine, exc, "cannot read the subscriptions") from None
+        loaded = self._load(identifiers)  # a database error here stops the run (exit 36)
         return [self._guarded(subscription, state) for subscription, state in loaded]
 
     def _guarded(self, subscription: Subscription, state: SubscriptionState) -> UpdateResult:
@@ -321,15 +321,15 @@ class Updater:
         """
         try:
             return self.update_one(subscription, state)
-        except SQLAlchemyError as exc:
-            code, text = 36, f"database error, nothing written: {db_reason(exc)}"
+        except SQLAlchemyError as exc:  # not through transaction()/reader(): still one line
+            code, text = 36, database_error(self.engine, exc).message
         except ImageListError as exc:
             code, text = exc.exit_code, str(exc)
         except Exception as exc:  # a bug must cost one subscription, not the whole run
             logger.debug("subscription %s: unexpected error", state.identifier, exc_info=True)
             code = EXIT_INTERNAL_ERROR
             text = " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
-            text += " (nothing written; run with -vv for the traceback)"
+            text += " (run with -vv for the traceback)"
         logger.info("subscription %s: exit %d: %s", state.identifier, code, text)
         plan = Plan(state.identifier, Outcome.FAILED, code, text)
         return UpdateResult(
@@ -340,7 +340,7 @@ class Updater:
 
     def _persist(self, state: SubscriptionState, plan: Plan) -> None:
         now = self.now
-        with Session(self.engine) as session, session.begin():
+        with transaction(self.engine) as session:
             if plan.mark_expired and state.latest is not None:
                 session.execute(
                     update(ImageListInstance)
