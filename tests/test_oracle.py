@@ -38,10 +38,12 @@ from imagelist.errors import (
     SignerCountError,
     UntrustedSignerError,
     VerificationError,
+    WeakKeyError,
 )
 from imagelist.smime import canonicalize_crlf, read_signed, sign_detached
 from imagelist.trust import (
     CrlPolicy,
+    KeyPolicy,
     TrustStore,
     dn_matches,
     issuer_oneline,
@@ -52,6 +54,7 @@ from imagelist.trust import (
 from imagelist.trust.dn import pinned_oneline
 from imagelist.verify import ListVerifier
 from tests.crl_cases import CRL_CASES, CrlCase, build_crl_cases
+from tests.key_cases import KEY_CASES, KeyCase, build_key_cases
 from tests.pki import (
     ENDORSER_PREFIX,
     Credential,
@@ -949,3 +952,85 @@ def test_crl_scope_if_present_still_needs_a_covering_crl(
     signed = sign_detached(make_list(cred).to_json_bytes(), cred.cert, cred.key)
     with pytest.raises(CrlError, match="only for CA certificates"):
         verifier(crl_dirs["only-ca-certs"], CrlPolicy.IF_PRESENT).verify(signed)
+
+
+# ------------------------------------------------------------------------------------------
+# 7. Key and algorithm policy (issue 9.3): openssl has an opinion only with -auth_level
+
+
+@pytest.fixture(scope="module")
+def key_cases(
+    test_pki: TestPki, openssl: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Credential, Path]]:
+    return build_key_cases(test_pki, openssl, tmp_path_factory.mktemp("key-cases"))
+
+
+# Where `openssl smime -verify -auth_level 2` (112-bit security) and our policy differ on purpose:
+# we ask 128 bits of EC (P-256) and refuse a trust anchor whose self-signature uses MD5, which
+# OpenSSL never looks at.
+KEY_DIFFERENCES = {"ec-p224-signer", "md5-signed-root"}
+
+
+def test_key_disagreements_are_only_the_documented_ones() -> None:
+    disagree = {c.id for c in KEY_CASES if (c.refusal is None) != c.openssl_level2_accepts}
+    assert disagree == KEY_DIFFERENCES
+
+
+@pytest.mark.parametrize("case", KEY_CASES, ids=[case.id for case in KEY_CASES])
+def test_key_policy_agreement(
+    openssl: str, key_cases: dict[str, tuple[Credential, Path]], case: KeyCase
+) -> None:
+    cred, capath = key_cases[case.id]
+    signed = sign_detached(make_list(cred).to_json_bytes(), cred.cert, cred.key)
+    base = [openssl, "smime", "-verify", "-CApath", str(capath), "-no-CAfile", "-no-CAstore"]
+    level2 = subprocess.run(
+        [*base, "-crl_check_all", "-auth_level", "2"], input=signed, capture_output=True, timeout=60
+    )
+    assert (level2.returncode == 0) is case.openssl_level2_accepts, level2.stderr.decode()
+    # Without -auth_level (the old tools' call) openssl accepts every one of them.
+    default = subprocess.run(
+        [*base, "-crl_check_all"], input=signed, capture_output=True, timeout=60
+    )
+    assert default.returncode == 0, default.stderr.decode()
+    ours = verifier(capath)
+    if case.refusal is None:
+        assert ours.verify(signed).payload == default.stdout
+        return
+    with pytest.raises(WeakKeyError) as excinfo:
+        ours.verify(signed)
+    assert_one_line_verification_error(excinfo.value)
+    assert case.refusal in str(excinfo.value)
+
+
+def test_lowered_rsa_floor_agrees_with_openssl_auth_level_1(
+    openssl: str, key_cases: dict[str, tuple[Credential, Path]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """--min-rsa-bits 1024 is OpenSSL's -auth_level 1 (80 bits) for RSA: 1024 in, 512 out."""
+    for case, accepted in (("rsa-1024-signer", True), ("rsa-512-signer", False)):
+        cred, capath = key_cases[case]
+        signed = sign_detached(make_list(cred).to_json_bytes(), cred.cert, cred.key)
+        proc = subprocess.run(
+            [
+                openssl,
+                "smime",
+                "-verify",
+                "-CApath",
+                str(capath),
+                "-no-CAfile",
+                "-no-CAstore",
+                "-crl_check_all",
+                "-auth_level",
+                "1",
+            ],
+            input=signed,
+            capture_output=True,
+            timeout=60,
+        )
+        assert (proc.returncode == 0) is accepted, proc.stderr.decode()
+        ours = ListVerifier(store_for(capath), key_policy=KeyPolicy(min_rsa_bits=1024))
+        if accepted:
+            assert ours.verify(signed).payload == proc.stdout
+            assert "accepted only because the RSA floor is lowered" in caplog.text
+        else:
+            with pytest.raises(WeakKeyError, match="at least 1024 bits"):
+                ours.verify(signed)
