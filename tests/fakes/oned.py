@@ -1,10 +1,11 @@
 """A faithful fake of OpenNebula's oned XML-RPC API, for the methods imagelist uses.
 
 No oned package exists to run in tests, so this is the one fake among the peers. It follows
-oned (OpenNebula 6.x) for the calls ``one.image.allocate/info/update/chmod/chown/rename/enable/
+oned (OpenNebula 7.2.0) for the calls ``one.image.allocate/info/update/chmod/chown/rename/enable/
 delete``, ``one.imagepool.info``, ``one.datastorepool.info`` and ``one.user.info``:
 
-* every response is ``[success, result_or_error_message, error_code]``; error codes are oned's
+* every response is ``[true, result, 0]`` or ``[false, error_message, error_code, object_id]``
+  as 7.2.0's XML-RPC API reference documents them (tests/fakes/oned_api.py); error codes are oned's
   (AUTHENTICATION 0x0100, AUTHORIZATION 0x0200, NO_EXISTS 0x0400, ACTION 0x0800,
   XML_RPC_API 0x1000, INTERNAL 0x2000, ALLOCATE 0x4000) and messages are oned's wording;
 * the first argument is the session ``user:password``, checked against the users;
@@ -20,7 +21,8 @@ delete``, ``one.imagepool.info``, ``one.datastorepool.info`` and ``one.user.info
 * permissions default to the umask 177 (OWNER_U/OWNER_M only); only the oneadmin group may
   change an image's owner; its owner may change its group to a group the owner belongs to;
 * pool and object XML has oned's element names and order, so pyone's generated bindings parse
-  it as they parse oned's.
+  it as they parse oned's; every document is valid under OpenNebula's own schemas of 7.2.0 and
+  7.4.0 (tests/data/opennebula), which tests/fakes/oned_contract.py checks on every call.
 
 Start it with :class:`FakeOned` (a context manager; the server listens on 127.0.0.1 in a
 thread). Tests can mark images used (:meth:`FakeOned.use`) and inject failures.
@@ -63,9 +65,10 @@ PERMISSIONS = (
 class OnedError(Exception):
     """A failure response."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, object_id: int = -1) -> None:
         super().__init__(message)
         self.code = code
+        self.object_id = object_id  # "ID of the object that caused the error" (-1: none)
 
 
 @dataclass
@@ -238,9 +241,9 @@ class FakeOned:
                     user = self._authenticate(session, name)
                     return [True, method(user, *args), 0]
                 except OnedError as exc:
-                    return [False, f"[{name}] {exc}", exc.code]
+                    return [False, f"[{name}] {exc}", exc.code, exc.object_id]
                 except TypeError:
-                    return [False, f"[{name}] Wrong number of arguments", XML_RPC_API]
+                    return [False, f"[{name}] Wrong number of arguments", XML_RPC_API, -1]
 
         return call
 
@@ -254,7 +257,7 @@ class FakeOned:
     def _image(self, image_id: int) -> FakeImage:
         image = self.images.get(int(image_id))
         if image is None:
-            raise OnedError(NO_EXISTS, f"Error getting image [{image_id}].")
+            raise OnedError(NO_EXISTS, f"Error getting image [{image_id}].", int(image_id))
         return image
 
     @staticmethod
@@ -570,6 +573,7 @@ class FakeOned:
             ET.SubElement(template, key).text = value
         snapshots = ET.SubElement(element, "SNAPSHOTS")
         _children(snapshots, [("ALLOW_ORPHANS", "NO"), ("CURRENT_BASE", -1), ("NEXT_SNAPSHOT", 0)])
+        ET.SubElement(element, "BACKUP_INCREMENTS")  # required by image.xsd; empty: no backups
         return element
 
 
