@@ -12,6 +12,7 @@ import pytest
 from tests.backends.glance_server import GlanceServer, GlanceUnavailable, start_glance
 from tests.backends.support import Cache
 from tests.fakes.oned import FakeOned
+from tests.fakes.oned_contract import Contract
 from tests.peers import require_peer
 
 
@@ -31,9 +32,19 @@ def cache(tmp_path: Path, qemu_img: str) -> Cache:
 
 
 @pytest.fixture
-def oned() -> Iterator[FakeOned]:
+def contract() -> Contract:
+    """What the fake oned must honour: OpenNebula's schemas and API reference (oned_contract)."""
+    return Contract()
+
+
+@pytest.fixture
+def oned(contract: Contract) -> Iterator[FakeOned]:
+    """The fake oned; every call made to it is checked against OpenNebula's contract."""
     with FakeOned() as server:
+        assert server.server is not None
+        contract.attach(server.server)
         yield server
+    contract.check()
 
 
 @pytest.fixture(scope="session")
