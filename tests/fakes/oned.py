@@ -464,11 +464,12 @@ class FakeOned:
         if wanted is None:
             wanted = next((u for u in self.users.values() if u.uid == int(user_id)), None)
             if wanted is None:
-                raise OnedError(NO_EXISTS, f"Error getting user [{user_id}].")
+                raise OnedError(NO_EXISTS, f"Error getting user [{user_id}].", int(user_id))
             if wanted is not user and user.gid != 0:
                 raise OnedError(
                     AUTHORIZATION,
                     f"User [{user.uid}] : Not authorized to perform USE USER [{user_id}].",
+                    int(user_id),
                 )
         element = ET.Element("USER")
         _children(element, [("ID", wanted.uid), ("GID", wanted.gid)])
@@ -484,8 +485,13 @@ class FakeOned:
                 ("ENABLED", 1),
             ],
         )
-        ET.SubElement(element, "LOGIN_TOKEN")
-        ET.SubElement(element, "TEMPLATE")
+        ET.SubElement(element, "TEMPLATE")  # no LOGIN_TOKEN: oned sends one per token only
+        quotas = ("DATASTORE_QUOTA", "NETWORK_QUOTA", "VM_QUOTA", "IMAGE_QUOTA")
+        for quota in quotas:  # user.xsd: the user's quotas (none set), then the defaults
+            ET.SubElement(element, quota)
+        defaults = ET.SubElement(element, "DEFAULT_USER_QUOTAS")
+        for quota in quotas:
+            ET.SubElement(defaults, quota)
         return ET.tostring(element, encoding="unicode")
 
     def datastorepool_info(self, user: User) -> str:
