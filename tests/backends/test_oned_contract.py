@@ -99,7 +99,8 @@ def test_every_document_is_valid_through_every_state_change(
     backend reads, and every image after each step, is valid under 7.2.0's and 7.4.0's schemas;
     every call matches the API table."""
     proxy = xmlrpc.client.ServerProxy(oned.endpoint)
-    one = backend(oned, tmp_path, delete_retired=True, delete_retired_after_days=0)
+    # owner_uid: our images belong to another user (chown); owner_gid -1: one.user.info
+    one = backend(oned, tmp_path, owner_uid=5, delete_retired=True, delete_retired_after_days=0)
     oned.polls_until_ready = 2  # the backend sees LOCKED before READY
     digest = publish(one, cache)  # upload: allocate, info while LOCKED, READY, rename
     snapshot(oned)

@@ -9,7 +9,14 @@ from __future__ import annotations
 import pytest
 
 # The backend attacks (test_backend_*.py) use the real Glance, the fake oned and qemu-img.
-from tests.backends.conftest import cache, glance, glance_server, oned, qemu_img  # noqa: F401
+from tests.backends.conftest import (  # noqa: F401
+    cache,
+    contract,
+    glance,
+    glance_server,
+    oned,
+    qemu_img,
+)
 from tests.httpserver import HttpServer
 from tests.pki import TestPki
 from tests.subscriber.conftest import database_url, server, site  # noqa: F401
