@@ -201,7 +201,7 @@ def test_dry_run_records_instead_of_calling() -> None:
 
 
 def test_in_process_entry_point_uses_the_event_and_its_metadata(
-    cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    oned: FakeOned, cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     auth = tmp_path / "one_auth"
     auth.write_text("oneadmin:opennebula\n")
@@ -215,21 +215,20 @@ def test_in_process_entry_point_uses_the_event_and_its_metadata(
         "hv:image.dc:identifier": "img",
         "hv:image.hv:format": "QCOW2",
     }
-    with FakeOned() as oned:
-        monkeypatch.setenv("ONE_XMLRPC", oned.endpoint)
-        monkeypatch.setenv("ONE_AUTH", str(auth))
-        monkeypatch.setenv("IMAGELIST_OPENNEBULA_CONFIG", str(config))
-        monkeypatch.setenv("VMCATCHER_CACHE_DIR_CACHE", str(cache.path))
-        event = Event(EventType.AVAILABLE_POSTFIX, metadata, "session-1")
-        assert opennebula(event) is True
-        (image,) = oned.images.values()
-        assert image.template["VMCATCHER_EVENT_DC_IDENTIFIER"] == "img"
-        monkeypatch.setattr(
-            "imagelist.events.registry.available_handlers",
-            lambda: {"opennebula": _EntryPoint()},
-        )
-        result = load_handler("opennebula")(Event(EventType.PROCESS_POSTFIX, {}, "session-1"))
-        assert result.ok
+    monkeypatch.setenv("ONE_XMLRPC", oned.endpoint)
+    monkeypatch.setenv("ONE_AUTH", str(auth))
+    monkeypatch.setenv("IMAGELIST_OPENNEBULA_CONFIG", str(config))
+    monkeypatch.setenv("VMCATCHER_CACHE_DIR_CACHE", str(cache.path))
+    event = Event(EventType.AVAILABLE_POSTFIX, metadata, "session-1")
+    assert opennebula(event) is True
+    (image,) = oned.images.values()
+    assert image.template["VMCATCHER_EVENT_DC_IDENTIFIER"] == "img"
+    monkeypatch.setattr(
+        "imagelist.events.registry.available_handlers",
+        lambda: {"opennebula": _EntryPoint()},
+    )
+    result = load_handler("opennebula")(Event(EventType.PROCESS_POSTFIX, {}, "session-1"))
+    assert result.ok
 
 
 class _EntryPoint:
