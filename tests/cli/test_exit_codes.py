@@ -39,6 +39,7 @@ from imagelist.cli import (
     vmcatcher_image,
     vmcatcher_subscribe,
 )
+from tests.httpserver import HttpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 MAINS: dict[str, Callable[[Sequence[str] | None], int]] = {
@@ -112,6 +113,7 @@ class World:
     request: pytest.FixtureRequest
     env: dict[str, str] = field(default_factory=dict)
     holders: list[sqlite3.Connection] = field(default_factory=list)
+    servers: list[HttpServer] = field(default_factory=list)
 
     def path(self, name: str) -> Path:
         return self.tmp / name
@@ -159,9 +161,16 @@ class World:
     def pki(self):  # type: ignore[no-untyped-def]
         return self.request.getfixturevalue("test_pki")
 
+    def http_server(self) -> HttpServer:
+        server = HttpServer().start()
+        self.servers.append(server)
+        return server
+
     def close(self) -> None:
         for holder in self.holders:
             holder.close()
+        for server in self.servers:
+            server.stop()
 
 
 def _populate_subscriber(engine: object) -> None:
@@ -235,12 +244,20 @@ def _abbreviation(command: str, prefix: str) -> Case:
 
 
 #: One database action per command that writes, one that only reads.
-_DB_WRITES: dict[str, list[str]] = {
-    "vmcaster": ["--add-imagelist", "--select-imagelist", "11111111-2222-4333-8444-555555555555"],
-    "vmcatcher_subscribe": ["--uri-password-set", SECRET, "-u", SUBSCRIPTION],
-    "vmcatcher_image": ["-a", "-u", IMAGE],
-    "vmcatcher_endorser": ["--create", "-e", "endorser-2", "--dn", "/CN=two", "-I", "/CN=ca"],
-}
+_DB_WRITES: list[tuple[str, str, list[str]]] = [
+    ("vmcaster", "add-imagelist", ["--add-imagelist", "--select-imagelist", "1111-2222"]),
+    ("vmcaster", "add-endorser", ["--add-endorser", "--select-endorser", "/CN=two"]),
+    ("vmcaster", "del-endorser", ["--del-endorser", "--select-endorser", ENDORSER_DN]),
+    ("vmcatcher_subscribe", "password", ["--uri-password-set", SECRET, "-u", SUBSCRIPTION]),
+    ("vmcatcher_subscribe", "delete", ["-D", "-u", SUBSCRIPTION]),
+    ("vmcatcher_subscribe", "reset-trust", ["--reset-trust", "--yes", "-u", SUBSCRIPTION]),
+    ("vmcatcher_subscribe", "trust-anchor", ["--uri-trustanchor-set", "igtf", "-u", SUBSCRIPTION]),
+    ("vmcatcher_image", "add", ["-a", "-u", IMAGE]),
+    ("vmcatcher_image", "remove", ["-r", "-u", IMAGE]),
+    ("vmcatcher_endorser", "create", ["--create", "-e", "e-2", "--dn", "/CN=two", "-I", "/CN=ca"]),
+    ("vmcatcher_endorser", "link", ["--link", "-e", "endorser-1", "-s", SUBSCRIPTION]),
+    ("vmcatcher_endorser", "delete", ["--delete", "-e", "endorser-1"]),
+]
 _DB_READS: dict[str, list[str]] = {
     "vmcaster": ["--list-endorser"],
     "vmcatcher_subscribe": ["-l"],
@@ -252,11 +269,11 @@ _DB_READS: dict[str, list[str]] = {
 
 def _database_cases() -> list[Case]:
     cases: list[Case] = []
-    for command, argv in _DB_WRITES.items():
+    for command, action, argv in _DB_WRITES:
         cases.append(
             Case(
                 command,
-                "database-locked-write",
+                f"database-locked-{action}",
                 36,
                 lambda w, c=command, a=argv: [*a, "-d", w.locked(c)],
                 "database is locked",
@@ -284,7 +301,7 @@ def _database_cases() -> list[Case]:
                 database=True,
             )
         )
-    write = _DB_WRITES["vmcatcher_subscribe"]
+    write = _DB_WRITES[3][2]
     cases.append(
         Case(
             "vmcatcher_subscribe",
@@ -354,7 +371,8 @@ CASES: list[Case] = [
         "server-down",
         10,
         lambda w: ["-U", "-d", w.sqlite("vmcatcher_subscribe"), "-c", str(w.pki.trust_dir)],
-        "connection refused",
+        # "failed" (not "rejected": no list was refused) and the real cause, not "timed out"
+        f"{SUBSCRIPTION}\t10\tfailed\tcannot retrieve http://127.0.0.1:",
     ),
     Case(
         "vmcatcher_subscribe",
@@ -416,6 +434,13 @@ CASES: list[Case] = [
         "vmcatcher 0.6 database",
     ),
     Case(
+        "vmcatcher_cache",
+        "handler-failed",
+        41,
+        lambda w: _cache_with_failing_handler(w),
+        "",
+    ),
+    Case(
         "imagelist",
         "not-smime",
         11,
@@ -473,6 +498,18 @@ CASES: list[Case] = [
         "cannot reach OpenNebula",
     ),
 ]
+
+
+def _cache_with_failing_handler(world: World) -> list[str]:
+    """A subscribed image served on 127.0.0.1 and a handler that always fails."""
+    from tests.cache.support import build_cache_site
+    from tests.subscriber.support import Site
+
+    root = world.path("cache-site")
+    root.mkdir()
+    site = Site(f"sqlite:///{root / 'vmcatcher.db'}", world.pki.trust_dir)
+    cached = build_cache_site(site, world.http_server(), world.pki.good, root, {"img-a": 4096})
+    return ["-d", site.database, "-C", str(cached.cache_dir), "-x", "false"]
 
 
 def _legacy_database(world: World) -> str:
@@ -549,7 +586,8 @@ def test_exit_code(
     if case.failure == "version":
         assert stdout == f"{case.command} (imagelist {__version__})\n"
         return
-    if (case.code != 0 and case.command != "vmcatcher_subscribe") or case.failure == "usage":
+    # -U reports on stdout, one line per subscription; 40/41 are the cache's run outcomes.
+    if case.code not in (0, 40, 41) and "-U" not in argv:
         errors = [line for line in stderr.splitlines() if ": error: " in line]
         assert len(errors) == 1, stderr
         assert errors[0].startswith(f"{case.command}: error: ")
