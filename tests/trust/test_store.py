@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -15,12 +14,16 @@ from imagelist.trust import DEFAULT_TRUST_DIR, TrustStore, default_trust_dir, su
 from tests.pki import TestPki
 
 
-def test_default_dir_precedence() -> None:
+def test_default_dir_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_trust_dir({}) == DEFAULT_TRUST_DIR
     assert default_trust_dir({"X509_CERT_DIR": "/x"}) == "/x"
     assert default_trust_dir({"X509_CERT_DIR": "/x", "VMCATCHER_DIR_CERT": "/v"}) == "/v"
-    os.environ.setdefault("VMCATCHER_DIR_CERT", "")
-    assert default_trust_dir() in (os.environ["VMCATCHER_DIR_CERT"] or default_trust_dir({}),)
+    # Through os.environ, without leaking into the tests that run after this one.
+    monkeypatch.setenv("VMCATCHER_DIR_CERT", "")
+    monkeypatch.setenv("X509_CERT_DIR", "/x")
+    assert default_trust_dir() == "/x"
+    monkeypatch.setenv("VMCATCHER_DIR_CERT", "/v")
+    assert default_trust_dir() == "/v"
 
 
 def test_loads_cas_crls_and_policies_once(test_pki: TestPki) -> None:
