@@ -19,6 +19,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -122,6 +123,11 @@ class Backend(Protocol):
     def list_images(self) -> list[ManagedImage]:
         """The images this backend manages."""
         ...
+
+
+def now() -> str:
+    """UTC now, as the backends record times in image properties and attributes."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Calls:

@@ -41,6 +41,7 @@ __all__ = [
     "Converter",
     "DiskInfo",
     "Prepared",
+    "conversion_directory",
     "file_sha512",
     "glance_format",
 ]
@@ -62,6 +63,15 @@ OVF_MAX_BYTES = 1024 * 1024
 def glance_format(qemu_format: str) -> str:
     """The cloud's name of a qemu-img format (``vpc`` is ``vhd``)."""
     return _FROM_QEMU.get(qemu_format, qemu_format)
+
+
+def conversion_directory(configured: str) -> Path:
+    """Where conversions are cached: ``configured``, else $XDG_CACHE_HOME (or ~/.cache)
+    /imagelist/conversions."""
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imagelist" / "conversions"
 
 
 def file_sha512(path: Path) -> str:

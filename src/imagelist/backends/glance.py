@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +29,20 @@ import openstack.exceptions
 from openstack.image.v2.image import Image
 
 from ..errors import BackendConfigError, BackendError
-from ..events.model import EVENT_PREFIX
-from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage
-from .convert import MAX_EXPANSION, Converter, Prepared
-from .glance_api import api_errors, image_api, patch_image, query_images, reading, verify_upload
+from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage, now
+from .convert import MAX_EXPANSION, Converter, Prepared, conversion_directory
+from .glance_api import (
+    api_errors,
+    image_api,
+    image_properties,
+    patch_image,
+    query_images,
+    reading,
+    verify_upload,
+)
 from .ownership import (
     GLANCE_ID,
     GLANCE_PEER_IDS,
-    GLANCE_SHA,
-    GLANCE_UPLOADED_SHA,
     OURS,
     Claim,
     glance_claim,
@@ -98,10 +101,7 @@ class GlanceConfig:
 
     def conversion_path(self) -> Path:
         """Where conversions are cached."""
-        if self.conversion_dir:
-            return Path(self.conversion_dir)
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "imagelist" / "conversions"
+        return conversion_directory(self.conversion_dir)
 
 
 #: Connect and read timeout of every Glance/Keystone request, in seconds, unless clouds.yaml
@@ -124,10 +124,6 @@ def connect(cloud: str | None) -> openstack.connection.Connection:
         return openstack.connection.Connection(config=region)
     except openstack.exceptions.ConfigException as exc:
         raise BackendConfigError(f"OpenStack configuration: {exc}") from None
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GlanceBackend:
@@ -247,30 +243,6 @@ class GlanceBackend:
             description,
         )
 
-    def _properties(self, spec: ImageSpec, prepared: Prepared) -> dict[str, str]:
-        props = {
-            key.lower(): value
-            for key, value in spec.variables.items()
-            if key.startswith(EVENT_PREFIX) and value
-        }
-        props.update(
-            {
-                "APPLIANCE_ATTRIBUTES": json.dumps(dict(spec.attributes), sort_keys=True),
-                "image_list": spec.list_id,
-                GLANCE_SHA: spec.sha512,
-                "imagelist_managed_by": "imagelist",
-            }
-        )
-        if spec.attributes.get("sl:arch"):
-            props["architecture"] = str(spec.attributes["sl:arch"])
-        if spec.attributes.get("sl:osversion"):
-            props["os_version"] = str(spec.attributes["sl:osversion"])
-        if spec.attributes.get("sl:osname"):
-            props["os_distro"] = str(spec.attributes["sl:osname"]).lower()
-        if prepared.converted:
-            props[GLANCE_UPLOADED_SHA] = prepared.sha512
-        return {k: v for k, v in props.items() if v}
-
     def _name(self, spec: ImageSpec) -> str:
         return self.config.name_format.format(
             identifier=spec.identifier,
@@ -325,7 +297,7 @@ class GlanceBackend:
                 f"adopt {peer} image {image.id}: add tag {tag}", self._add_tag, image, tag
             )
             image.tags = [*(image.tags or []), tag]
-            props = self._properties(spec, Prepared(spec.path, "", spec.sha512, False))
+            props = image_properties(spec, Prepared(spec.path, "", spec.sha512, False))
             props["imagelist_adopted_from"] = peer
             self._patch(image, props, f"adopt {peer} image")
             return image, gone
@@ -359,7 +331,7 @@ class GlanceBackend:
             "container_format": "bare",
             "visibility": visibility,
             "tags": [self.config.tag],
-            **self._properties(spec, prepared),
+            **image_properties(spec, prepared),
         }
         if self.calls.dry_run:
             self.calls.do(
@@ -425,7 +397,7 @@ class GlanceBackend:
                 continue
             if defer:
                 if self._state(image) != PENDING:
-                    self._patch(image, {PENDING_PROPERTY: _now()}, "expired: retire at run end")
+                    self._patch(image, {PENDING_PROPERTY: now()}, "expired: retire at run end")
             else:
                 self._retire_image(image, "expired")
             done.append(self._managed(image, claim))
@@ -449,7 +421,7 @@ class GlanceBackend:
     def _retire_image(self, image: Image, reason: str) -> None:
         mode = self.config.retire_mode
         logger.info("glance: retiring %s (%s, %s)", image.id, reason, mode)
-        values: dict[str, Any] = {RETIRED_PROPERTY: _now(), PENDING_PROPERTY: ""}
+        values: dict[str, Any] = {RETIRED_PROPERTY: now(), PENDING_PROPERTY: ""}
         if mode == "hide":
             values["os_hidden"] = True
         else:
@@ -473,6 +445,6 @@ class GlanceBackend:
                 logger.warning("glance: %s kept (in use?): %s; deactivated instead", image.id, exc)
                 if image.status == "active":
                     self._deactivate(image)
-                self._patch(image, {DELETE_PROPERTY: _now()}, "delete later")
+                self._patch(image, {DELETE_PROPERTY: now()}, "delete later")
 
         self.calls.do(f"delete image {image.id} (if unused)", attempt)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
@@ -26,12 +27,16 @@ from ..errors import (
     BackendUnavailableError,
     BackendVerificationError,
 )
+from ..events.model import EVENT_PREFIX
+from .base import ImageSpec
 from .convert import Prepared
+from .ownership import GLANCE_SHA, GLANCE_UPLOADED_SHA
 from .source import VerifiedFile
 
 __all__ = [
     "api_errors",
     "image_api",
+    "image_properties",
     "matches",
     "patch_image",
     "query_images",
@@ -170,3 +175,29 @@ def verify_upload(image: Image, source: VerifiedFile, prepared: Prepared) -> Non
             f"image {image.id}: Glance os_hash_value ({algorithm}) "
             f"{str(image.hash_value)[:16]}... differs from the file's {expected[:16]}..."
         )
+
+
+def image_properties(spec: ImageSpec, prepared: Prepared) -> dict[str, str]:
+    """The properties of our image of ``spec`` (EGI conventions, and what we recorded)."""
+    props = {
+        key.lower(): value
+        for key, value in spec.variables.items()
+        if key.startswith(EVENT_PREFIX) and value
+    }
+    props.update(
+        {
+            "APPLIANCE_ATTRIBUTES": json.dumps(dict(spec.attributes), sort_keys=True),
+            "image_list": spec.list_id,
+            GLANCE_SHA: spec.sha512,
+            "imagelist_managed_by": "imagelist",
+        }
+    )
+    if spec.attributes.get("sl:arch"):
+        props["architecture"] = str(spec.attributes["sl:arch"])
+    if spec.attributes.get("sl:osversion"):
+        props["os_version"] = str(spec.attributes["sl:osversion"])
+    if spec.attributes.get("sl:osname"):
+        props["os_distro"] = str(spec.attributes["sl:osname"]).lower()
+    if prepared.converted:
+        props[GLANCE_UPLOADED_SHA] = prepared.sha512
+    return {k: v for k, v in props.items() if v}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 from typing import Any
 
 from .base import ACTIVE, PENDING, RETIRED, ManagedImage
@@ -115,8 +114,3 @@ def bits(octal: str) -> list[int]:
         value = int(digit)
         out += [1 if value & 4 else 0, 1 if value & 2 else 0, 1 if value & 1 else 0]
     return out
-
-
-def now() -> str:
-    """UTC now as oned attributes record it."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

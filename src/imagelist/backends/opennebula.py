@@ -33,8 +33,8 @@ from typing import Any
 
 from ..errors import BackendConfigError, BackendError, BackendUnavailableError
 from ..events.model import EVENT_PREFIX
-from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage
-from .convert import MAX_EXPANSION, Converter, Prepared
+from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage, now
+from .convert import MAX_EXPANSION, Converter, Prepared, conversion_directory
 from .one_images import (
     DISABLED,
     ERROR,
@@ -47,7 +47,6 @@ from .one_images import (
     bits,
     identifier_of,
     managed,
-    now,
     sha512_of,
     state_of,
     template_xml,
@@ -104,10 +103,7 @@ class OpenNebulaConfig:
 
     def conversion_path(self) -> Path:
         """Where conversions are cached."""
-        if self.conversion_dir:
-            return Path(self.conversion_dir)
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "imagelist" / "conversions"
+        return conversion_directory(self.conversion_dir)
 
 
 def read_session(config: OpenNebulaConfig, env: dict[str, str] | None = None) -> tuple[str, str]:
