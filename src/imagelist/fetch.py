@@ -479,7 +479,13 @@ class Fetcher:
             )
         target = urljoin(current, _quote_unsafe(location))
         rank = scheme_rank(target)
-        if rank == 0 or rank < scheme_rank(current):
+        if rank == 0:  # file:, ftp:...: named by a server; not followed and not echoed (ADR 0010)
+            scheme = urlsplit(target).scheme.lower()[:20] or "relative"
+            raise FetchError(
+                f"cannot retrieve {current}: refusing redirect to a {scheme}: URL "
+                "(only http and https are followed)"
+            )
+        if rank < scheme_rank(current):
             raise FetchError(
                 f"cannot retrieve {current}: refusing redirect to {redact_url(target)} "
                 "(only the same or a stronger scheme is followed)"

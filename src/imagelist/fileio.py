@@ -26,15 +26,21 @@ def fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
-def replace_atomically(path: Path, data: bytes | Callable[[IO[str]], None]) -> None:
+def replace_atomically(
+    path: Path, data: bytes | Callable[[IO[str]], None], *, mode: int = 0o666
+) -> None:
     """Replace ``path`` with ``data`` (bytes, or a function writing text to a file), durably.
 
     Readers see the old content or the new, never a mix; on error the old file is untouched and
-    the temporary file is removed.
+    the temporary file is removed. The temporary file is created afresh (``O_EXCL``, never
+    through a link planted under its name) with ``mode`` (the umask applies on top).
     """
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)  # a leftover (or planted) name: only the name goes, never a target
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
+        with os.fdopen(os.open(temporary, flags, mode), "w", encoding="utf-8") as handle:
             if callable(data):
                 data(handle)
             else:

@@ -100,7 +100,7 @@ def test_gives_up_after_max_tries_until_the_list_changes(cache_site: CacheSite) 
     assert result.out.startswith("1 downloaded")
 
 
-def test_file_urls_are_copied_and_other_schemes_refused(
+def test_file_urls_are_copied_when_allowed_and_other_schemes_refused(
     cache_site: CacheSite, tmp_path: Path
 ) -> None:
     source = tmp_path / "img-b.raw"
@@ -109,8 +109,11 @@ def test_file_urls_are_copied_and_other_schemes_refused(
     cache_site.describe("img-b", content, uri=source.as_uri())
     cache_site.describe("img-a", cache_site.contents["img-a"], uri="ftp://host/img-a")
     cache_site.publish("2.0")
-    result = cache_site.cache()
+    result = cache_site.cache("--max-tries", "0")
+    assert "refusing a file: image URI" in result.err, "the list was read over http"
+    assert "0 downloaded, 0 expired, 2 failed" in result.out
+    result = cache_site.cache("--allow-file-images")
     assert (cache_site.cache_dir / "img-b").read_bytes() == content
-    assert "unsupported URL scheme 'ftp'" in result.err
+    assert "unsupported image URI scheme 'ftp'" in result.err
     assert "1 downloaded, 0 expired, 1 failed" in result.out
     assert hashlib.sha512(content).hexdigest() == cache_site.index()["img-b"]["sha512"]

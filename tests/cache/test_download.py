@@ -197,16 +197,26 @@ def test_cancel_stops_a_download(server: HttpServer, tmp_path: Path) -> None:
 def test_file_urls(tmp_path: Path, downloader: Downloader) -> None:
     source = tmp_path / "source"
     source.write_bytes(BODY)
-    assert downloader.download(_job(tmp_path, source.as_uri())).ok
-    result = downloader.download(_job(tmp_path, "file://otherhost/x", path=tmp_path / "b"))
+    refused = downloader.download(_job(tmp_path, source.as_uri(), local_files=False))
+    assert "refusing a file: image URI" in str(refused.error)
+    assert downloader.download(_job(tmp_path, source.as_uri(), local_files=True)).ok
+    result = downloader.download(
+        _job(tmp_path, "file://otherhost/x", local_files=True, path=tmp_path / "b")
+    )
     assert "must name a local path" in str(result.error)
-    result = downloader.download(_job(tmp_path, (tmp_path).as_uri(), path=tmp_path / "c"))
+    result = downloader.download(
+        _job(tmp_path, (tmp_path).as_uri(), local_files=True, path=tmp_path / "c")
+    )
     assert "not a regular file" in str(result.error)
-    result = downloader.download(_job(tmp_path, "file:///nonexistent", path=tmp_path / "d"))
+    result = downloader.download(
+        _job(tmp_path, "file:///nonexistent", local_files=True, path=tmp_path / "d")
+    )
     assert "No such file" in str(result.error)
     small = tmp_path / "small"
     small.write_bytes(b"abc")
-    result = downloader.download(_job(tmp_path, small.as_uri(), path=tmp_path / "e"))
+    result = downloader.download(
+        _job(tmp_path, small.as_uri(), local_files=True, path=tmp_path / "e")
+    )
     assert "is 3 bytes, the list says 262144" in str(result.error)
 
 

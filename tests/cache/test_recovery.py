@@ -133,7 +133,7 @@ def test_a_corrupt_index_is_a_one_line_error(cache_site: CacheSite) -> None:
 def test_a_failed_step_sends_no_process_postfix(
     cache_site: CacheSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(source: Path, destination: Path) -> None:
+    def broken(source: Path, destination: Path, *_: object) -> None:
         raise CacheError(f"cannot move {source} to {destination}: Permission denied")
 
     monkeypatch.setattr(cache_module, "move_file", broken)

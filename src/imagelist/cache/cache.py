@@ -10,16 +10,15 @@ What is new: the run holds the cache's lock; a step interrupted by a crash is co
 (:mod:`.journal`); events a handler did not take are sent again right after ProcessPrefix
 (:class:`~imagelist.events.Outbox`); downloads run in parallel (:mod:`.download`); ``-s``
 retires a corrupt file with Expire events instead of deleting it silently (D14); the expired
-directory can be pruned by age and size.
+directory can be pruned by age and size; nothing is written through a link or outside the three
+directories, and what is not a regular file is quarantined (:mod:`.safefs`, ADR 0010).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,8 +30,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
-from ..document import is_safe_identifier
-from ..errors import CacheError, ImageListError
+from ..errors import ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, Outbox
 from ..fetch import Fetcher
 from .download import Downloader, DownloadJob, DownloadLimits, DownloadResult, hash_file
@@ -40,7 +38,7 @@ from .index import (
     EXPIRED_TIME_FORMAT,
     ManagedDirectory,
     expired_name,
-    fsync_directory,
+    quarantine_strays,
 )
 from .journal import Journal, Step
 from .plan import (
@@ -56,6 +54,7 @@ from .plan import (
     wanted_images,
 )
 from .progress import ProgressDisplay, Summary
+from .safefs import Modes, check_entry, quarantine, safe_move, safe_name, usable
 
 __all__ = ["ACTIONS", "OUTBOX_NAME", "CacheConfig", "CacheRun", "move_file"]
 
@@ -81,34 +80,15 @@ class CacheConfig:
     expired_max_age: float | None = None
     expired_max_size: int | None = None
     limits: DownloadLimits = field(default_factory=DownloadLimits)
+    #: Copy ``file:`` images even of lists read over http(s) (off: only ``file:`` lists may).
+    allow_file_images: bool = False
+    #: Modes of created directories and files (the umask applies on top).
+    modes: Modes = field(default_factory=Modes)
 
 
-def move_file(source: Path, destination: Path) -> None:
-    """Rename ``source`` to ``destination`` durably; across filesystems copy, fsync, rename."""
-    try:
-        os.rename(source, destination)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise CacheError(
-                f"cannot move {source} to {destination}: {exc.strerror or exc}"
-            ) from None
-        temporary = destination.with_name(f".{destination.name}.tmp-{os.getpid()}")
-        try:
-            shutil.copyfile(source, temporary)
-            with temporary.open("rb+") as handle:
-                os.fsync(handle.fileno())
-            os.rename(temporary, destination)
-            fsync_directory(destination.parent)
-            source.unlink()
-        except OSError as copy_error:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise CacheError(
-                f"cannot copy {source} to {destination}: {copy_error.strerror or copy_error}"
-            ) from None
-    fsync_directory(destination.parent)
-    if source.parent != destination.parent:
-        fsync_directory(source.parent)
+def move_file(source: Path, destination: Path, modes: Modes | None = None) -> None:
+    """Rename a checked regular file durably inside the cache (see :func:`.safefs.safe_move`)."""
+    safe_move(source.parent, source.name, destination.parent, destination.name, modes or Modes())
 
 
 def _expired_time(name: str, path: Path) -> float:
@@ -121,8 +101,9 @@ def _expired_time(name: str, path: Path) -> float:
         return 0.0
 
 
-def _plain_name(name: object) -> bool:
-    return isinstance(name, str) and is_safe_identifier(name.split(".", 1)[0]) and "/" not in name
+def _local_list(image: WantedImage) -> bool:
+    """Whether the image's list was read from a ``file:`` URL (so it may name local files)."""
+    return image.list_url[:5].lower() == "file:"
 
 
 class CacheRun:
@@ -148,9 +129,12 @@ class CacheRun:
         self.output = output
         self.cancel = cancel or threading.Event()
         self.now = now
-        self.cache = ManagedDirectory(Path(config.cache_dir), config.cache_dir)
-        self.partial = ManagedDirectory(Path(config.partial_dir), config.partial_dir)
-        self.expired = ManagedDirectory(Path(config.expired_dir), config.expired_dir)
+        modes = config.modes
+        self.cache = ManagedDirectory(Path(config.cache_dir), config.cache_dir, modes=modes)
+        self.partial = ManagedDirectory(Path(config.partial_dir), config.partial_dir, modes=modes)
+        self.expired = ManagedDirectory(
+            Path(config.expired_dir), config.expired_dir, modes=modes, expired=True
+        )
         self.journal = Journal(self.cache.path)
         self.outbox = Outbox(self.cache.path / OUTBOX_NAME)
         self.summary = Summary()
@@ -168,6 +152,7 @@ class CacheRun:
         for directory in self.directories():
             directory.create()
             directory.load()
+            directory.set_aside_rejected(self.now())
         self.outbox.load()
 
     def run(self) -> Summary:
@@ -215,6 +200,11 @@ class CacheRun:
         step = self.journal.pending()
         if step is None:
             return
+        if not (safe_name(step.key) and safe_name(step.target)):
+            shown = str(step.key)[:80]
+            logger.error("the cache journal names no file of the cache: %r; ignored", shown)
+            self.journal.end()
+            return
         logger.warning("completing the %s of %s left by an interrupted run", step.op, step.key)
         if step.op == "install":
             self._finish_install(step)
@@ -227,9 +217,12 @@ class CacheRun:
     def _finish_install(self, step: Step) -> None:
         source = self.partial.path / step.key
         destination = self.cache.path / step.key
-        if source.is_file() and not destination.exists():
-            move_file(source, destination)
-        if destination.is_file():
+        modes = self.config.modes
+        if not usable(self.cache.path, step.key, modes) and usable(
+            self.partial.path, step.key, modes
+        ):
+            move_file(source, destination, modes)
+        if usable(self.cache.path, step.key, modes):
             self.cache.entries[step.key] = step.entry
             self.partial.entries.pop(step.key, None)
             self.cache.save()
@@ -239,9 +232,12 @@ class CacheRun:
     def _finish_expire(self, step: Step) -> None:
         source = self.cache.path / step.key
         destination = self.expired.path / step.target
-        if source.is_file() and not destination.exists():
-            move_file(source, destination)
-        if destination.is_file():
+        modes = self.config.modes
+        if not usable(self.expired.path, step.target, modes) and usable(
+            self.cache.path, step.key, modes
+        ):
+            move_file(source, destination, modes)
+        if usable(self.expired.path, step.target, modes):
             entry = dict(step.entry, filename=step.target)
             self.expired.entries[step.target] = entry
             self.cache.entries.pop(step.key, None)
@@ -255,6 +251,7 @@ class CacheRun:
             for temporary in directory.temporary_files():
                 logger.info("removing %s (left by an interrupted write)", temporary)
                 temporary.unlink(missing_ok=True)
+        quarantine_strays(self.directories())
         self._reconcile_cache()
         self._reconcile_partial()
         self._reconcile_expired()
@@ -263,8 +260,8 @@ class CacheRun:
         changed = False
         for key in list(directory.entries):
             entry = directory.entries[key]
-            name = entry.get("filename") or key
-            if not _plain_name(name) or not (directory.path / str(name)).is_file():
+            name = str(entry.get("filename") or key)
+            if not usable(directory.path, name, self.config.modes):
                 logger.warning("%s: index entry %s has no file; entry removed", directory.path, key)
                 del directory.entries[key]
                 changed = True
@@ -287,7 +284,7 @@ class CacheRun:
                 continue
             target = self._expired_target(name)
             logger.warning("%s: not in %s; moved to %s", path, self.cache.index_path, target)
-            move_file(path, self.expired.path / target)
+            move_file(path, self.expired.path / target, self.config.modes)
             self.expired.entries[target] = {"filename": target}
             self.expired.save()
         if changed:
@@ -309,8 +306,8 @@ class CacheRun:
     def _reconcile_expired(self) -> None:
         changed = False
         for key in list(self.expired.entries):
-            name = self.expired.entries[key].get("filename") or key
-            if not _plain_name(name) or not (self.expired.path / str(name)).is_file():
+            name = str(self.expired.entries[key].get("filename") or key)
+            if not usable(self.expired.path, name, self.config.modes):
                 del self.expired.entries[key]
                 changed = True
         if changed:
@@ -363,7 +360,7 @@ class CacheRun:
         self._emit(EventType.EXPIRE_PREFIX, entry)
         target = self._expired_target(key)
         self.journal.begin(Step("expire", key, target, entry))
-        move_file(self.cache.file_of(key), self.expired.path / target)
+        move_file(self.cache.file_of(key), self.expired.path / target, self.config.modes)
         moved = dict(entry, filename=target)
         self.expired.entries[target] = moved
         self.expired.save()
@@ -489,6 +486,8 @@ class CacheRun:
                     image.sha512,
                     self.partial.path / image.identifier,
                     validator=resume.get("validator"),
+                    local_files=self.config.allow_file_images or _local_list(image),
+                    file_mode=self.config.modes.file,
                 )
             )
         self.partial.save()
@@ -539,6 +538,12 @@ class CacheRun:
 
     def install(self, key: str) -> None:
         """AvailablePrefix, move to ``cache/<id>``, save the indexes, AvailablePostfix."""
+        problem = check_entry(self.partial.path / key)
+        if problem is not None:  # changed under us since the download was verified
+            quarantine(self.partial.path, key, problem, self.config.modes)
+            self.summary.failed += 1
+            self.summary.errors.append(f"{key}: the verified partial file was replaced")
+            return
         if key in self.cache.entries:  # only without the expire action: retire the old one
             self.expire_one(key)
         with self.partial.lock:
@@ -547,7 +552,7 @@ class CacheRun:
         entry = {k: v for k, v in partial_entry.items() if k != _RESUME}
         entry["filename"] = key
         self.journal.begin(Step("install", key, key, entry))
-        move_file(self.partial.path / key, self.cache.path / key)
+        move_file(self.partial.path / key, self.cache.path / key, self.config.modes)
         self.cache.entries[key] = entry
         self.cache.save()
         with self.partial.lock:
@@ -583,5 +588,5 @@ class CacheRun:
             for image in plan_downloads(entries, self.wanted()):
                 have = 0
                 with contextlib.suppress(OSError):
-                    have = (self.partial.path / image.identifier).stat().st_size
+                    have = os.lstat(self.partial.path / image.identifier).st_size
                 yield f"download\t{image.identifier}\t{image.size}\t{have}\t{image.uri}"

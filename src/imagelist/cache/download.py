@@ -4,8 +4,13 @@ What vmcatcher 0.6 did (reference §2.6, defect D12): ``wget`` through a shell w
 unquoted, one image after the other, no resume, no timeout, then a second pass over the file to
 hash it. What :class:`Downloader` does instead, for one image in a worker thread:
 
-* **http, https and file** URIs, through :meth:`imagelist.fetch.Fetcher.open_stream` (the one
-  HTTP seam: https verified, redirects only to the same or a stronger scheme); never a shell.
+* **http and https** URIs, through :meth:`imagelist.fetch.Fetcher.open_stream` (the one HTTP
+  seam: https verified, redirects only to http(s), never weaker); never a shell. ``file:`` URIs
+  only for a job that allows them (:attr:`DownloadJob.local_files`: the list was itself read from
+  a file, or the admin said so); otherwise they are refused before the path is even looked at,
+  and the message says nothing about it (ADR 0010).
+* **Never through a link**: the partial file is opened with ``O_NOFOLLOW`` or created with
+  ``O_EXCL`` (:func:`.safefs.open_partial`); a link or hard link under its name is quarantined.
 * **One pass**: each chunk is written to ``partial/<id>`` and handed to a hashing thread
   (:class:`StreamHasher`; hashlib releases the GIL), so receiving, writing and SHA-512 overlap.
   Memory is a few chunks per download, whatever the image size.
@@ -56,6 +61,7 @@ from ..errors import (
     ImageVerificationError,
 )
 from ..fetch import Fetcher, redact_url_safe
+from .safefs import DEFAULT_FILE_MODE, Modes, open_nofollow, open_partial
 
 __all__ = [
     "CHUNK",
@@ -75,7 +81,7 @@ CHUNK = 256 * 1024
 _QUEUE_DEPTH = 8
 _FADVISE_STEP = 32 * 1024 * 1024
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
-_SCHEMES = frozenset({"http", "https", "file"})
+_SCHEMES = frozenset({"http", "https"})
 #: What reading a response body raises when the connection breaks, times out or is cut.
 _READ_ERRORS = (
     urllib3.exceptions.HTTPError,
@@ -123,6 +129,10 @@ class DownloadJob:
     path: Path
     #: ``If-Range`` value from the server's earlier answer for the same URI, if any.
     validator: str | None = None
+    #: ``file:`` URIs may be copied: the list was read from a file, or the admin allowed it.
+    local_files: bool = False
+    #: Mode of a new partial file (the umask applies on top).
+    file_mode: int = DEFAULT_FILE_MODE
 
 
 @dataclass
@@ -198,13 +208,25 @@ def hash_file(
     path: Path, *, hasher: StreamHasher | None = None, cancel: threading.Event | None = None
 ) -> StreamHasher:
     """Hash a whole file (reading and hashing overlap); raises OSError."""
+    with os.fdopen(open_nofollow(path), "rb", buffering=0) as handle:
+        return _hash_descriptor(handle.fileno(), path, hasher, cancel)
+
+
+def _hash_descriptor(
+    descriptor: int,
+    path: Path,
+    hasher: StreamHasher | None = None,
+    cancel: threading.Event | None = None,
+) -> StreamHasher:
+    """Hash an open file from its start (reading and hashing overlap); raises OSError."""
     hasher = hasher or StreamHasher()
+    offset = 0
     try:
-        with path.open("rb", buffering=0) as handle:
-            while chunk := handle.read(CHUNK):
-                if cancel is not None and cancel.is_set():
-                    raise DownloadError(f"hashing {path} was interrupted")
-                hasher.update(chunk)
+        while chunk := os.pread(descriptor, CHUNK, offset):
+            if cancel is not None and cancel.is_set():
+                raise DownloadError(f"hashing {path} was interrupted")
+            hasher.update(chunk)
+            offset += len(chunk)
     finally:
         hasher._drain()
     return hasher
@@ -235,7 +257,7 @@ class _Partial:
     def __init__(self, job: DownloadJob, cancel: threading.Event) -> None:
         self.job = job
         try:
-            self.fd = os.open(job.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self.fd = open_partial(job.path.parent, job.path.name, Modes(file=job.file_mode))
         except OSError as exc:
             raise CacheError(f"cannot open {job.path}: {exc.strerror}") from None
         self.hasher = StreamHasher()
@@ -249,7 +271,7 @@ class _Partial:
             os.ftruncate(self.fd, 0)
         elif length:
             try:
-                hash_file(job.path, hasher=self.hasher, cancel=cancel)
+                _hash_descriptor(self.fd, job.path, self.hasher, cancel)
             except BaseException:
                 self.close()
                 raise
@@ -413,12 +435,7 @@ class Downloader:
             self._transfers[job.identifier] = transfer
         partial: _Partial | None = None
         try:
-            scheme = urlsplit(job.uri).scheme.lower()
-            if scheme not in _SCHEMES:
-                raise DownloadError(
-                    f"cannot download {redact_url_safe(job.uri)}: unsupported URL scheme "
-                    f"{scheme!r} (http, https and file are)"
-                )
+            self._check_scheme(job)
             partial = _Partial(job, self.cancel)
             result.resumed_from = partial.offset
             transfer.done = transfer.window_done = partial.offset
@@ -435,7 +452,9 @@ class Downloader:
                 if isinstance(exc, ImageListError)
                 else CacheError(f"{job.identifier}: {exc.strerror or exc}")
             )
-            if partial is not None:
+            if partial is not None and partial.offset == 0:
+                partial.discard()  # nothing to resume: leave no empty file behind
+            elif partial is not None:
                 partial.close()
         finally:
             with self._lock:
@@ -443,6 +462,22 @@ class Downloader:
         result.received = transfer.received
         result.seconds = time.monotonic() - started
         return result
+
+    @staticmethod
+    def _check_scheme(job: DownloadJob) -> None:
+        """http(s) only, ``file:`` when the job allows it; the URI is not echoed otherwise."""
+        try:
+            scheme = urlsplit(job.uri).scheme.lower()
+        except ValueError:
+            scheme = "?"
+        if scheme in _SCHEMES or (scheme == "file" and job.local_files):
+            return
+        if scheme == "file":
+            raise DownloadError(
+                "refusing a file: image URI: the list was not read from a file: URL "
+                "(see --allow-file-images)"
+            )
+        raise DownloadError(f"unsupported image URI scheme {scheme[:20]!r} (http and https are)")
 
     def _check_space(self, job: DownloadJob, have: int) -> None:
         needed = job.size - have

@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import CacheError
 from .index import atomic_write, fsync_directory
+from .safefs import open_nofollow
 
 __all__ = ["JOURNAL_NAME", "Journal", "Step"]
 
@@ -56,7 +58,8 @@ class Journal:
     def pending(self) -> Step | None:
         """The step a crashed run left unfinished, if any."""
         try:
-            data = json.loads(self.path.read_bytes())
+            with os.fdopen(open_nofollow(self.path), "rb") as handle:
+                data = json.loads(handle.read())
             return Step(**data)
         except FileNotFoundError:
             return None

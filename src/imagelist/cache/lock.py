@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import time
 from pathlib import Path
 from types import TracebackType
@@ -33,9 +34,15 @@ class CacheLock:
     def acquire(self, wait: float = 0.0) -> bool:
         """Take the lock, waiting up to ``wait`` seconds; False if another run still holds it."""
         try:
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # Never through a link planted under the name: the pid write would truncate its target.
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+            descriptor = os.open(self.path, flags, 0o640)
         except OSError as exc:
             raise CacheError(f"cannot open lock file {self.path}: {exc.strerror}") from None
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            os.close(descriptor)
+            raise CacheError(f"lock file {self.path} is not a regular file with one link; not used")
         deadline = time.monotonic() + max(0.0, wait)
         while True:
             try:

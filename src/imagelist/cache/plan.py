@@ -67,6 +67,8 @@ class WantedImage:
     osversion: str
     list_id: int
     msg_hash: str
+    #: Where the subscription's list is read from: only a ``file:`` list may name ``file:`` images.
+    list_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def wanted_images(engine: Engine) -> dict[str, WantedImage]:
         select(
             ImageDefinition.identifier,
             Subscription.identifier.label("subscription"),
+            Subscription.uri,
             ImageInstance,
             ImageListInstance.data_hash,
         )
@@ -96,7 +99,7 @@ def wanted_images(engine: Engine) -> dict[str, WantedImage]:
     wanted: dict[str, WantedImage] = {}
     try:
         with Session(engine) as session:
-            for identifier, subscription, instance, data_hash in session.execute(query):
+            for identifier, subscription, list_url, instance, data_hash in session.execute(query):
                 if not is_safe_identifier(identifier):
                     logger.error("image id %r is not a safe file name; not cached", identifier)
                     continue
@@ -116,6 +119,7 @@ def wanted_images(engine: Engine) -> dict[str, WantedImage]:
                     osversion=instance.osversion or "",
                     list_id=instance.list_instance_id,
                     msg_hash=data_hash,
+                    list_url=list_url,
                 )
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot read the image selections: {db_reason(exc)}") from None

@@ -19,6 +19,7 @@ from types import FrameType
 
 from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun, DownloadLimits
 from ..cache.cache import OUTBOX_NAME
+from ..cache.safefs import DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Modes
 from ..db.subscriber import open_database
 from ..errors import EXIT_EVENTS_FAILED, HandlerError, ImageListError, UsageError
 from ..events import (
@@ -64,6 +65,16 @@ def _size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
+def _mode(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"invalid mode {text!r} (octal, e.g. 0750)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names first."""
     parser = make_parser(
@@ -102,6 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--expired-dir",
         metavar="DIR",
         help="default: $VMCATCHER_CACHE_DIR_EXPIRE, else CACHE/expired",
+    )
+    dirs.add_argument(
+        "--dir-mode",
+        type=_mode,
+        default=DEFAULT_DIR_MODE,
+        metavar="OCTAL",
+        help="mode of the directories created (default 0750; the umask applies on top)",
+    )
+    dirs.add_argument(
+        "--file-mode",
+        type=_mode,
+        default=DEFAULT_FILE_MODE,
+        metavar="OCTAL",
+        help="mode of the files created (default 0640; the umask applies on top)",
+    )
+    dirs.add_argument(
+        "--allow-file-images",
+        action="store_true",
+        help="copy file: image URIs even from lists read over http(s) (default: only from lists "
+        "read from a file: URL)",
     )
     dirs.add_argument(
         "--expired-max-age",
@@ -272,6 +303,8 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig
         expired_max_age=None if max_age is None else max_age * 86400,
         expired_max_size=args.expired_max_size,
         limits=limits,
+        allow_file_images=args.allow_file_images,
+        modes=Modes(directory=args.dir_mode, file=args.file_mode),
     )
 
 
