@@ -84,7 +84,14 @@ def test_glance_lookalikes_of_another_project_are_left_alone(
         image_hash=digest,
         APPLIANCE_ATTRIBUTES=json.dumps({"sl:checksum:sha512": digest}),
     )
-    planted = [str(ours_lookalike.id), str(atrope_lookalike.id)]
+    cloudkeeper_lookalike = plant_in_glance(
+        identifier,
+        digest,
+        real,
+        APPLIANCE_ID=identifier,
+        APPLIANCE_ATTRIBUTES=json.dumps({"sl:checksum:sha512": digest}),
+    )
+    planted = [str(i.id) for i in (ours_lookalike, atrope_lookalike, cloudkeeper_lookalike)]
     assert set(planted) <= {str(i.id) for i in glance_images("imagelist-test")}  # we see them
     before = {image_id: glance_state(image_id) for image_id in planted}
     cache_before = tree(cache.path)
