@@ -96,7 +96,7 @@ def _expired_time(name: str, path: Path) -> float:
     with contextlib.suppress(ValueError):
         return datetime.strptime(name.rpartition(".")[2], EXPIRED_TIME_FORMAT).timestamp()
     try:
-        return path.stat().st_mtime
+        return os.lstat(path).st_mtime
     except OSError:
         return 0.0
 
@@ -292,7 +292,7 @@ class CacheRun:
 
     def _matches(self, path: Path, entry: Mapping[str, Any]) -> bool:
         try:
-            if path.stat().st_size != entry_size(entry):
+            if os.lstat(path).st_size != entry_size(entry):
                 return False
             return hash_file(path, cancel=self.cancel).hexdigest() == entry_sha512(entry)
         except (OSError, ImageListError):
@@ -349,7 +349,7 @@ class CacheRun:
     def _expired_target(self, key: str) -> str:
         when = self.now()
         target = expired_name(key, when)
-        while target in self.expired.entries or (self.expired.path / target).exists():
+        while target in self.expired.entries or os.path.lexists(self.expired.path / target):
             when += timedelta(seconds=1)
             target = expired_name(key, when)
         return target
@@ -376,7 +376,7 @@ class CacheRun:
         entry = self.cache.entries[key]
         path = self.cache.file_of(key)
         try:
-            size = path.stat().st_size
+            size = os.lstat(path).st_size
             if size != entry_size(entry):
                 return f"{size} bytes instead of {entry_size(entry)}"
             if hash_file(path, cancel=self.cancel).hexdigest() != entry_sha512(entry):
@@ -408,7 +408,7 @@ class CacheRun:
         for key in self.expired.entries:
             path = self.expired.file_of(key)
             with contextlib.suppress(OSError):
-                files.append((_expired_time(key, path), path.stat().st_size, key, path))
+                files.append((_expired_time(key, path), os.lstat(path).st_size, key, path))
         files.sort()
         now = self.now().timestamp()
         total = sum(size for _, size, _, _ in files)

@@ -206,7 +206,7 @@ class ManagedDirectory:
     def temporary_files(self) -> list[Path]:
         """Leftover temporary files of an interrupted write (``.*.tmp-*``)."""
         try:
-            return sorted(p for p in self.path.glob(".*.tmp-*") if p.is_file())
+            return sorted(p for p in self.path.glob(".*.tmp-*") if p.is_symlink() or p.is_file())
         except OSError:  # pragma: no cover - the directory vanished meanwhile
             return []
 
