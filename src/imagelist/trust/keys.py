@@ -70,39 +70,46 @@ def weak_signature_algorithm(oid: x509.ObjectIdentifier) -> str | None:
     return _WEAK_ALGORITHMS.get(oid.dotted_string)
 
 
+def _subject(cert: x509.Certificate) -> str:
+    return name_oneline(cert.subject.public_bytes())
+
+
 def check_key(cert: x509.Certificate, policy: KeyPolicy, *, role: str) -> None:
     """Raise WeakKeyError when the certificate's key or its signature algorithm is too weak.
 
     ``role`` names the certificate in the message (``signer`` or ``CA``).
     """
-    subject = name_oneline(cert.subject.public_bytes())
     weak = weak_signature_algorithm(cert.signature_algorithm_oid)
     if weak is not None:
-        raise WeakKeyError(f"{role} certificate {subject} is signed with {weak}, which is broken")
+        raise WeakKeyError(
+            f"{role} certificate {_subject(cert)} is signed with {weak}, which is broken"
+        )
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
         kind = "RSA" if isinstance(key, rsa.RSAPublicKey) else "DSA"
         bits = key.key_size
+        if bits >= DEFAULT_MIN_RSA_BITS:
+            return
+        subject = _subject(cert)
         if bits < policy.min_rsa_bits:
             raise WeakKeyError(
                 f"{role} certificate {subject} has a {bits}-bit {kind} key; at least "
                 f"{policy.min_rsa_bits} bits are required"
             )
-        if bits < DEFAULT_MIN_RSA_BITS:
-            logger.warning(
-                "%s certificate %s has a %d-bit %s key, accepted only because the RSA floor "
-                "is lowered to %d bits",
-                role,
-                subject,
-                bits,
-                kind,
-                policy.min_rsa_bits,
-            )
+        logger.warning(
+            "%s certificate %s has a %d-bit %s key, accepted only because the RSA floor "
+            "is lowered to %d bits",
+            role,
+            subject,
+            bits,
+            kind,
+            policy.min_rsa_bits,
+        )
     elif isinstance(key, ec.EllipticCurvePublicKey):
         if key.curve.key_size < MIN_EC_BITS:
             raise WeakKeyError(
-                f"{role} certificate {subject} has an EC key on {key.curve.name} "
+                f"{role} certificate {_subject(cert)} has an EC key on {key.curve.name} "
                 f"({key.curve.key_size} bits); P-256 or stronger is required"
             )
     elif not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        raise WeakKeyError(f"{role} certificate {subject} has a key of an unsupported type")
+        raise WeakKeyError(f"{role} certificate {_subject(cert)} has a key of an unsupported type")
