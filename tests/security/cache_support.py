@@ -14,6 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.cache.support import CacheSite
 from tests.subscriber.support import Result
 
 #: imagelist.cache.safefs.QUARANTINE_NAME, as the docs name it.
@@ -97,3 +98,11 @@ def one_warning(result: Result, text: str) -> str:
     lines = [line for line in result.err.splitlines() if text in line]
     assert len(lines) == 1, result.err
     return lines[0]
+
+
+def attack_run(cache_site: CacheSite, *args: str) -> Result:
+    """Run vmcatcher_cache once; the database (SQLite or PostgreSQL) must not change."""
+    rows = cache_site.site.snapshot()
+    result = cache_site.cache(*args)
+    assert cache_site.site.snapshot() == rows, "vmcatcher_cache changes no row"
+    return result

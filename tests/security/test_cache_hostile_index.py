@@ -6,7 +6,7 @@ image out of the tree; in ``partial/cache.index`` it made the run delete the fil
 journal it made recovery move an outside file into the cache. Now every key and file name must
 be a safe name before a path is built: a hostile entry is moved to ``.quarantine/`` (the index
 loses only that entry), a hostile journal step is ignored, and nothing outside changes
-(ADR 0010). vmcatcher_cache only reads the database, so these run on SQLite.
+(ADR 0010). On SQLite and PostgreSQL: the database stays as it was.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from imagelist.cache.journal import Journal, Step
 from tests.cache.support import CacheSite, build_cache_site
 from tests.httpserver import HttpServer
 from tests.pki import TestPki
-from tests.security.cache_support import Outside, one_warning, tree
-from tests.subscriber.conftest import sqlite_site, sqlite_url  # noqa: F401
+from tests.security.cache_support import Outside, attack_run, one_warning, tree
 from tests.subscriber.support import Site
 
 #: Relative keys resolve (from cache/ or cache/partial/) inside tmp_path. ABSOLUTE stands for the
@@ -45,17 +44,17 @@ def _key(key: str, outside: Outside) -> str:
 
 @pytest.fixture
 def cache_site(
-    sqlite_site: Site,  # noqa: F811
+    site: Site,
     server: HttpServer,
     test_pki: TestPki,
     tmp_path: Path,
 ) -> CacheSite:
-    site = build_cache_site(
-        sqlite_site, server, test_pki.good, tmp_path, {"img-a": 16 * 1024, "img-b": 5 * 1024}
+    built = build_cache_site(
+        site, server, test_pki.good, tmp_path, {"img-a": 16 * 1024, "img-b": 5 * 1024}
     )
-    assert site.cache().code == 0
-    site.clear_log()
-    return site
+    assert built.cache().code == 0
+    built.clear_log()
+    return built
 
 
 @pytest.fixture
@@ -96,7 +95,7 @@ def test_a_hostile_key_in_cache_index_is_quarantined_not_expired(
     before = tree(cache_site.cache_dir)
     del before["cache.index"]
 
-    result = cache_site.cache()
+    result = attack_run(cache_site)
 
     assert result.code == 0, result.err
     assert result.out.startswith("0 downloaded, 0 expired, 0 failed")
@@ -123,7 +122,7 @@ def test_a_hostile_key_in_partial_index_deletes_nothing(
     before = tree(cache_site.cache_dir)
     del before["partial/cache.index"]
 
-    result = cache_site.cache()
+    result = attack_run(cache_site)
 
     assert result.code == 0, result.err
     _assert_warned(result.err, partial / "cache.index", key)
@@ -148,7 +147,7 @@ def test_a_hostile_filename_is_quarantined(
     _write_index(index, entries)
     hostile = entries["img-a"]
 
-    result = cache_site.cache()
+    result = attack_run(cache_site)
 
     assert result.code == 0, result.err
     _assert_warned(result.err, index, "img-a")
@@ -171,7 +170,7 @@ def test_a_hostile_key_in_expired_index_is_quarantined(
     key = "../../outside/precious.conf"
     _write_index(expired / "cache.index", {key: {"filename": key}})
 
-    result = cache_site.cache("--expired-max-age", "0")
+    result = attack_run(cache_site, "--expired-max-age", "0")
 
     assert result.code == 0, result.err
     _assert_warned(result.err, expired / "cache.index", key)
@@ -189,7 +188,7 @@ def test_a_hostile_journal_step_moves_nothing(
     before = tree(cache_site.cache_dir)
     del before[".vmcatcher_cache.journal"]
 
-    result = cache_site.cache()
+    result = attack_run(cache_site)
 
     assert result.code == 0, result.err
     line = one_warning(result, "cache journal")
@@ -204,7 +203,7 @@ def test_an_unsafe_file_name_in_cache_is_quarantined(
 ) -> None:
     stray = cache_site.cache_dir / "-rf $(id)\nVMCATCHER_EVENT_TYPE=x"
     stray.write_bytes(b"stray")
-    result = cache_site.cache()
+    result = attack_run(cache_site)
     assert result.code == 0, result.err
     line = one_warning(result, "whose name no image can have")
     assert line.startswith(f"WARNING: {cache_site.cache_dir}/'-rf $(id)\\nVMCATCHER_EVENT")

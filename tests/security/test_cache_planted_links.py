@@ -6,8 +6,7 @@ to a file, under an image's name. Before, a link in ``partial/`` was followed: t
 resumed, truncated and overwritten with the image, and the link itself then installed as the
 image; a link in ``cache/`` was hashed and handed to the cloud. Now nothing is followed: the
 entry is moved to ``<directory>/.quarantine/`` with one warning, the image is fetched again, and
-the file outside is untouched (ADR 0010). vmcatcher_cache only reads the database, so these run
-on SQLite; the database cases are in test_image_source_scheme.py.
+the file outside is untouched (ADR 0010). On SQLite and PostgreSQL: the database stays as it was.
 """
 
 from __future__ import annotations
@@ -22,8 +21,14 @@ import pytest
 from tests.cache.support import CacheSite, build_cache_site
 from tests.httpserver import HttpServer
 from tests.pki import TestPki
-from tests.security.cache_support import Outside, describe, one_warning, quarantined, tree
-from tests.subscriber.conftest import sqlite_site, sqlite_url  # noqa: F401
+from tests.security.cache_support import (
+    Outside,
+    attack_run,
+    describe,
+    one_warning,
+    quarantined,
+    tree,
+)
 from tests.subscriber.support import Site
 
 Plant = Callable[[Path, Outside], None]
@@ -50,13 +55,13 @@ PLANTS = {
 
 @pytest.fixture
 def cache_site(
-    sqlite_site: Site,  # noqa: F811
+    site: Site,
     server: HttpServer,
     test_pki: TestPki,
     tmp_path: Path,
 ) -> CacheSite:
     return build_cache_site(
-        sqlite_site, server, test_pki.good, tmp_path, {"img-a": 64 * 1024, "img-b": 5 * 1024}
+        site, server, test_pki.good, tmp_path, {"img-a": 64 * 1024, "img-b": 5 * 1024}
     )
 
 
@@ -96,7 +101,7 @@ def test_a_link_in_partial_is_never_written_through(
     make(partial / "img-a", outside)
     planted = describe(partial / "img-a")
 
-    result = cache_site.cache()
+    result = attack_run(cache_site)
 
     assert result.code == 0, result.err
     assert result.out.startswith("2 downloaded, 0 expired, 0 failed")
@@ -121,7 +126,7 @@ def test_a_link_in_cache_is_quarantined_and_the_image_fetched_again(
     planted = describe(cache_site.cache_dir / "img-a")
     cache_site.clear_log()
 
-    result = cache_site.cache("-s", "-D")
+    result = attack_run(cache_site, "-s", "-D")
 
     assert result.code == 0, result.err
     assert result.out.startswith("1 downloaded, 0 expired, 0 failed")
@@ -150,7 +155,7 @@ def test_a_link_in_expired_is_quarantined_and_its_entry_dropped(
     make(expired / name, outside)
     planted = describe(expired / name)
 
-    result = cache_site.cache("--expired-max-age", "0")
+    result = attack_run(cache_site, "--expired-max-age", "0")
 
     assert result.code == 0, result.err
     line = one_warning(result, f"{name} is")
@@ -168,7 +173,7 @@ def test_a_link_in_expired_is_quarantined_and_its_entry_dropped(
 def test_a_planted_lock_link_is_not_truncated(cache_site: CacheSite, outside: Outside) -> None:
     cache_site.cache_dir.mkdir()
     (cache_site.cache_dir / ".vmcatcher_cache.lock").symlink_to(outside.file)
-    result = cache_site.cache()
+    result = attack_run(cache_site)
     assert result.code == 1
     assert result.err.startswith("vmcatcher_cache: error: cannot open lock file ")
     assert len(result.err.splitlines()) == 1
@@ -185,7 +190,7 @@ def test_a_planted_index_temporary_link_is_not_written_through(
     cache_site.cache_dir.mkdir()
     name = f".cache.index.tmp-{os.getpid()}-{threading.get_ident()}"
     (cache_site.cache_dir / name).symlink_to(outside.root / "written-by-the-cache")
-    result = cache_site.cache()
+    result = attack_run(cache_site)
     assert result.code == 0, result.err
     assert not (outside.root / "written-by-the-cache").exists()
     outside.assert_untouched()
