@@ -9,15 +9,18 @@ URL and the cause, and the password reaches neither stderr nor the logs, not eve
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.subscriber.support import Site, fresh_database_url
+from tests.postgres import running_postgres
+from tests.subscriber.support import Site
 
 SECRET = "pw-Zq8-never-shown"
 SUBSCRIPTION = "sub-secret"
@@ -92,29 +95,27 @@ def test_locked_sqlite_is_exit_36_without_the_password(tmp_path: Path) -> None:
     assert _password(site) == [(None,)], "nothing was written"
 
 
-def test_stopped_postgresql_is_exit_36_without_the_password(
-    tmp_path: Path, postgres_url: str
-) -> None:
-    """A PostgreSQL server that was running and is stopped (the URL's own password hidden)."""
-    with fresh_database_url("postgresql", tmp_path, postgres_url) as url:
-        _add_subscription(url)
-    # The database was dropped with its server still up; now point at a port nobody serves.
-    parsed = make_url(url).set(password=SECRET, port=_closed_port())
-    stopped = parsed.render_as_string(hide_password=False)
-    result = _run("--uri-password-set", SECRET, "-u", SUBSCRIPTION, "-d", stopped)
-    assert result.returncode == 36, result.stderr
-    assert SECRET not in result.stdout + result.stderr
-    shown = parsed.render_as_string(hide_password=True)
-    assert f"vmcatcher_subscribe: error: cannot open database {shown}: " in result.stderr
-    assert result.stderr.count("\n") == 1
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def test_stopped_postgresql_is_exit_36_without_the_password() -> None:
+    """A PostgreSQL server that held the database and was then stopped (its own server, so the
+    session's is not disturbed); the URL carries a password, which must stay hidden."""
+    base = Path(tempfile.mkdtemp(prefix="imagelist-pg-stop-"))
+    base.chmod(0o755)
+    try:
+        with running_postgres(base) as url:
+            _add_subscription(url)
+            assert _run("-l", "-d", url).returncode == 0
+        stopped = make_url(url).set(password=SECRET)
+        for argv in (["-l"], ["--uri-password-set", SECRET, "-u", SUBSCRIPTION]):
+            result = _run(*argv, "-d", stopped.render_as_string(hide_password=False))
+            assert result.returncode == 36, result.stderr
+            assert SECRET not in result.stdout + result.stderr
+            shown = stopped.render_as_string(hide_password=True)
+            assert result.stderr.startswith(
+                f"vmcatcher_subscribe: error: cannot open database {shown}: "
+            ), result.stderr
+            assert result.stderr.count("\n") == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
