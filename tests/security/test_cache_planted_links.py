@@ -196,3 +196,45 @@ def test_a_planted_index_temporary_link_is_not_written_through(
     outside.assert_untouched()
     assert set(cache_site.index()) == {"img-a", "img-b"}
     assert not os.path.lexists(cache_site.cache_dir / name)
+
+
+def test_a_planted_quarantine_link_does_not_carry_the_quarantine_outside(
+    cache_site: CacheSite, outside: Outside
+) -> None:
+    partial = cache_site.cache_dir / "partial"
+    partial.mkdir(parents=True)
+    (partial / ".quarantine").symlink_to(outside.directory, target_is_directory=True)
+    (partial / "img-a").symlink_to(outside.file)
+
+    result = attack_run(cache_site)
+
+    assert result.code == 0, result.err
+    assert f"WARNING: {partial / '.quarantine'} is not a directory; replaced" in result.err
+    outside.assert_untouched()
+    assert quarantined(cache_site.cache_dir) == [("link", str(outside.file))]
+    assert (cache_site.cache_dir / "img-a").read_bytes() == cache_site.contents["img-a"]
+
+
+@pytest.mark.parametrize("name", ["cache.index", ".vmcatcher_cache.journal"])
+def test_a_linked_index_or_journal_stops_the_run_and_is_left_alone(
+    cache_site: CacheSite, outside: Outside, name: str
+) -> None:
+    assert cache_site.cache().code == 0
+    (cache_site.cache_dir / name).unlink(missing_ok=True)
+    (cache_site.cache_dir / name).symlink_to(outside.file)
+    before = tree(cache_site.cache_dir)
+    cache_site.clear_log()
+
+    result = attack_run(cache_site)
+
+    assert result.code == 1
+    assert len(result.err.splitlines()) == 1, result.err
+    assert result.err.startswith("vmcatcher_cache: error: cannot read ")
+    assert result.err.rstrip().endswith(
+        "it is a symbolic link (not followed; left as it is)"
+        if name == "cache.index"
+        else "it is a symbolic link"
+    ), result.err
+    outside.assert_untouched()
+    assert tree(cache_site.cache_dir) == before
+    assert "ProcessPostfix" not in [kind for kind, _ in cache_site.event_types()]
