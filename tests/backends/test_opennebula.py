@@ -274,3 +274,77 @@ def test_fake_oned_parses_attribute_templates_and_reports_errors() -> None:
         assert fake.images[image_id].state == ERROR
         assert fake.image_enable(admin, image_id, True) == image_id
         assert fake.images[image_id].state == READY
+
+
+def _garble(oned: FakeOned, method: str, tag: str, value: str | None) -> None:
+    """Make every successful answer of ``method`` carry ``tag`` as ``value`` (None: removed)."""
+    import xml.etree.ElementTree as ET
+
+    assert oned.server is not None
+    original = oned.server.funcs[method]
+
+    def garbled(*params: object) -> object:
+        response = original(*params)
+        if response[0] is True:
+            root = ET.fromstring(response[1])
+            for parent in list(root.iter()):
+                for child in [c for c in parent if c.tag == tag]:
+                    if value is None:
+                        parent.remove(child)
+                    else:
+                        child.text = value
+            response[1] = ET.tostring(root, encoding="unicode")
+        return response
+
+    oned.server.funcs[method] = garbled
+
+
+@pytest.mark.parametrize(
+    ("method", "tag", "value"),
+    [
+        ("one.imagepool.info", "STATE", None),
+        ("one.imagepool.info", "UID", "root"),
+        ("one.image.info", "ID", "five"),
+    ],
+)
+def test_a_malformed_answer_from_oned_is_a_backend_error_not_an_internal_one(
+    oned: FakeOned, cache: Cache, tmp_path: Path, method: str, tag: str, value: str | None
+) -> None:
+    one = backend(oned, tmp_path)
+    publish(one, cache)
+    _garble(oned, method, tag, value)
+    with pytest.raises(BackendError, match="malformed answer") as raised:
+        publish(one, cache, seed=3)
+    assert raised.value.exit_code == 50
+    assert "\n" not in str(raised.value)
+
+
+def test_two_retirements_of_one_identifier_within_a_second_both_succeed(
+    oned: FakeOned, cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, tzinfo
+
+    from imagelist.backends import opennebula
+    from imagelist.backends.handler import handle
+
+    class FrozenClock(datetime):
+        """Every retirement happens in the same second."""
+
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> FrozenClock:
+            return cls(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+
+    monkeypatch.setattr(opennebula, "datetime", FrozenClock)
+    one = backend(oned, tmp_path)
+    first = publish(one, cache, seed=1)
+    handle(one, expire(ID, first))
+    second = publish(one, cache, seed=2)
+    handle(one, process())
+    handle(one, expire(ID, second))
+    publish(one, cache, seed=3)
+    handle(one, process())
+    retired = sorted(i.name for i in oned.images.values() if i.name != ID)
+    assert len(retired) == 2
+    assert all(name.startswith(f"{ID}_EXPIRED_") for name in retired)
+    assert retired[0] != retired[1]
+    assert [i.name for i in oned.images.values()].count(ID) == 1

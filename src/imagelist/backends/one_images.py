@@ -19,6 +19,7 @@ __all__ = [
     "IN_USE",
     "READY",
     "bits",
+    "check_images",
     "identifier_of",
     "managed",
     "sha512_of",
@@ -46,6 +47,26 @@ PERMISSION_FIELDS = (
     "OTHER_M",
     "OTHER_A",
 )
+
+
+#: The fields of an IMAGE the backend reads as integers; oned always sends them (image.xsd).
+_INTEGER_FIELDS = ("ID", "UID", "GID", "STATE")
+
+
+def check_images(images: list[Any]) -> str | None:
+    """What is wrong with the first malformed IMAGE of an answer, or None if all are usable.
+
+    pyone builds objects from whatever oned sends; a missing or non-integer field would only
+    fail later, deep in the backend, as an internal error. Checked once where answers arrive.
+    """
+    for image in images:
+        for field in _INTEGER_FIELDS:
+            value = getattr(image, field, None)
+            try:
+                int(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return f"IMAGE {text(getattr(image, 'ID', '?'))[:20]} has no integer {field}"
+    return None
 
 
 def text(value: Any) -> str:

@@ -45,6 +45,7 @@ from .one_images import (
     READY,
     RETIRED_ATTRIBUTE,
     bits,
+    check_images,
     identifier_of,
     managed,
     sha512_of,
@@ -146,6 +147,10 @@ def _timeout_transport(https: bool, timeout: float) -> Any:
     return transport
 
 
+#: The calls whose answers carry IMAGE documents, checked before the backend reads them.
+_IMAGE_DOCUMENTS = frozenset({"imagepool.info", "image.info"})
+
+
 class OneClient:
     """The oned XML-RPC calls this backend makes, through pyone, with one-line errors."""
 
@@ -153,6 +158,9 @@ class OneClient:
         self.endpoint = endpoint
         pyone = importlib.import_module("pyone")
         self._pyone = pyone
+        self._parse_error: type[Exception] = importlib.import_module(
+            "pyone.bindings.supbind"
+        ).GDSParseError
         # pyone's own timeout= only sets the process-wide socket default, which requests ignores:
         # pass none, and give its XML-RPC transport a real connect/read timeout (issue 17 §4).
         self._server: Any = pyone.OneServer(endpoint, session=session)
@@ -174,6 +182,11 @@ class OneClient:
             raise BackendUnavailableError(
                 f"cannot reach OpenNebula at {self.endpoint} ({what}): {exc}"
             ) from None
+        except (ValueError, TypeError, AttributeError, self._parse_error) as exc:
+            # pyone could not turn oned's XML into objects: a malformed answer, not our bug.
+            raise BackendError(
+                f"OpenNebula: {what} returned a malformed answer ({type(exc).__name__})"
+            ) from None
 
     def call(self, method: str, *args: Any) -> Any:
         """``one.<method>(session, *args)``, e.g. ``call("image.info", 5)``."""
@@ -181,7 +194,14 @@ class OneClient:
         for part in method.split("."):
             target = getattr(target, part)
         with self._errors(f"one.{method}"):
-            return target(*args)
+            result = target(*args)
+        if method in _IMAGE_DOCUMENTS:
+            problem = check_images(list(result.IMAGE) if method == "imagepool.info" else [result])
+            if problem is not None:
+                raise BackendError(
+                    f"OpenNebula: one.{method} returned a malformed answer: {problem}"
+                )
+        return result
 
 
 class OpenNebulaBackend:
@@ -414,7 +434,8 @@ class OpenNebulaBackend:
         image_id = int(image.ID)
         identifier = identifier_of(image)
         stamp = datetime.now(UTC)
-        name = f"{identifier}_EXPIRED_{stamp.strftime(EXPIRED_FORMAT)}"
+        # The image id keeps two retirements of one identifier within a second apart.
+        name = f"{identifier}_EXPIRED_{stamp.strftime(EXPIRED_FORMAT)}_{image_id}"
         logger.info("opennebula: retiring image %s (%s)", image_id, reason)
         self._mark(
             image,
