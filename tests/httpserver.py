@@ -46,9 +46,9 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.pki import Credential
+from tests.pki import Credential, parse_oneline
 
 __all__ = [
     "FIXED_LAST_MODIFIED",
@@ -537,9 +537,16 @@ def make_server_certificate(
     names: tuple[str, ...] = ("127.0.0.1", "localhost"),
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    subject: str | None = None,
 ) -> tuple[bytes, bytes]:
-    """A TLS server certificate for ``names`` issued by ``issuer``: (cert PEM, key PEM)."""
+    """A TLS server certificate for ``names`` issued by ``issuer``: (cert PEM, key PEM).
+
+    The subject is ``subject`` (one-line form), by default ``/CN=<first name>`` under the issuer's
+    own namespace prefix (as IGTF host certificates are), e.g. ``/DC=org/DC=x/CN=127.0.0.1``.
+    """
     now = dt.datetime.now(dt.UTC)
+    if subject is None:
+        subject = issuer.subject_oneline.rsplit("/", 1)[0] + f"/CN={names[0]}"
     key = ec.generate_private_key(ec.SECP256R1())
     alt_names: list[x509.GeneralName] = []
     for name in names:
@@ -549,7 +556,7 @@ def make_server_certificate(
             alt_names.append(x509.DNSName(name))
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .subject_name(parse_oneline(subject))
         .issuer_name(issuer.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

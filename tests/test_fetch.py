@@ -11,19 +11,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from imagelist.errors import FetchError, FetchTimeoutError, HttpStatusError, ListTooLargeError
 from imagelist.fetch import (
     DEFAULT_MAX_BYTES,
     Fetcher,
     FetchLimits,
-    build_ca_bundle,
     redact_url,
     scheme_rank,
     split_credentials,
-    system_ca_bundle,
 )
+from imagelist.https import system_ca_bundle
 from imagelist.trust import TrustStore
 from tests.httpserver import HttpServer, Resource, make_server_certificate, server_tls_context
 from tests.pki import TestPki
@@ -156,9 +154,8 @@ def test_https_verified_against_the_trust_directory(
     tls_server.put("/l", BODY)
     with Fetcher(store, limits=FAST) as fetcher:
         assert fetcher.fetch(tls_server.url("/l")).data == BODY
-        bundle = fetcher.ca_bundle()
-        assert bundle.is_file()
-    assert not bundle.exists(), "the temporary bundle is removed on close"
+    with Fetcher(store, limits=FAST, igtf_https=False) as fetcher, pytest.raises(FetchError):
+        fetcher.fetch(tls_server.url("/l"))  # the IGTF part turned off: system CAs only
 
 
 def test_https_untrusted_server_refused(tls_server: HttpServer) -> None:
@@ -383,23 +380,10 @@ def test_split_credentials_and_redaction() -> None:
     assert [scheme_rank(u) for u in ("https://h", "HTTP://h", "file:///x")] == [2, 1, 0]
 
 
-def test_ca_bundle_holds_system_and_trust_directory_cas(tmp_path: Path, store: TrustStore) -> None:
+def test_system_ca_bundle_is_found() -> None:
     system = system_ca_bundle()
     assert system is not None
     assert system.is_file()
-    bundle = build_ca_bundle(tmp_path / "b.pem", store)
-    text = bundle.read_bytes()
-    assert text.count(b"BEGIN CERTIFICATE") >= len(store.cas) + 1
-    for ca in store.cas:
-        assert ca.certificate.public_bytes(Encoding.PEM) in text
-
-
-def test_ca_bundle_with_unreadable_system_bundle(
-    tmp_path: Path, store: TrustStore, caplog: pytest.LogCaptureFixture
-) -> None:
-    bundle = build_ca_bundle(tmp_path / "b.pem", store, system_bundle=tmp_path / "missing.pem")
-    assert bundle.read_bytes().count(b"BEGIN CERTIFICATE") == len(store.cas)
-    assert "cannot read the system CA bundle" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -218,6 +218,7 @@ __all__ += [
     "SigningKeyUsageMissingError",
     "UploadFailedError",
     "UploadHostNotRegisteredError",
+    "UploadPathError",
 ]
 
 
@@ -245,6 +246,12 @@ class ImageUriMissingError(ImageListError):
 
 class UploadHostNotRegisteredError(ImageListError):
     """No vmcaster.cfg section serves the host of the URI, or its uriMatch fails (exit 99)."""
+
+    exit_code = 99
+
+
+class UploadPathError(ImageListError):
+    """The URI maps to a target outside its section's uriReplace root (``..``, exit 99)."""
 
     exit_code = 99
 

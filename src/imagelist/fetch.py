@@ -2,13 +2,13 @@
 
 What vmcatcher 0.6 did wrong here (reference §2.9, defect D6) and what this module does instead:
 
-* **https is verified**: the server certificate must chain to the system CAs or to a CA of the
-  IGTF trust directory (:func:`build_ca_bundle` writes both into one bundle file, once per run),
-  and its name must match the host.
+* **https is verified**: the server certificate must chain to the system CAs, or to a CA of the
+  IGTF trust directory *and* be inside that CA's namespace (:mod:`imagelist.https`), and its
+  name must match the host. ``VMCATCHER_HTTPS_IGTF=no`` leaves the system CAs alone.
 * **The whole URL is used**: port, path and query string (the old tool kept only the path).
 * **Redirects are followed** (at most ``max_redirects``), but only to the same or a stronger
   scheme: http→http, http→https, https→https. https→http and any other scheme are refused.
-  Credentials are only sent to the host of the original URL.
+  Credentials are only sent to the origin of the original URL: the same scheme, host and port.
 * **Bounded**: a connect timeout, a read timeout (a server that stalls mid-body), a total time
   limit for the whole retrieval (a server that trickles), and a size cap (16 MiB by default)
   enforced while reading, before the body is kept in memory.
@@ -27,25 +27,22 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import ssl
 import stat
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
-from cryptography.hazmat.primitives.serialization import Encoding
 from requests.utils import get_environ_proxies
 
 from . import __version__
 from .errors import FetchError, FetchTimeoutError, HttpStatusError, ListTooLargeError
+from .https import HttpsTrust, igtf_https_enabled
 from .trust.store import TrustStore
 
 __all__ = [
@@ -53,12 +50,11 @@ __all__ = [
     "FetchLimits",
     "FetchResult",
     "Fetcher",
-    "build_ca_bundle",
     "redact_url",
     "redact_url_safe",
+    "same_origin",
     "scheme_rank",
     "split_credentials",
-    "system_ca_bundle",
 ]
 
 logger = logging.getLogger(__name__)
@@ -132,43 +128,26 @@ def redact_url_safe(url: str) -> str:
         return "<invalid URL>"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Whether two URLs have the same scheme, host and port (default ports made explicit)."""
+    try:
+        return _origin(first) == _origin(second)
+    except ValueError:
+        return False
+
+
 def scheme_rank(url: str) -> int:
     """How strong a URL's transport is: 2 https, 1 http, 0 anything else (file, ...)."""
     return _RANK.get(urlsplit(url).scheme.lower(), 0)
-
-
-def system_ca_bundle() -> Path | None:
-    """The system CA bundle (as OpenSSL finds it, ``SSL_CERT_FILE`` honoured), else certifi's."""
-    paths = ssl.get_default_verify_paths()
-    for candidate in (paths.cafile, paths.openssl_cafile):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    try:
-        import certifi
-    except ImportError:  # pragma: no cover - certifi comes with requests
-        return None
-    return Path(certifi.where())
-
-
-def build_ca_bundle(
-    destination: Path, store: TrustStore | None, *, system_bundle: Path | None = None
-) -> Path:
-    """Write the system CA bundle plus every CA certificate of ``store`` to ``destination``.
-
-    This is what https servers are verified against: public CAs for ordinary web servers, and
-    the IGTF CAs for grid hosts (vmcatcher's unfinished "igtf" trust anchor, now always on).
-    """
-    chunks: list[bytes] = []
-    source = system_bundle if system_bundle is not None else system_ca_bundle()
-    if source is not None:
-        try:
-            chunks.append(source.read_bytes().rstrip(b"\n") + b"\n")
-        except OSError as exc:
-            logger.warning("cannot read the system CA bundle %s: %s", source, exc.strerror)
-    if store is not None:
-        chunks.extend(ca.certificate.public_bytes(Encoding.PEM) for ca in store.cas)
-    destination.write_bytes(b"".join(chunks))
-    return destination
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -227,8 +206,9 @@ def _is_timeout(exc: BaseException) -> bool:
 class Fetcher:
     """Retrieves lists over http, https and file with one keep-alive session per run.
 
-    Use as a context manager (or call :meth:`close`): it owns the session and, for https, a
-    temporary CA bundle built from the system CAs and ``store``.
+    Use as a context manager (or call :meth:`close`): it owns the session. https servers are
+    verified by :class:`~imagelist.https.HttpsTrust`: the system CAs, then the CAs of ``store``
+    within their namespaces unless ``igtf_https`` is False (default: ``$VMCATCHER_HTTPS_IGTF``).
     """
 
     def __init__(
@@ -236,15 +216,16 @@ class Fetcher:
         store: TrustStore | None = None,
         *,
         limits: FetchLimits | None = None,
-        ca_bundle: Path | None = None,
         user_agent: str = USER_AGENT,
+        igtf_https: bool | None = None,
     ) -> None:
         self.limits = limits or FetchLimits()
-        self._store = store
-        self._ca_bundle = ca_bundle
-        self._tmpdir: str | None = None
+        if igtf_https is None:
+            igtf_https = igtf_https_enabled(os.environ)
+        self.trust = HttpsTrust(store, igtf=igtf_https)
         self._session = requests.Session()
         self._session.trust_env = False  # proxies are read explicitly; no .netrc, no CA env
+        self._session.mount("https://", self.trust.adapter())
         self._session.headers.update({"User-Agent": user_agent, "Accept-Encoding": "identity"})
 
     def __enter__(self) -> Self:
@@ -259,18 +240,8 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        """Close the session's connections and remove the temporary CA bundle."""
+        """Close the session's connections."""
         self._session.close()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
-
-    def ca_bundle(self) -> Path:
-        """The CA bundle https servers are verified against (built on first use)."""
-        if self._ca_bundle is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="imagelist-ca-")
-            self._ca_bundle = build_ca_bundle(Path(self._tmpdir) / "ca-bundle.pem", self._store)
-        return self._ca_bundle
 
     def fetch(
         self,
@@ -329,10 +300,9 @@ class Fetcher:
         if scheme not in _RANK:
             raise FetchError(f"cannot retrieve {clean}: unsupported URL scheme {scheme!r}")
         limits = self.limits
-        origin_host = urlsplit(clean).hostname
         current = clean
         for _hop in range(limits.max_redirects + 1):
-            send_auth = username is not None and urlsplit(current).hostname == origin_host
+            send_auth = username is not None and same_origin(current, clean)
             response = self._get(
                 current,
                 headers=dict(headers or {}),
@@ -385,7 +355,6 @@ class Fetcher:
     ) -> FetchResult:
         limits = self.limits
         deadline = time.monotonic() + limits.max_time
-        origin_host = urlsplit(url).hostname
         conditional: dict[str, str] = {}
         if etag:
             conditional["If-None-Match"] = etag
@@ -396,7 +365,7 @@ class Fetcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FetchTimeoutError(f"retrieving {url} took longer than {limits.max_time:g} s")
-            send_auth = username is not None and urlsplit(current).hostname == origin_host
+            send_auth = username is not None and same_origin(current, url)
             response = self._get(
                 current,
                 headers=conditional,
@@ -450,7 +419,6 @@ class Fetcher:
             proxies = get_environ_proxies(url)
         except (ValueError, OSError):  # pragma: no cover - malformed no_proxy entries
             proxies = {}
-        verify: str | bool = str(self.ca_bundle()) if url.lower().startswith("https:") else True
         try:
             return self._session.get(
                 url,
@@ -460,7 +428,7 @@ class Fetcher:
                 stream=True,
                 allow_redirects=False,
                 proxies=proxies,
-                verify=verify,
+                verify=True,  # the https adapter applies HttpsTrust whatever this says
             )
         except requests.RequestException as exc:
             if _is_timeout(exc):

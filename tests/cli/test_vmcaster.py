@@ -586,9 +586,11 @@ def test_encrypted_key(endorser: Endorser) -> None:
             serialization.BestAvailableEncryption(b"right horse"),
         )
     )
+    key.chmod(0o600)
     run.env["VMCASTER_X509_KEY"] = str(key)
     wrong = run.base / "wrong"
     wrong.write_text("battery staple\n")
+    wrong.chmod(0o600)
     result = run.process(
         "--select-imagelist",
         LIST,
@@ -604,6 +606,7 @@ def test_encrypted_key(endorser: Endorser) -> None:
     assert "VMCASTER_X509_KEY_PASSPHRASE_FILE" in result.err_lines[0]
     right = run.base / "right"
     right.write_text("right horse\n")
+    right.chmod(0o600)
     result = run(
         "--select-imagelist",
         LIST,
@@ -648,6 +651,7 @@ def test_credentials_from_the_x509_dir(endorser: Endorser) -> None:
     globus.mkdir()
     (globus / "usercert.pem").write_bytes(run.pki.good.cert_pem)
     (globus / "userkey.pem").write_bytes(run.pki.good.key_pem)
+    (globus / "userkey.pem").chmod(0o400)
     del run.env["VMCASTER_X509_CERT"]
     del run.env["VMCASTER_X509_KEY"]
     assert run("--select-imagelist", LIST, "--upload-imagelist").rc == 23  # no ~/.globus

@@ -229,6 +229,7 @@ def test_passphrase_prompt_and_file(tmp_path: Path, test_pki: TestPki) -> None:
             serialization.BestAvailableEncryption(b"secret"),
         )
     )
+    key_path.chmod(0o600)
     cert = load_certificate(test_pki.cert_path("good"))
     prompts: list[str] = []
 
@@ -244,6 +245,7 @@ def test_passphrase_prompt_and_file(tmp_path: Path, test_pki: TestPki) -> None:
         )
     not_a_key = tmp_path / "not-a-key.pem"
     not_a_key.write_text("hello")
+    not_a_key.chmod(0o600)
     with pytest.raises(SigningCredentialError, match="is not a PEM private key"):
         load_private_key(not_a_key, cert, default_passphrase({}))
     with pytest.raises(SigningCredentialError, match="cannot read private key"):

@@ -57,7 +57,8 @@ exit codes: 0 done (also "image unchanged"), 1 usage, configuration or unknown o
   invalid JSON on import), 21 no key path, 22 no certificate path, 23 key or certificate
   file missing, 24 key or certificate unreadable or wrong passphrase, 31 certificate without
   keyUsage, 32 keyUsage without digitalSignature, 36 database error, 45 image in no list,
-  77 upload failed, 99 no vmcaster.cfg section for the host, 11/12 verification failed on
+  77 upload failed, 99 no vmcaster.cfg section for the host or a URI that leaves its
+  uriReplace directory, 11/12 verification failed on
   import. See docs/vmcaster.md.
 """
 
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         "/etc/vmcaster/vmcaster.cfg); only the upload actions read it",
     )
     settings.add_argument("--x509-dir", metavar="DIR", help="directory of usercert/userkey.pem")
+    settings.add_argument(
+        "--allow-open-key-permissions",
+        action="store_true",
+        help="use a signing key or passphrase file that group or others can access (warns; "
+        "refused by default, as OpenSSH does)",
+    )
     settings.add_argument("--x509-cert", metavar="FILE", help="signing certificate (PEM)")
     settings.add_argument("--x509-key", metavar="FILE", help="signing private key (PEM)")
     settings.add_argument(
@@ -289,13 +296,9 @@ def _key_value(args: argparse.Namespace, kind: Kind) -> tuple[str, str]:
     if value_file is not None:
         if value is not None:
             logger.warning("--key-value-%s is replaced by the content of %s", kind, value_file)
-        try:
-            value = Path(value_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise UsageError(
-                f"cannot read --key-value-{kind}-file {value_file}: {reason}"
-            ) from None
+        from ..publisher.safefiles import read_value_file
+
+        value = read_value_file(value_file, f"--key-value-{kind}-file")
     if value is None:
         raise UsageError(f"--key-set-{kind} needs --key-value-{kind} or --key-value-{kind}-file")
     return key, value
@@ -480,15 +483,17 @@ def _upload_image(
     args: argparse.Namespace, store: PublisherStore, environ: Mapping[str, str]
 ) -> int:
     from ..publisher.config import load_config
+    from ..publisher.transports import interrupt_on_sigterm
     from ..publisher.upload import upload_image
 
     image = _selected(args, "image")
-    path = Path(args.upload_image)
+    path = Path(args.upload_image).absolute()  # never "-X" or "--rsh=..." to a copy program
     config = load_config(args.config_file, environ)
     size = path.stat().st_size if path.is_file() else 0
     progress = _progress(f"vmcaster: {path.name}", size)
     try:
-        result = upload_image(store, image, path, config, progress=progress, environ=environ)
+        with interrupt_on_sigterm():
+            result = upload_image(store, image, path, config, progress=progress, environ=environ)
     finally:
         if progress is not None:
             progress.close()
@@ -508,6 +513,7 @@ def _upload_imagelist(
     from ..publisher.config import load_config
     from ..publisher.credentials import default_passphrase, resolve_paths
     from ..publisher.publish import upload_imagelist
+    from ..publisher.transports import interrupt_on_sigterm
 
     identifier = _selected(args, "imagelist")
     lifetime = _lifetime(args, environ)
@@ -515,16 +521,19 @@ def _upload_imagelist(
     paths = resolve_paths(
         cert=args.x509_cert, key=args.x509_key, directory=args.x509_dir, environ=environ
     )
-    publication = upload_imagelist(
-        store,
-        identifier,
-        config,
-        paths,
-        default_passphrase(environ),
-        lifetime_days=lifetime,
-        digest=args.digest,
-        environ=environ,
-    )
+    allow_open = args.allow_open_key_permissions
+    with interrupt_on_sigterm():
+        publication = upload_imagelist(
+            store,
+            identifier,
+            config,
+            paths,
+            default_passphrase(environ, allow_open=allow_open),
+            lifetime_days=lifetime,
+            digest=args.digest,
+            environ=environ,
+            allow_open_key=allow_open,
+        )
     print(
         f"image list {identifier} version {publication.version} published at "
         f"{publication.uri}, expires {publication.expires:%Y-%m-%dT%H:%M:%SZ}"

@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import DatabaseError, UsageError
+from .files import create_sqlite_file_privately
 
 __all__ = [
     "database_error",
@@ -104,6 +105,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     f"exist ({_URL_HINT})"
                 )
         busy_ms = None if "timeout" in parsed.query else SQLITE_BUSY_TIMEOUT_MS
+        if path is not None:
+            create_sqlite_file_privately(engine, path)  # 0600, not the umask's 0644
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

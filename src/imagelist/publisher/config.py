@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import PublishConfigError, UploadHostNotRegisteredError
+from ..errors import PublishConfigError, UploadHostNotRegisteredError, UploadPathError
 
 __all__ = [
     "PROTOCOLS",
@@ -52,6 +52,37 @@ _OPTIONAL: dict[str, tuple[str, ...]] = {
     "command": ("command", "renameCommand"),
 }
 _DEFAULT_PDCAP_PRELOAD = "/usr/lib64/libpdcap.so.1"
+# Percent-encoded dot, slash and backslash: a transfer program or server might decode them.
+_ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
+
+
+def _confine(root: str, target: str, uri: str, where: str) -> str:
+    """``target`` with its part below ``root`` normalised; UploadPathError if it leaves root.
+
+    ``root`` is the literal start of uriReplace. The normalised part has no empty, ``.`` or
+    ``..`` segment; a ``..`` that would climb above ``root`` is refused. A target that is
+    uriReplace itself (a degenerate uriMatch, warned about) is left as it is.
+    """
+    if target == root:
+        return target
+    cut = max(root.rfind("/"), root.rfind(":")) + 1
+    base, rest = target[:cut], target[cut:]
+    if _ENCODED_SEPARATOR.search(rest):
+        raise UploadPathError(f"{where}: {uri} has a percent-encoded '.', '/' or '\\'")
+    segments: list[str] = []
+    for segment in rest.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if not segments:
+                raise UploadPathError(f"{where}: {uri} leads outside {root}")
+            segments.pop()
+            continue
+        segments.append(segment)
+    confined = base + "/".join(segments)
+    if not segments or not confined.startswith(root):
+        raise UploadPathError(f"{where}: {uri} does not name a file under {root}")
+    return confined
 
 
 @dataclass(frozen=True)
@@ -66,12 +97,19 @@ class ServerSection:
     options: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
 
+    @property
+    def root(self) -> str:
+        """The literal start of uriReplace (up to a group reference): no upload leaves it."""
+        return self.uri_replace.split("\\", 1)[0]
+
     def remote_path(self, uri: str) -> str:
         """Map a public URI to the upload target: ``re.sub(uriMatch, uriReplace, uri)``.
 
         As vmcaster, the substitution is applied only when ``uriMatch`` matches at the start of
         the URI; unlike vmcaster (which then uploaded to the URI itself), a URI that does not
-        match is an error (exit 99).
+        match is an error (exit 99). Unlike vmcaster, ``.`` and ``..`` segments are resolved
+        and the target must stay under :attr:`root` (else exit 99), so ``hv:uri`` cannot write
+        outside the served directory.
         """
         if self.uri_match.match(uri) is None:
             raise UploadHostNotRegisteredError(
@@ -90,7 +128,7 @@ class ServerSection:
                 self.name,
                 uri,
             )
-        return target
+        return _confine(self.root, target, uri, f"section [{self.name}] in {self.source}")
 
 
 @dataclass(frozen=True)

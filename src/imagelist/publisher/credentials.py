@@ -3,7 +3,9 @@
 Paths: ``--x509-cert``/``--x509-key``, else ``$VMCASTER_X509_CERT``/``$VMCASTER_X509_KEY``, else
 ``usercert.pem``/``userkey.pem`` in ``--x509-dir``, ``$VMCASTER_X509_DIR`` or ``$HOME/.globus``.
 An encrypted key is opened with the passphrase in ``$VMCASTER_X509_KEY_PASSPHRASE_FILE``, else
-by asking on the terminal; without either it is a one-line error, never a hang.
+by asking on the terminal; without either it is a one-line error, never a hang. The key and the
+passphrase file must be regular files that group and others cannot access (as OpenSSH demands);
+see :mod:`imagelist.publisher.safefiles`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..errors import (
     SigningKeyUsageMissingError,
 )
 from ..trust import subject_oneline
+from .safefiles import read_credential_file, read_secret_file
 
 __all__ = [
     "PASSPHRASE_FILE_ENV",
@@ -93,10 +96,7 @@ def resolve_paths(
 
 def load_certificate(path: Path) -> x509.Certificate:
     """Read a PEM (or DER) certificate."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SigningCredentialError(f"cannot read certificate {path}: {exc.strerror}") from None
+    data, _ = read_credential_file(path, "certificate")
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificate(data)
@@ -127,19 +127,21 @@ def default_passphrase(
     *,
     interactive: bool | None = None,
     prompt: Callable[[str], str] = getpass.getpass,
+    allow_open: bool = False,
 ) -> PassphraseSource:
-    """``$VMCASTER_X509_KEY_PASSPHRASE_FILE``, else a prompt if stdin is a terminal."""
+    """``$VMCASTER_X509_KEY_PASSPHRASE_FILE``, else a prompt if stdin is a terminal.
+
+    The passphrase file must be private to its owner unless ``allow_open``.
+    """
     env = os.environ if environ is None else environ
 
     def source(path: Path) -> bytes | None:
         passphrase_file = env.get(PASSPHRASE_FILE_ENV)
         if passphrase_file:
-            try:
-                return Path(passphrase_file).read_bytes().rstrip(b"\r\n")
-            except OSError as exc:
-                raise SigningCredentialError(
-                    f"cannot read {PASSPHRASE_FILE_ENV} {passphrase_file}: {exc.strerror}"
-                ) from None
+            data = read_secret_file(
+                Path(passphrase_file), PASSPHRASE_FILE_ENV, allow_open=allow_open
+            )
+            return data.rstrip(b"\r\n")
         tty = sys.stdin.isatty() if interactive is None else interactive
         if not tty:
             return None
@@ -149,13 +151,17 @@ def default_passphrase(
 
 
 def load_private_key(
-    path: Path, certificate: x509.Certificate, passphrase: PassphraseSource
+    path: Path,
+    certificate: x509.Certificate,
+    passphrase: PassphraseSource,
+    *,
+    allow_open: bool = False,
 ) -> PrivateKeyTypes:
-    """Read the PEM key (asking for its passphrase if encrypted); it must match the certificate."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SigningCredentialError(f"cannot read private key {path}: {exc.strerror}") from None
+    """Read the PEM key (asking for its passphrase if encrypted); it must match the certificate.
+
+    The file must be private to its owner (mode 0600 or 0400) unless ``allow_open``.
+    """
+    data = read_secret_file(path, "private key", allow_open=allow_open)
     try:
         key = serialization.load_pem_private_key(data, None)
     except TypeError:  # encrypted

@@ -37,7 +37,7 @@ from .credentials import (
     load_private_key,
 )
 from .store import LinkedEndorser, PublisherStore, vmcaster_json
-from .transports import PUBLISHED_MODE
+from .transports import PARTIAL_MODE
 from .upload import transport_for, utc_now
 
 __all__ = ["DEFAULT_LIFETIME_DAYS", "USER_LIST_KEYS", "ListPublication", "upload_imagelist"]
@@ -135,6 +135,7 @@ def upload_imagelist(
     digest: str = "sha256",
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
+    allow_open_key: bool = False,
 ) -> ListPublication:
     """Sign and publish a list: checks, new version and dates, S/MIME, atomic upload, DB.
 
@@ -156,7 +157,7 @@ def upload_imagelist(
         raise SigningEndorserMismatchError(mismatch or "no signing endorser")
     uri = keys["hv:uri"]
     transport, target = transport_for(config, uri, environ)
-    key = load_private_key(credentials.key, certificate, passphrase)
+    key = load_private_key(credentials.key, certificate, passphrase, allow_open=allow_open_key)
 
     when = utc_now(now)
     expires = when + timedelta(days=lifetime_days)
@@ -189,7 +190,8 @@ def upload_imagelist(
     with tempfile.TemporaryDirectory(prefix="vmcaster-") as tmp:
         signed_path = Path(tmp) / "image.list"
         signed_path.write_bytes(signed)
-        signed_path.chmod(PUBLISHED_MODE)
+        # Copies made from it (scp's temporary file) stay private until they are renamed.
+        signed_path.chmod(PARTIAL_MODE)
         transport.put(signed_path, uri)
     store.record_publication(identifier, generated, when)
     logger.info("image list %s version %s published at %s", identifier, version, uri)

@@ -7,7 +7,14 @@ failed transfer leaves the published file as it was (vmcaster 0.0.x deleted the 
 defect D18). External programs run from argument vectors, never through a local shell; the
 only shell involved is the remote one of ``ssh host mv``, and its arguments are quoted.
 
-Published files are made world-readable (mode 0644): they are meant to be served over HTTP.
+Published files are made world-readable (mode 0644): they are meant to be served over HTTP. Until
+the rename, the temporary copy is private (0600) where we create it, and it is removed when the
+transfer fails or vmcaster is interrupted (Ctrl-C, SIGTERM; not SIGKILL).
+
+Targets never leave the section's uriReplace directory (:meth:`ServerSection.remote_path`), the
+``local`` transport also refuses a directory reached through a symbolic link that leads out of
+it, and every path handed to a program is absolute or follows ``--``, so a file named
+``--rsh=...`` is never read as an option.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PublishConfigError, UploadFailedError
+from ..errors import PublishConfigError, UploadFailedError, UploadPathError
 from ..fileio import fsync_directory
 from .config import ServerSection
 from .streaming import Digest, ProgressCallback, copy_hashing
@@ -38,6 +46,8 @@ __all__ = [
     "ScpTransport",
     "StagedUpload",
     "Transport",
+    "expand_template",
+    "interrupt_on_sigterm",
     "make_transport",
 ]
 
@@ -46,7 +56,38 @@ logger = logging.getLogger(__name__)
 #: An ssh client configuration file given to every ``scp``/``ssh`` call as ``-F FILE``.
 SSH_CONFIG_ENV = "VMCASTER_SSH_CONFIG"
 PUBLISHED_MODE = 0o644
+#: The mode of a partial upload we create, until it is renamed over the target.
+PARTIAL_MODE = 0o600
 _SAFE_REMOTE_PATH = re.compile(r"[A-Za-z0-9._/~+@%=:,-]+")
+_PLACEHOLDER = re.compile(r"\{(src|dest)\}")
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt meanwhile, so partial uploads are cleaned up."""
+
+    def _interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def expand_template(template: Sequence[str], src: str, dest: str) -> list[str]:
+    """Substitute ``{src}``/``{dest}`` in each argument, in one pass.
+
+    The values are inserted as they are and never scanned again, so a file name containing
+    ``{dest}`` stays that file name.
+    """
+    values = {"src": src, "dest": dest}
+    return [_PLACEHOLDER.sub(lambda match: values[match.group(1)], item) for item in template]
 
 
 def _temporary_name(target: str) -> str:
@@ -99,8 +140,9 @@ class StagedUpload:
     target: Path
 
     def commit(self) -> None:
-        """Rename the copy over the target (atomic), and make the rename durable."""
+        """Make the copy readable, rename it over the target (atomic), make that durable."""
         try:
+            os.chmod(self.temporary, PUBLISHED_MODE, follow_symlinks=False)
             os.replace(self.temporary, self.target)
         except OSError as exc:
             self.discard()
@@ -148,26 +190,37 @@ class LocalTransport(Transport):
 
     streams = True
 
+    @staticmethod
+    def _local(path: str) -> str:
+        return path[len("file://") :] if path.startswith("file://") else path
+
     def _path(self, uri: str) -> Path:
-        target = self.target(uri)
-        if target.startswith("file://"):
-            target = target[len("file://") :]
-        return Path(target)
+        target = Path(self._local(self.target(uri)))
+        # The target's directory, symbolic links resolved, must still be under the root's.
+        root = os.path.realpath(self._local(self.section.root) or ".")
+        parent = os.path.realpath(target.parent)
+        if os.path.commonpath([root, parent]) != root:
+            raise UploadPathError(
+                f"section [{self.section.name}] in {self.section.source}: {uri} leads to "
+                f"{parent}, outside {root}"
+            )
+        return target
 
     def stage(
         self, source: Path, uri: str, progress: ProgressCallback | None = None
     ) -> StagedUpload:
         target = self._path(uri)
         temporary = Path(_temporary_name(str(target)))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PUBLISHED_MODE)
+            fd = os.open(temporary, flags, PARTIAL_MODE)
         except OSError as exc:
             raise UploadFailedError(
                 f"cannot create a file beside {target}: {exc.strerror}"
             ) from None
         try:
             try:
-                os.fchmod(fd, PUBLISHED_MODE)
+                os.fchmod(fd, PARTIAL_MODE)
                 digest = copy_hashing(source, fd, progress)
                 os.fsync(fd)
             finally:
@@ -183,7 +236,11 @@ class LocalTransport(Transport):
 
     def put(self, source: Path, uri: str) -> str:
         staged = self.stage(source, uri)
-        staged.commit()
+        try:
+            staged.commit()
+        except BaseException:
+            staged.discard()
+            raise
         return str(staged.target)
 
 
@@ -223,7 +280,14 @@ class ScpTransport(Transport):
         what = f"scp upload to {target}"
         try:
             _run(
-                ["scp", "-q", *self._ssh_options(), "--", str(source), f"{host}:{temporary}"],
+                [
+                    "scp",
+                    "-q",
+                    *self._ssh_options(),
+                    "--",
+                    str(source.absolute()),
+                    f"{host}:{temporary}",
+                ],
                 what,
             )
             quoted_tmp, quoted_path = shlex.quote(temporary), shlex.quote(path)
@@ -237,7 +301,7 @@ class ScpTransport(Transport):
                 ),
                 what,
             )
-        except UploadFailedError:
+        except BaseException:  # a failure, Ctrl-C or SIGTERM: remove the partial copy
             _best_effort(self._ssh(host, f"rm -f -- {shlex.quote(temporary)}"))
             raise
         logger.info("published %s", target)
@@ -274,11 +338,15 @@ class GsiDcapTransport(Transport):
         target = self.target(uri)
         temporary = _temporary_name(target)
         what = f"gsidcap upload to {target}"
-        _run([dccp, "-C", "3000", "-d", "2", "-A", str(source), temporary], what, self.environ)
         env = self._preload_env()
         try:
+            _run(
+                [dccp, "-C", "3000", "-d", "2", "-A", str(source.absolute()), temporary],
+                what,
+                self.environ,
+            )
             _run(["mv", "-f", "-T", "--", temporary, target], what, env)
-        except UploadFailedError:
+        except BaseException:
             _best_effort(["rm", "-f", "--", temporary], env)
             raise
         return target
@@ -290,14 +358,20 @@ class CommandTransport(Transport):
     With ``renameCommand`` the copy goes to a temporary name and that template then renames
     it (``{src}`` = the temporary name, ``{dest}`` = the target); without it the command
     writes the target directly and atomicity is the program's (rsync's default is atomic).
+    ``{src}`` is always an absolute path; placeholders are substituted once
+    (:func:`expand_template`).
     """
 
-    @staticmethod
-    def _expand(template: Sequence[str], src: str, dest: str) -> list[str]:
-        return [item.replace("{src}", src).replace("{dest}", dest) for item in template]
+    _expand = staticmethod(expand_template)
 
     def put(self, source: Path, uri: str) -> str:
+        source = source.absolute()
         target = self.target(uri)
+        if target.startswith("-"):
+            raise PublishConfigError(
+                f"{self.section.source}: section [{self.section.name}]: target {target!r} "
+                "would be read as an option: make uriReplace absolute"
+            )
         command: Sequence[str] = self.section.options["command"]
         rename: Sequence[str] | None = self.section.options.get("renameCommand")
         what = f"command upload to {target}"
@@ -308,7 +382,7 @@ class CommandTransport(Transport):
         _run(self._expand(command, str(source), temporary), what, self.environ)
         try:
             _run(self._expand(rename, temporary, target), what, self.environ)
-        except UploadFailedError:
+        except BaseException:
             logger.warning("the copy may be left at %s: remove it by hand", temporary)
             raise
         return target

@@ -129,6 +129,7 @@ def upload_image(
     with the others it is hashed in one pass and then handed to the transfer program (which
     reads it again). If the SHA-512 equals the stored one, nothing is published.
     """
+    path = path.absolute()  # a file named "-X" must reach no program as an option
     if not path.is_file():
         raise UsageError(f"image file {path} does not exist or is not a regular file")
     try:
@@ -154,11 +155,15 @@ def upload_image(
     with _upload_source(path, keys.get("hv:format")) as source:
         if transport.streams:
             staged = transport.stage(source, new_uri, progress)
-            digest = staged.digest
-            if digest.sha512 == stored_sha:
+            try:
+                digest = staged.digest
+                if digest.sha512 == stored_sha:
+                    staged.discard()
+                else:
+                    staged.commit()
+            except BaseException:  # interrupted between copy and rename: no partial file left
                 staged.discard()
-            else:
-                staged.commit()
+                raise
         else:
             digest = hash_file(source, progress)
             if digest.sha512 != stored_sha:
