@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -324,6 +325,73 @@ def test_no_proxy_is_honoured(
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     assert fetcher.fetch(server.url("/l")).data == BODY
     assert not server.requests_for("/l")[0].via_proxy
+
+
+class _ConnectProxy:
+    """A real CONNECT proxy on 127.0.0.1 (relays bytes both ways); counts the tunnels opened."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.tunnels: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            request += chunk
+        target = request.split()[1].decode()
+        self.tunnels.append(target)
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pump(source: socket.socket, sink: socket.socket) -> None:
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for end in (source, sink):
+                    with contextlib.suppress(OSError):
+                        end.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_https_through_a_connect_proxy_with_the_igtf_step(
+    tls_server: HttpServer, store: TrustStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second (IGTF) handshake goes through the proxy tunnel too."""
+    tls_server.put("/proxied", BODY)
+    proxy = _ConnectProxy()
+    try:
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        with Fetcher(store, limits=FAST) as fetcher:
+            assert fetcher.fetch(tls_server.url("/proxied")).data == BODY
+    finally:
+        proxy.close()
+    target = f"127.0.0.1:{tls_server.port}"
+    assert proxy.tunnels == [target, target], "system step, then IGTF step, both tunnelled"
 
 
 def test_file_urls(tmp_path: Path, fetcher: Fetcher) -> None:

@@ -10,10 +10,10 @@ sent:
    certifi's); a server a public CA vouches for is accepted as any browser would;
 2. only if that fails, and the IGTF part is on, against the CAs of the **trust directory**;
    the server certificate must then also be inside the namespace of the CA that issued it
-   (every rendering of its subject permitted by every policy of that CA, as
-   :mod:`imagelist.trust` applies to list signers), and each CA of the directory above it
-   inside the namespace of its own issuer. An issuing CA without any policy file is refused:
-   it has no namespace to be held to.
+   (every rendering of its subject permitted by every policy of that CA:
+   :func:`imagelist.trust.chain.check_namespace`, the rule list signers are held to), and
+   each CA of the directory above it inside the namespace of its own issuer. An issuing CA
+   without any policy file is refused: it has no namespace to be held to.
 
 Host names are checked in both steps. ``VMCATCHER_HTTPS_IGTF=no`` (or ``Fetcher(...,
 igtf_https=False)``) turns step 2 off, leaving the system store alone.
@@ -35,6 +35,8 @@ from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.util.ssltransport import SSLTransport
 
+from .errors import NamespacePolicyError
+from .trust.chain import check_namespace
 from .trust.dn import name_oneline
 from .trust.store import TrustedCA, TrustStore
 
@@ -95,20 +97,15 @@ def _issuing_ca(store: TrustStore, cert: x509.Certificate) -> TrustedCA | None:
 
 
 def _check_subject(cert: x509.Certificate, issuer: TrustedCA) -> None:
-    subject_der = cert.subject.public_bytes()
-    shown = name_oneline(subject_der)
     if not issuer.policies:
         raise NamespaceRefused(
-            f"server certificate {shown} is issued by IGTF CA {issuer.subject}, which has no "
-            "namespace policy in the trust directory"
+            f"server certificate {name_oneline(cert.subject.public_bytes())} is issued by IGTF "
+            f"CA {issuer.subject}, which has no namespace policy in the trust directory"
         )
-    forms = {shown, name_oneline(subject_der, legacy=True)}
-    for policy in issuer.policies:
-        if not all(policy.allows(form) for form in forms):
-            raise NamespaceRefused(
-                f"server certificate {shown} is outside the namespace of IGTF CA "
-                f"{issuer.subject} ({policy.source})"
-            )
+    try:
+        check_namespace(cert, issuer)  # the rule list signers are held to
+    except NamespacePolicyError as exc:
+        raise NamespaceRefused(f"server certificate {exc}") from None
 
 
 def check_server_certificate(store: TrustStore, der: bytes) -> None:
@@ -173,7 +170,10 @@ class _TrustedConnection(HTTPSConnection):
             if trust.igtf is None or trust.store is None:
                 raise
             logger.debug("%s: not trusted by the system CAs (%s)", self.host, exc.verify_message)
+            # close() forgets a proxy tunnel: keep it for the second handshake.
+            tunnel = (self._tunnel_host, self._tunnel_port, self._tunnel_scheme)
             self.close()
+            self._tunnel_host, self._tunnel_port, self._tunnel_scheme = tunnel
         self._use(trust.igtf)
         super().connect()
         try:

@@ -56,7 +56,7 @@ def test_update_from_a_server_outside_the_namespace_is_refused(
     seen = _all_requests(world.server)
     result = world.assert_refused(10)
     assert "certificate verify failed" in result.out
-    assert f"server certificate {EVIL_SUBJECT} is outside the namespace of IGTF CA" in result.out
+    assert f"server certificate subject {EVIL_SUBJECT} is outside the namespace of CA" in result.out
     assert _all_requests(world.server) == seen, "not one request reached the server"
     # the legitimate certificate is accepted again
     world.server.tls = _context(test_pki)

@@ -47,7 +47,7 @@ from .dn import name_oneline
 from .keys import KeyPolicy, check_key, weak_signature_algorithm
 from .store import TrustedCA, TrustStore
 
-__all__ = ["CrlPolicy", "validate_signer"]
+__all__ = ["CrlPolicy", "check_namespace", "validate_signer"]
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +221,12 @@ def _check_namespace(cert: x509.Certificate, issuer: TrustedCA | None) -> None:
                 f"subject {name_oneline(subject_der)} is outside the namespace of CA "
                 f"{issuer.subject} ({policy.source})"
             )
+
+
+def check_namespace(cert: x509.Certificate, issuer: TrustedCA | None) -> None:
+    """Raise NamespacePolicyError unless every policy of ``issuer`` permits every rendering of
+    ``cert``'s subject (an issuer without policies sets no limit). Also used for https servers."""
+    _check_namespace(cert, issuer)
 
 
 def validate_signer(
