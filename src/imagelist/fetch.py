@@ -32,6 +32,7 @@ import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
