@@ -10,16 +10,26 @@ type: a UTF8String and a PrintableString of the same text are the same name (ADR
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
+from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from imagelist.errors import AmbiguousNameError
+from imagelist.smime import sign_detached
+from imagelist.trust import TrustStore
 from imagelist.trust.dn import _SHORT_NAMES, ambiguity, dn_matches, name_oneline, pinned_oneline
+from imagelist.verify import ListVerifier
+from tests.pki import IgtfDirectory, TestPki, make_crl, parse_oneline
+from tests.signers import issue
+from tests.subscriber.support import make_list
 
 Key = tuple[tuple[tuple[str, str], ...], ...]
 _BY_LABEL = {label: oid for oid, label in _SHORT_NAMES.items()}
@@ -211,3 +221,29 @@ def test_empty_rdn_is_not_pinnable() -> None:
     assert name_oneline(der) == "/CN=b"
     assert ambiguity(der) == "it has an empty RDN"
     assert not dn_matches("/CN=b", der)
+
+
+def test_signer_whose_issuer_name_is_ambiguous_is_refused(
+    test_pki: TestPki, tmp_path: Path
+) -> None:
+    """The issuer (hv:ca) is held to the same rule as the subject: exit 12, one line."""
+    day = dt.timedelta(days=1)
+    bmp = x509.NameAttribute(NameOID.COMMON_NAME, "BMP CA", _type=_ASN1Type.BMPString)
+    org = x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org")
+    bmp_ca = issue(
+        None,
+        x509.Name([x509.RelativeDistinguishedName([org]), x509.RelativeDistinguishedName([bmp])]),
+        now=test_pki.now,
+        ca=True,
+    )
+    directory = IgtfDirectory(tmp_path / "bmp")
+    crl = make_crl(bmp_ca, last_update=test_pki.now - day, next_update=test_pki.now + day)
+    directory.add_ca(bmp_ca, crl=crl)
+    signer = issue(bmp_ca, parse_oneline("/DC=org/CN=Under BMP"), now=test_pki.now)
+    imagelist = make_list(signer, dn=signer.subject_oneline, ca=signer.issuer_oneline)
+    signed = sign_detached(imagelist.to_json_bytes(), signer.cert, signer.key)
+    with pytest.raises(AmbiguousNameError) as excinfo:
+        ListVerifier(TrustStore.load(directory.path)).verify(signed)
+    assert excinfo.value.exit_code == 12
+    assert "signer issuer '/DC=org/CN=\\\\x00B\\\\x00M\\\\x00P" in str(excinfo.value)
+    assert "its CN value is a BMPString" in str(excinfo.value)

@@ -31,12 +31,10 @@ __all__ = [
     "ambiguity",
     "dn_matches",
     "issuer_oneline",
-    "issuer_pinned",
     "name_oneline",
     "name_rdns",
     "pinned_oneline",
     "subject_oneline",
-    "subject_pinned",
 ]
 
 # OpenSSL's short names (OBJ_nid2sn) for the attribute types found in certificate names.
@@ -273,16 +271,6 @@ def pinned_oneline(der_name: bytes) -> str | None:
     if ambiguity(der_name) is not None:
         return None
     return name_oneline(der_name)
-
-
-def subject_pinned(cert: x509.Certificate) -> str | None:
-    """:func:`pinned_oneline` of the certificate subject as encoded."""
-    return pinned_oneline(_certificate_names(cert)[0])
-
-
-def issuer_pinned(cert: x509.Certificate) -> str | None:
-    """:func:`pinned_oneline` of the certificate issuer as encoded."""
-    return pinned_oneline(_certificate_names(cert)[1])
 
 
 def dn_matches(claimed: str, der_name: bytes) -> bool:
