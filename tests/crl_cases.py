@@ -16,7 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ObjectIdentifier
 
-from tests.pki import Credential, IgtfDirectory, TestPki, _aki
+from tests.pki import ENDORSER_PREFIX, Credential, IgtfDirectory, TestPki, _aki, parse_oneline
+from tests.signers import issue
 
 __all__ = ["CRL_CASES", "CrlCase", "build_crl_cases", "scoped_crl"]
 
@@ -32,6 +33,7 @@ def scoped_crl(
     age_days: int = 1,
     expired: bool = False,
     number: int = 1,
+    critical_entry: bool = False,
 ) -> x509.CertificateRevocationList:
     """A CRL of ``issuer`` with extra extensions (issuingDistributionPoint, delta, ...)."""
     last = now - age_days * DAY
@@ -51,6 +53,17 @@ def scoped_crl(
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(last).build()
         )
+    if critical_entry:  # another certificate's entry, with an unknown critical extension
+        entry = (
+            x509.RevokedCertificateBuilder()
+            .serial_number(12345)
+            .revocation_date(last)
+            .add_extension(
+                x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.99999.2"), b"\x05\x00"),
+                critical=True,
+            )
+        )
+        builder = builder.add_revoked_certificate(entry.build())
     return builder.sign(issuer.key, hashes.SHA256())
 
 
@@ -73,7 +86,7 @@ class CrlCase:
     """A trust directory; who signs; whether we accept (else the exit-11 reason we give)."""
 
     id: str
-    signer: str  # TestPki attribute
+    signer: str  # TestPki attribute, or one of SIGNERS
     refusal: str | None  # a phrase of our one-line message, None when we accept
     openssl_accepts: bool
 
@@ -88,6 +101,10 @@ CRL_CASES: list[CrlCase] = [
     CrlCase("only-attribute-certs", "revoked", "only for attribute certificates", False),
     CrlCase("delta-only", "revoked", "a delta CRL", False),
     CrlCase("critical-unknown-extension", "revoked", "unhandled critical extension", False),
+    CrlCase("critical-unknown-entry-extension", "revoked", "unhandled critical extension", False),
+    CrlCase("matching-distribution-point", "dp_signer", None, True),
+    CrlCase("matching-distribution-point-revoked", "dp_signer", "was revoked", False),
+    CrlCase("distribution-point-limits-reasons", "dp_reasons_signer", "some revocation", False),
     CrlCase("other-distribution-point", "revoked", "another distribution point", False),
     CrlCase("several-files-newest-decides", "revoked", "was revoked", False),
     CrlCase("several-files-newest-decides-good", "good", None, True),
@@ -97,9 +114,42 @@ CRL_CASES: list[CrlCase] = [
 ]
 
 
-def build_crl_cases(pki: TestPki, base: Path) -> dict[str, Path]:
-    """Write every case's trust directory under ``base``; return them by case id."""
+#: Signers made for these cases: a cRLDistributionPoints of the intermediate's CRL URL, and the
+#: same limited to the keyCompromise reason.
+SIGNERS = ("dp_signer", "dp_reasons_signer")
+DP_URL = "http://crl.imagelist-test.example/intermediate.crl"
+
+
+def build_crl_cases(pki: TestPki, base: Path) -> dict[str, tuple[Path, Credential]]:
+    """Write every case's trust directory under ``base``; return it and the signer by case id."""
     now, inter, root = pki.now, pki.intermediate, pki.root
+    url = [x509.UniformResourceIdentifier(DP_URL)]
+    reasons = frozenset({x509.ReasonFlags.key_compromise})
+    signers = {
+        "dp_signer": issue(
+            inter,
+            parse_oneline(ENDORSER_PREFIX + "DP Endorser"),
+            now=now,
+            extensions=(
+                (
+                    x509.CRLDistributionPoints([x509.DistributionPoint(url, None, None, None)]),
+                    False,
+                ),
+            ),
+        ),
+        "dp_reasons_signer": issue(
+            inter,
+            parse_oneline(ENDORSER_PREFIX + "DP Reasons Endorser"),
+            now=now,
+            extensions=(
+                (
+                    x509.CRLDistributionPoints([x509.DistributionPoint(url, None, reasons, None)]),
+                    False,
+                ),
+            ),
+        ),
+    }
+    same_dp = (_idp(full_name=url), True)
     revoked = (pki.revoked.serial,)
     unknown = x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
     delta = (x509.DeltaCRLIndicator(1), True)
@@ -132,6 +182,12 @@ def build_crl_cases(pki: TestPki, base: Path) -> dict[str, Path]:
         ],
         "delta-only": [scoped_crl(inter, now, extensions=(delta,), number=2)],
         "critical-unknown-extension": [scoped_crl(inter, now, extensions=((unknown, True),))],
+        "critical-unknown-entry-extension": [scoped_crl(inter, now, critical_entry=True)],
+        "matching-distribution-point": [scoped_crl(inter, now, extensions=(same_dp,))],
+        "matching-distribution-point-revoked": [
+            scoped_crl(inter, now, revoked=(signers["dp_signer"].serial,), extensions=(same_dp,))
+        ],
+        "distribution-point-limits-reasons": [scoped_crl(inter, now)],
         "other-distribution-point": [scoped_crl(inter, now, extensions=((other_dp, True),))],
         "several-files-newest-decides": [
             scoped_crl(inter, now, age_days=3),
@@ -161,7 +217,7 @@ def build_crl_cases(pki: TestPki, base: Path) -> dict[str, Path]:
             root, now, extensions=((_idp(only_contains_user_certs=True), True),)
         )
     }
-    directories: dict[str, Path] = {}
+    directories: dict[str, tuple[Path, Credential]] = {}
     for case in CRL_CASES:
         directory = IgtfDirectory(base / case.id)
         directory.add_ca(root, crl=root_crl_of.get(case.id, pki.root_crl))
@@ -169,5 +225,6 @@ def build_crl_cases(pki: TestPki, base: Path) -> dict[str, Path]:
         directory.add_ca(inter, crl=crls[0])
         for index, crl in enumerate(crls[1:], start=1):
             directory.write_crl(inter, crl, index=index)
-        directories[case.id] = directory.path
+        signer = signers[case.signer] if case.signer in signers else getattr(pki, case.signer)
+        directories[case.id] = (directory.path, signer)
     return directories

@@ -904,7 +904,9 @@ def test_read_signed_issuer_with_numeric_string(openssl: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def crl_dirs(test_pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def crl_dirs(
+    test_pki: TestPki, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, Credential]]:
     return build_crl_cases(test_pki, tmp_path_factory.mktemp("crl-cases"))
 
 
@@ -921,18 +923,18 @@ def test_crl_disagreements_are_only_the_documented_ones() -> None:
 
 @pytest.mark.parametrize("case", CRL_CASES, ids=[case.id for case in CRL_CASES])
 def test_crl_scope_agreement(
-    openssl: str, test_pki: TestPki, crl_dirs: dict[str, Path], case: CrlCase
+    openssl: str, crl_dirs: dict[str, tuple[Path, Credential]], case: CrlCase
 ) -> None:
-    cred: Credential = getattr(test_pki, case.signer)
+    capath, cred = crl_dirs[case.id]
     signed = sign_detached(make_list(cred).to_json_bytes(), cred.cert, cred.key)
-    proc = openssl_smime_verify(openssl, signed, crl_dirs[case.id])
+    proc = openssl_smime_verify(openssl, signed, capath)
     openssl_ok = proc.returncode == 0
     if case.id in OPENSSL_30_DELTA_BUG and openssl_ok:
         # The known OpenSSL 3.0 defect: the delta is read as the complete CRL.
         pass
     else:
         assert openssl_ok is case.openssl_accepts, proc.stderr.decode(errors="replace")
-    ours = verifier(crl_dirs[case.id])
+    ours = verifier(capath)
     if case.refusal is None:
         assert ours.verify(signed).payload == proc.stdout
         return
@@ -945,13 +947,13 @@ def test_crl_scope_agreement(
 
 
 def test_crl_scope_if_present_still_needs_a_covering_crl(
-    test_pki: TestPki, crl_dirs: dict[str, Path]
+    test_pki: TestPki, crl_dirs: dict[str, tuple[Path, Credential]]
 ) -> None:
     """--crl if-present skips CAs without any CRL file, not CAs whose CRLs do not cover."""
     cred = test_pki.revoked
     signed = sign_detached(make_list(cred).to_json_bytes(), cred.cert, cred.key)
     with pytest.raises(CrlError, match="only for CA certificates"):
-        verifier(crl_dirs["only-ca-certs"], CrlPolicy.IF_PRESENT).verify(signed)
+        verifier(crl_dirs["only-ca-certs"][0], CrlPolicy.IF_PRESENT).verify(signed)
 
 
 # ------------------------------------------------------------------------------------------
