@@ -9,11 +9,14 @@ may pass for the pinned endorser.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tests.pki import Credential, TestPki
+from tests.pki import Credential, IgtfDirectory, TestPki
 from tests.signers import issue
 from tests.subscriber.support import World, make_list
 
@@ -101,3 +104,30 @@ def test_backslash_before_a_separator_is_not_an_escaped_slash(
     )
     accepted = world.update()
     assert accepted.code == 0, (accepted.out, accepted.err)
+
+
+def test_namespace_deny_on_any_rendering_denies(
+    world: World, test_pki: TestPki, tmp_path: Path
+) -> None:
+    """The CA's .namespaces DENYs /.../O=Endorsers/CN=Banned: a subject whose OpenSSL 1.x form
+    is that string is denied although its OpenSSL 3 form (``O=Endorsers\\/CN=Banned``) is not."""
+    inter = test_pki.intermediate
+    text = (
+        f'TO Issuer "{inter.subject_oneline}" \\\n'
+        '  PERMIT Subject "/DC=org/DC=imagelist-test/.*" \\\n'
+        '  DENY Subject "/DC=org/DC=imagelist-test/O=Endorsers/CN=Banned"\n'
+    )
+    directory = IgtfDirectory(tmp_path / "deny")
+    directory.add_ca(test_pki.root, crl=test_pki.root_crl)
+    directory.add_ca(inter, crl=test_pki.intermediate_crl, namespaces=text)
+    banned = _signer(test_pki, [A(NameOID.ORGANIZATION_NAME, "Endorsers/CN=Banned")])
+    assert banned.subject_oneline == "/DC=org/DC=imagelist-test/O=Endorsers\\/CN=Banned"
+    world.site.register("banned", banned)
+    assert world.site.endorser("--link", "-e", "banned", "-s", world.make().identifier).code == 0
+    world.publish(
+        make_list(banned, version="2.0", images=world.images, uri=world.url), signer=banned
+    )
+    world.site = replace(world.site, trust_dir=directory.path)
+    result = world.assert_refused(11)
+    (line,) = result.out.strip().splitlines()
+    assert "is outside the namespace of CA" in line
