@@ -19,6 +19,7 @@ from imagelist.fetch import (
     Fetcher,
     FetchLimits,
     redact_url,
+    same_origin,
     scheme_rank,
     split_credentials,
 )
@@ -210,6 +211,37 @@ def test_credentials_not_sent_to_another_host(server: HttpServer, fetcher: Fetch
         (record,) = other.requests_for("/l")
         assert "Authorization" not in record.headers
     assert "Authorization" in server.requests_for("/l")[0].headers
+
+
+def test_credentials_only_to_the_exact_origin_for_lists_and_images(
+    server: HttpServer, fetcher: Fetcher
+) -> None:
+    """Same host, another port: no credentials, for fetch (lists) and open_stream (images)."""
+    with HttpServer() as other:
+        other.put("/l", BODY)
+        server.put("/l", status=302, location=other.url("/l"))
+        server.put("/same", status=302, location=server.url("/l2"))
+        server.put("/l2", BODY)
+        fetcher.fetch(server.url("/l"), username="u", password="p")
+        response = fetcher.open_stream(server.url("/l").replace("://", "://u:p@"))
+        response.close()
+        assert [("Authorization" in r.headers) for r in other.requests_for("/l")] == [False] * 2
+        fetcher.fetch(server.url("/same").replace("://", "://u:p@"))
+        assert "Authorization" in server.requests_for("/l2")[0].headers
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("http://h/a", "http://H:80/b", True),
+        ("https://h/a", "https://h:443/b?q", True),
+        ("http://h/a", "https://h/a", False),
+        ("http://h:8080/a", "http://h:8081/a", False),
+        ("http://h/a", "http://h:99999/a", False),
+    ],
+)
+def test_same_origin(first: str, second: str, same: bool) -> None:
+    assert same_origin(first, second) is same
 
 
 def test_declared_length_over_the_cap(server: HttpServer, fetcher: Fetcher) -> None:

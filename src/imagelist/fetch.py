@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -45,6 +45,14 @@ from . import __version__
 from .errors import FetchError, FetchTimeoutError, HttpStatusError, ListTooLargeError
 from .https import HttpsTrust, igtf_https_enabled
 from .trust.store import TrustStore
+from .urls import (
+    RANK,
+    redact_url,
+    redact_url_safe,
+    same_origin,
+    scheme_rank,
+    split_credentials,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -65,7 +73,6 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 USER_AGENT = f"vmcatcher/{__version__} (imagelist)"
 _CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_RANK = {"http": 1, "https": 2}
 
 
 @dataclass(frozen=True)
@@ -100,55 +107,6 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     status: int = 200
-
-
-def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """``https://user:pass@host/x`` → (``https://host/x``, ``user``, ``pass``), percent-decoded.
-
-    URLs without credentials come back unchanged with (None, None).
-    """
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, has_password, password = userinfo.partition(":")
-    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
-    return clean, unquote(user) or None, unquote(password) if has_password else None
-
-
-def redact_url(url: str) -> str:
-    """The URL with any ``user:password@`` removed, for messages and logs."""
-    return split_credentials(url)[0]
-
-
-def redact_url_safe(url: str) -> str:
-    """Like :func:`redact_url`, for URLs that may not even parse."""
-    try:
-        return redact_url(url)
-    except ValueError:
-        return "<invalid URL>"
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
-
-
-def same_origin(first: str, second: str) -> bool:
-    """Whether two URLs have the same scheme, host and port (default ports made explicit)."""
-    try:
-        return _origin(first) == _origin(second)
-    except ValueError:
-        return False
-
-
-def scheme_rank(url: str) -> int:
-    """How strong a URL's transport is: 2 https, 1 http, 0 anything else (file, ...)."""
-    return _RANK.get(urlsplit(url).scheme.lower(), 0)
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -274,7 +232,7 @@ class Fetcher:
                 f"cannot retrieve {clean!r}: not a URL (for a local file use {where}, "
                 "the file:///abs/path form)"
             )
-        if scheme not in _RANK:
+        if scheme not in RANK:
             raise FetchError(f"cannot retrieve {clean}: unsupported URL scheme {scheme!r}")
         return self._fetch_http(clean, username, password, etag, last_modified)
 
@@ -298,7 +256,7 @@ class Fetcher:
             _ = urlsplit(clean).port
         except ValueError as exc:
             raise FetchError(f"cannot retrieve {redact_url_safe(url)}: {exc}") from None
-        if scheme not in _RANK:
+        if scheme not in RANK:
             raise FetchError(f"cannot retrieve {clean}: unsupported URL scheme {scheme!r}")
         limits = self.limits
         current = clean
