@@ -13,22 +13,34 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+
+from tests.publisher.support import SSH_HOST_ALIAS, SshServer, running_sshd
 from tests.security.publisher_support import (
     IMAGE,
     Publisher,
     publisher,  # noqa: F401
+    tree,
 )
 
 SIZE = 3 * 1024 * 1024 * 1024  # sparse: hashing it takes seconds, storing it nothing
 
 
-def test_sigterm_during_a_local_upload(publisher: Publisher) -> None:  # noqa: F811
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+def _interrupt(publisher: Publisher, images: Path) -> Path:  # noqa: F811
+    """Start an upload of a big sparse image, SIGTERM it mid-copy; return the partial's path."""
     source = publisher.base / "big.img"
     with source.open("wb") as handle:
         handle.truncate(SIZE)
-    before = publisher.state()
-    images = publisher.www / "images"
+    source.chmod(0o600)
     env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", **publisher.env}
     argv = [sys.executable, "-m", "imagelist.cli.vmcaster", "--select-image", IMAGE]
     argv += ["--upload-image", str(source)]
@@ -47,7 +59,7 @@ def test_sigterm_during_a_local_upload(publisher: Publisher) -> None:  # noqa: F
             partial = [p for p in images.iterdir() if ".tmp-" in p.name]
             time.sleep(0.02)
         assert partial, "the copy did not start (or finished too fast to be interrupted)"
-        assert stat.S_IMODE(partial[0].lstat().st_mode) == 0o600
+        mode = stat.S_IMODE(partial[0].lstat().st_mode)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
     finally:
@@ -57,5 +69,24 @@ def test_sigterm_during_a_local_upload(publisher: Publisher) -> None:  # noqa: F
     lines = [line for line in err.decode().splitlines() if line.strip()]
     assert process.returncode == 130, err
     assert lines == ["vmcaster: interrupted"]
-    assert list(images.iterdir()) == [], "the partial copy is removed"
+    assert mode == 0o600, "the partial copy is private"
+    return partial[0]
+
+
+def test_sigterm_during_a_local_upload(publisher: Publisher) -> None:  # noqa: F811
+    before = publisher.state()
+    _interrupt(publisher, publisher.www / "images")
+    assert list((publisher.www / "images").iterdir()) == [], "the partial copy is removed"
+    assert publisher.state() == before
+
+
+def test_sigterm_during_an_scp_upload(publisher: Publisher, sshd: SshServer) -> None:  # noqa: F811
+    """The real sshd: the partial file on the server is removed too."""
+    served = sshd.root / f"partial-{publisher.base.parent.name}"
+    (served / "images").mkdir(parents=True)
+    publisher.configure("scp", f"{SSH_HOST_ALIAS}:{served}/")
+    publisher.env["VMCASTER_SSH_CONFIG"] = str(sshd.ssh_config)
+    before = publisher.state()
+    _interrupt(publisher, served / "images")
+    assert tree(served) == {}, "the partial copy on the server is removed"
     assert publisher.state() == before
