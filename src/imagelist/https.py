@@ -21,6 +21,7 @@ igtf_https=False)``) turns step 2 off, leaving the system store alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 from collections.abc import Mapping
@@ -129,18 +130,28 @@ def check_server_certificate(store: TrustStore, der: bytes) -> None:
 
 
 class HttpsTrust:
-    """The two SSL contexts (system, IGTF) and the namespace check between them."""
+    """The two SSL contexts (system, IGTF) and the namespace check between them.
+
+    The contexts are built on first use (loading the system bundle costs about 0.1 s), so a run
+    that reads only http or file URLs never pays for them.
+    """
 
     def __init__(self, store: TrustStore | None, *, igtf: bool = True) -> None:
-        bundle = system_ca_bundle()
-        self.system = ssl.create_default_context(cafile=str(bundle) if bundle else None)
         self.store = store if igtf and store is not None and len(store) else None
-        self.igtf: ssl.SSLContext | None = None
-        if self.store is not None:
-            pem = "".join(
-                ca.certificate.public_bytes(Encoding.PEM).decode("ascii") for ca in self.store.cas
-            )
-            self.igtf = ssl.create_default_context(cadata=pem)
+
+    @functools.cached_property
+    def system(self) -> ssl.SSLContext:
+        bundle = system_ca_bundle()
+        return ssl.create_default_context(cafile=str(bundle) if bundle else None)
+
+    @functools.cached_property
+    def igtf(self) -> ssl.SSLContext | None:
+        if self.store is None:
+            return None
+        pem = "".join(
+            ca.certificate.public_bytes(Encoding.PEM).decode("ascii") for ca in self.store.cas
+        )
+        return ssl.create_default_context(cadata=pem)
 
     def adapter(self) -> HTTPAdapter:
         """A requests adapter whose https connections are verified by :meth:`connect`."""
