@@ -149,6 +149,7 @@ def test_sign_refuses_invalid_list(
 def test_sign_errors(tmp_path: Path, test_pki: TestPki, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "l.json"
     source.write_bytes(_list_json(test_pki))
+    source.chmod(0o600)  # also used as a (non-PEM) key: private keys must not be group-readable
     good_cert, good_key = str(test_pki.cert_path("good")), str(test_pki.key_path("good"))
     assert (
         main(["sign", str(tmp_path / "missing.json"), "--cert", good_cert, "--key", good_key]) == 1
@@ -183,6 +184,7 @@ def test_encrypted_key_needs_passphrase_file(
             serialization.BestAvailableEncryption(b"s3cret"),
         )
     )
+    encrypted.chmod(0o600)
     source = tmp_path / "l.json"
     source.write_bytes(_list_json(test_pki))
     args = [
@@ -200,6 +202,7 @@ def test_encrypted_key_needs_passphrase_file(
     assert "is encrypted" in capsys.readouterr().err
     secret = tmp_path / "pass"
     secret.write_text("wrong\n")
+    secret.chmod(0o600)
     monkeypatch.setenv("VMCASTER_X509_KEY_PASSPHRASE_FILE", str(secret))
     assert main(args) == 24
     assert "wrong passphrase" in capsys.readouterr().err
