@@ -91,8 +91,11 @@ def test_gives_up_after_max_tries_until_the_list_changes(cache_site: CacheSite) 
         result = cache_site.cache("--max-tries", "2", "--retries", "0")
         assert "HTTP 404" in result.err
     result = cache_site.cache("--max-tries", "2")
-    assert "img-b: 2 tries failed; given up until a new list arrives" in result.err
-    assert "1 given up until the list changes" in result.out
+    assert "img-b: given up until a new list arrives, after 2 failed download attempts" in (
+        result.err
+    )
+    assert "1 given up until the list changes (img-b)" in result.out
+    assert result.code == 40
     assert cache_site.server.hits("/images/img-b") == 2
     cache_site.serve("img-b", cache_site.contents["img-b"])
     cache_site.publish("1.1")

@@ -111,7 +111,8 @@ def test_download_revoke_and_update_with_exact_events(cache_site: CacheSite) -> 
         {"VMCATCHER_EVENT_TYPE": "ProcessPostfix", **process},
     ]
 
-    # Update: img-b gets new content under the same id: Expire(old), then Available(new).
+    # Update: img-b gets new content under the same id. The old one stays in service until the
+    # new one is verified; then the Prefix events, the swap, the Postfix events (ADR 0009).
     site.clear_log()
     old = dict(_image_variables(site, "img-b", "ExpirePrefix", "img-b"))
     new_content = image_bytes("img-b v2", 7000)
@@ -125,16 +126,17 @@ def test_download_revoke_and_update_with_exact_events(cache_site: CacheSite) -> 
     assert [e["VMCATCHER_EVENT_TYPE"] for e in events] == [
         "ProcessPrefix",
         "ExpirePrefix",
-        "ExpirePostfix",
         "AvailablePrefix",
+        "ExpirePostfix",
         "AvailablePostfix",
         "ProcessPostfix",
     ]
     assert events[1] == old
+    assert events[2] == _image_variables(site, "img-b", "AvailablePrefix", "img-b")
     assert (
-        events[2]["VMCATCHER_EVENT_SL_CHECKSUM_SHA512"] == old["VMCATCHER_EVENT_SL_CHECKSUM_SHA512"]
+        events[3]["VMCATCHER_EVENT_SL_CHECKSUM_SHA512"] == old["VMCATCHER_EVENT_SL_CHECKSUM_SHA512"]
     )
-    assert events[2]["VMCATCHER_EVENT_FILENAME"].startswith("img-b.")
+    assert events[3]["VMCATCHER_EVENT_FILENAME"].startswith("img-b.")
     assert events[4] == _image_variables(site, "img-b", "AvailablePostfix", "img-b")
     assert {e.get("VMCATCHER_EVENT_DC_IDENTIFIER") for e in events[1:5]} == {"img-b"}
 

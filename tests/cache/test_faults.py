@@ -141,8 +141,8 @@ def test_wrong_hash_caches_nothing_and_says_why(cache_site: CacheSite) -> None:
     content = cache_site.contents["img-b"]
     cache_site.serve("img-b", bytes(len(content)))  # same size, other bytes
     result = cache_site.cache("-v")
-    assert result.code == 0
-    assert "0 expired, 1 failed" in result.out
+    assert result.code == 40
+    assert "0 expired, 1 failed (img-b)" in result.out
     assert "sha512 of the 5120 bytes received is not the list's" in result.err
     assert f"expected sha512 {_sha(content)}" in result.err
     assert "img-b" not in cache_site.index()
@@ -168,7 +168,7 @@ def test_a_resumed_file_with_a_wrong_prefix_is_fetched_again_whole(cache_site: C
 def test_full_disk_is_a_clean_error_and_the_partial_is_kept(cache_site: CacheSite) -> None:
     process = _spawn(cache_site, "--retries", "0", "-j", "1", limit_fsize=100 * KIB)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
+    assert process.returncode == 40, err
     assert "File too large (partial file kept)" in err
     assert "Traceback" not in err
     assert "1 downloaded, 0 expired, 1 failed" in out

@@ -130,21 +130,6 @@ def test_a_corrupt_index_is_a_one_line_error(cache_site: CacheSite) -> None:
     assert "not a JSON object of entries" in cache_site.cache().err
 
 
-def test_a_failed_step_sends_no_process_postfix(
-    cache_site: CacheSite, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(source: Path, destination: Path, *_: object) -> None:
-        raise CacheError(f"cannot move {source} to {destination}: Permission denied")
-
-    monkeypatch.setattr(cache_module, "move_file", broken)
-    result = cache_site.cache()
-    assert result.code == 1
-    assert "Permission denied" in result.err
-    kinds = [kind for kind, _ in cache_site.event_types()]
-    assert kinds[0] == "ProcessPrefix"
-    assert "ProcessPostfix" not in kinds
-
-
 def test_unknown_journal_step_and_unreadable_journal(cache_site: CacheSite) -> None:
     cache_site.cache_dir.mkdir()
     journal = Journal(cache_site.cache_dir)

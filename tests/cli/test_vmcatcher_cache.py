@@ -150,7 +150,8 @@ def test_quiet_prints_only_failures_and_cert_dir_must_exist(
     cache_site.describe("img-b", b"new", uri=cache_site.server.url("/missing"))
     cache_site.publish("2.0")
     result = cache_site.cache("-q")
-    assert "0 downloaded, 1 expired, 1 failed" in result.out
+    assert result.code == 40
+    assert result.out.startswith("0 downloaded, 0 expired, 1 failed (img-b)"), "old one kept"
     result = cache_site.cache("-c", str(tmp_path / "nonexistent"))
     assert result.code == 1
     assert "trust directory" in result.err
@@ -231,3 +232,81 @@ def test_index_and_lock_errors(tmp_path: Path) -> None:
     assert lock.holder() == "unknown"
     with pytest.raises(CacheError, match="cannot list"):
         list(ManagedDirectory(tmp_path / "nope").files())
+
+
+# --- issue 10 §3: exit codes that tell the truth ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("/nonexistent/handler --flag", "event handler /nonexistent/handler (-x) does not exist"),
+        (
+            "vmcatcher-handler-typo $VMCATCHER_EVENT_TYPE",
+            "event handler 'vmcatcher-handler-typo' (-x) is not an executable file on PATH",
+        ),
+        ("LANG=C /nonexistent/h", "event handler /nonexistent/h (-x) does not exist"),
+    ],
+)
+def test_an_event_command_that_cannot_run_is_exit_78_before_any_download(
+    cache_site: CacheSite, command: str, message: str
+) -> None:
+    result = cache_site.cache("-x", command)
+    assert result.code == 78
+    assert result.err == f"vmcatcher_cache: error: {message}\n"
+    assert result.out == ""
+    assert cache_site.server.hits("/images/img-a") == 0
+    assert not cache_site.cache_dir.exists()
+
+
+def test_a_handler_that_is_not_executable_or_a_directory(
+    cache_site: CacheSite, tmp_path: Path
+) -> None:
+    script = tmp_path / "handler.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o644)
+    result = cache_site.cache("-x", f"{script} arg")
+    assert (result.code, result.err) == (
+        78,
+        f"vmcatcher_cache: error: event handler {script} (-x) is not executable\n",
+    )
+    result = cache_site.cache(
+        handler=False, env={"VMCATCHER_CACHE_EVENT": str(tmp_path), "VMCATCHER_RDBMS": "x"}
+    )
+    assert result.code == 78
+    assert f"{tmp_path} (VMCATCHER_CACHE_EVENT) is not a regular file" in result.err
+    script.chmod(0o755)
+    assert cache_site.cache("-x", f"{script} arg").code == 0
+
+
+def test_shell_text_is_left_to_the_shell() -> None:
+    from imagelist.cache.handler_check import first_command_word
+
+    assert first_command_word("/usr/bin/handler --x") == "/usr/bin/handler"
+    assert first_command_word("FOO=1 BAR=2 handler") == "handler"
+    assert first_command_word('logger -t vmcatcher "$VMCATCHER_EVENT_TYPE"') == "logger"
+    for shell_text in ('if [ "$A" = b ]; then x; fi', "$HANDLER", "(cd /x && ./h)", "'quoted h'"):
+        assert first_command_word(shell_text) is None, shell_text
+
+
+def test_events_that_fail_exit_41_and_failed_images_win_with_40(cache_site: CacheSite) -> None:
+    result = cache_site.cache(env={"HANDLER_EXIT": "3"})
+    assert result.code == 41
+    assert result.out.startswith("2 downloaded, 0 expired, 0 failed")
+    assert "; 6 event(s) failed; 4 event(s) pending" in result.out
+    cache_site.server.remove("/images/img-b")
+    cache_site.describe("img-b", b"other", uri=cache_site.server.url("/images/img-b"))
+    cache_site.publish("2.0")
+    result = cache_site.cache("--retries", "0", env={"HANDLER_EXIT": "3"})
+    assert result.code == 40, "images before events"
+    assert "1 failed (img-b)" in result.out
+    assert "event(s) failed" in result.out
+    assert cache_site.cache("-q", "-x", "true").code == 40, "img-b still fails"
+
+
+def test_the_epilog_documents_the_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _main("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ("40 an image failed", "41 an event handler failed", "78 the event command"):
+        assert phrase in text

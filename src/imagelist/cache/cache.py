@@ -3,8 +3,13 @@
 The order is vmcatcher 0.6's (reference §2.6, §2.7): load the indexes, ProcessPrefix, expire
 (ExpirePrefix, move to ``expired/``, ExpirePostfix), the sha512 check (``-s``), download
 (AvailablePrefix, move to ``cache/``, AvailablePostfix, in the order downloads finish), save the
-indexes, ProcessPostfix. A failing step raises (exit 1) and ProcessPostfix is not sent; a failed
-download is counted and logged, and the run goes on.
+indexes, ProcessPostfix. Unlike 0.6, only revoked images are expired first: a new version of a
+cached image replaces the old one once it is downloaded and verified (:mod:`.steps`).
+
+Each image is handled inside its own error boundary (:meth:`CacheRun._guard`): an error in its
+step undoes that step, is logged in one line and counted, and the run goes on with the next
+image. Only what concerns the whole cache (its directories, indexes, journal, the database)
+stops the run, without ProcessPostfix. The :class:`~.progress.Summary` gives the exit code.
 
 What is new: the run holds the cache's lock; a step interrupted by a crash is completed first
 (:mod:`.journal`); events a handler did not take are sent again right after ProcessPrefix
@@ -21,40 +26,39 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
-from ..errors import ImageListError
+from ..errors import DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, Outbox
 from ..fetch import Fetcher
-from .download import Downloader, DownloadJob, DownloadLimits, DownloadResult, hash_file
+from .download import DownloadLimits, hash_file
+from .downloading import RESUME_KEY, Downloads
 from .index import (
     EXPIRED_TIME_FORMAT,
     ManagedDirectory,
-    expired_name,
     quarantine_strays,
 )
-from .journal import Journal, Step
+from .journal import Journal, JournalPendingError, Step
 from .plan import (
     StoredList,
     WantedImage,
     entry_sha512,
     entry_size,
-    image_metadata,
     list_messages,
-    plan_downloads,
     plan_expiry,
     read_stored_list,
     wanted_images,
 )
-from .progress import ProgressDisplay, Summary
-from .safefs import Modes, check_entry, quarantine, safe_move, safe_name, usable
+from .progress import Summary
+from .safefs import Modes, safe_move, safe_name, usable
 
 __all__ = ["ACTIONS", "OUTBOX_NAME", "CacheConfig", "CacheRun", "move_file"]
 
@@ -62,8 +66,9 @@ logger = logging.getLogger(__name__)
 
 ACTIONS = ("expire", "check", "download")
 OUTBOX_NAME = ".vmcatcher_cache.outbox"
-#: Partial-index keys of our own, dropped when the entry moves to ``cache/``.
-_RESUME = "resume"
+_RESUME = RESUME_KEY
+#: Exit code of an unexpected error in one image's step (as cli/_common's INTERNAL_ERROR).
+_INTERNAL_ERROR = 70
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,7 @@ def _expired_time(name: str, path: Path) -> float:
         return 0.0
 
 
-def _local_list(image: WantedImage) -> bool:
-    """Whether the image's list was read from a ``file:`` URL (so it may name local files)."""
-    return image.list_url[:5].lower() == "file:"
-
-
-class CacheRun:
+class CacheRun(Downloads):
     """The work of one run on one cache (hold the cache lock around :meth:`run`)."""
 
     def __init__(
@@ -188,62 +188,19 @@ class CacheRun:
             return
         self.summary.events_failed += self.outbox.record(results)
 
-    def _owe(self, event_type: EventType, metadata: Mapping[str, Any]) -> None:
-        """An event a crashed run did not send: into the outbox for every handler."""
-        for name in self.dispatcher.names:
-            self.outbox.add(event_type, metadata, name, "owed by an interrupted run")
+    # --- after a crash (the journal's step: see .steps) ----------------------------------------
 
-    # --- after a crash -------------------------------------------------------------------------
+    def _move(self, source: Path, destination: Path) -> None:
+        move_file(source, destination, self.config.modes)
 
-    def recover(self) -> None:
-        """Complete a move a crashed run left half done."""
-        step = self.journal.pending()
-        if step is None:
-            return
-        if not (safe_name(step.key) and safe_name(step.target)):
-            shown = str(step.key)[:80]
-            logger.error("the cache journal names no file of the cache: %r; ignored", shown)
-            self.journal.end()
-            return
-        logger.warning("completing the %s of %s left by an interrupted run", step.op, step.key)
-        if step.op == "install":
-            self._finish_install(step)
-        elif step.op == "expire":
-            self._finish_expire(step)
-        else:
-            logger.error("unknown step %r in the cache journal; ignored", step.op)
-        self.journal.end()
+    def _usable(self, directory: Path, name: str) -> bool:
+        return usable(directory, name, self.config.modes)
 
-    def _finish_install(self, step: Step) -> None:
-        source = self.partial.path / step.key
-        destination = self.cache.path / step.key
-        modes = self.config.modes
-        if not usable(self.cache.path, step.key, modes) and usable(
-            self.partial.path, step.key, modes
-        ):
-            move_file(source, destination, modes)
-        if usable(self.cache.path, step.key, modes):
-            self.cache.entries[step.key] = step.entry
-            self.partial.entries.pop(step.key, None)
-            self.cache.save()
-            self.partial.save()
-            self._owe(EventType.AVAILABLE_POSTFIX, step.entry)
-
-    def _finish_expire(self, step: Step) -> None:
-        source = self.cache.path / step.key
-        destination = self.expired.path / step.target
-        modes = self.config.modes
-        if not usable(self.expired.path, step.target, modes) and usable(
-            self.cache.path, step.key, modes
-        ):
-            move_file(source, destination, modes)
-        if usable(self.expired.path, step.target, modes):
-            entry = dict(step.entry, filename=step.target)
-            self.expired.entries[step.target] = entry
-            self.cache.entries.pop(step.key, None)
-            self.expired.save()
-            self.cache.save()
-            self._owe(EventType.EXPIRE_POSTFIX, entry)
+    def _safe_step(self, step: Step) -> bool:
+        if safe_name(step.key) and safe_name(step.target):
+            return True
+        logger.error("the cache journal names no file of the cache: %r; ignored", step.key[:80])
+        return False
 
     def reconcile(self) -> None:
         """Make each index and its directory agree (after a crash, or someone's hand)."""
@@ -329,15 +286,21 @@ class CacheRun:
         return self._lists[list_id]
 
     def expire(self) -> None:
-        """Retire cached images that are no longer wanted or changed; refresh list data."""
+        """Retire the revoked images at once; refresh the list data of the others.
+
+        A cached image whose list now gives another version stays in service: the download
+        replaces it once the new file is verified (:meth:`install`).
+        """
         wanted = self.wanted()
         for expiry in plan_expiry(self.cache.entries, wanted):
             logger.info("expiring %s: %s", expiry.key, expiry.reason)
-            self.expire_one(expiry.key)
+            self._guard(expiry.key, "expiring", partial(self.expire_one, expiry.key))
         refreshed = False
         for key, entry in self.cache.entries.items():
             image = wanted.get(key)
-            if image is not None and entry.get("msgHash") != image.msg_hash:
+            if image is None or entry_sha512(entry) != image.sha512:
+                continue  # revoked and kept after an error, or to be replaced
+            if entry.get("msgHash") != image.msg_hash:
                 stored = self._stored(image.list_id)
                 if stored is not None:
                     entry["message"] = stored.text
@@ -346,29 +309,45 @@ class CacheRun:
         if refreshed:
             self.cache.save()
 
-    def _expired_target(self, key: str) -> str:
-        when = self.now()
-        target = expired_name(key, when)
-        while target in self.expired.entries or os.path.lexists(self.expired.path / target):
-            when += timedelta(seconds=1)
-            target = expired_name(key, when)
-        return target
-
     def expire_one(self, key: str) -> None:
         """ExpirePrefix, move to ``expired/<id>.<time>``, save the indexes, ExpirePostfix."""
         entry = self.cache.entries[key]
         self._emit(EventType.EXPIRE_PREFIX, entry)
-        target = self._expired_target(key)
-        self.journal.begin(Step("expire", key, target, entry))
-        move_file(self.cache.file_of(key), self.expired.path / target, self.config.modes)
-        moved = dict(entry, filename=target)
-        self.expired.entries[target] = moved
-        self.expired.save()
-        del self.cache.entries[key]
-        self.cache.save()
-        self.journal.end()
-        self.summary.expired += 1
-        self._emit(EventType.EXPIRE_POSTFIX, moved)
+        with self._step(Step("expire", key, self._expired_target(key), entry)) as moved:
+            self.summary.expired += 1
+            if moved is not None:
+                self._emit(EventType.EXPIRE_POSTFIX, moved)
+
+    # --- one image's error boundary ----------------------------------------------------------
+
+    def _guard(self, key: str, what: str, action: Callable[[], object]) -> bool:
+        """Run one image's ``action``; an error fails that image only (True if it went well).
+
+        What concerns the whole run goes through: the database, a step that could not be
+        undone (its journal is pending), an interrupt.
+        """
+        try:
+            action()
+        except (DatabaseError, JournalPendingError):
+            raise
+        except ImageListError as exc:
+            self._image_failed(key, f"{what} failed: {exc}", exc.exit_code)
+            return False
+        except Exception as exc:  # a bug: one image fails, one line, the run goes on
+            logger.debug("%s: %s", key, what, exc_info=True)
+            text = " ".join(str(exc).split())
+            self._image_failed(
+                key, f"{what} failed: internal error: {type(exc).__name__}: {text}", _INTERNAL_ERROR
+            )
+            return False
+        return True
+
+    def _image_failed(self, key: str, text: str, code: int) -> None:
+        logger.error("%s: %s", key, text)
+        self.summary.failed += 1
+        self.summary.failed_images.append(key)
+        self.summary.errors.append(f"{key}: {text}")
+        self.summary.fatal = max(self.summary.fatal, code)
 
     # --- check (-s) ----------------------------------------------------------------------------
 
@@ -395,7 +374,7 @@ class CacheRun:
                 continue
             logger.error("cached image %s is corrupt (%s); expiring it", key, problem)
             self.summary.corrupt += 1
-            self.expire_one(key)
+            self._guard(key, "expiring", partial(self.expire_one, key))
 
     # --- prune expired/ ------------------------------------------------------------------------
 
@@ -418,175 +397,10 @@ class CacheRun:
             if not (too_old or too_big):
                 continue
             logger.info("pruning %s from %s", key, self.expired.path)
-            path.unlink(missing_ok=True)
+            if not self._guard(key, "pruning", partial(path.unlink, missing_ok=True)):
+                continue
             del self.expired.entries[key]
             total -= size
             self.summary.pruned += 1
         if self.summary.pruned:
             self.expired.save()
-
-    # --- download ------------------------------------------------------------------------------
-
-    def _prepare_entry(self, image: WantedImage) -> dict[str, Any] | None:
-        """The partial entry of a download (None when given up); counts the try (0.6)."""
-        key = image.identifier
-        old = self.partial.entries.get(key)
-        if old is not None and entry_sha512(old) != image.sha512:
-            logger.info("%s: the partial file is of another version; starting over", key)
-            (self.partial.path / key).unlink(missing_ok=True)
-            old = None
-        entry = image_metadata(image, self._stored(image.list_id))
-        entry["filename"] = key
-        tries = (old or {}).get("DownLoadTrys") or {}
-        count = int(tries.get("count", 0)) if tries.get("msgHash") == image.msg_hash else 0
-        resume = (old or {}).get(_RESUME)
-        if isinstance(resume, dict) and resume.get("uri") == image.uri:
-            entry[_RESUME] = resume
-        self.partial.entries[key] = entry
-        if self.config.max_tries and count >= self.config.max_tries:
-            logger.warning("%s: %d tries failed; given up until a new list arrives", key, count)
-            entry["DownLoadTrys"] = {"count": count, "msgHash": image.msg_hash}
-            self.summary.gave_up += 1
-            return None
-        entry["DownLoadTrys"] = {"count": count + 1, "msgHash": image.msg_hash}
-        return entry
-
-    def _record_validator(self, job: DownloadJob, validator: str | None) -> None:
-        """A worker learned the server's validator: keep it for resuming in a later run."""
-        with self.partial.lock:
-            entry = self.partial.entries.get(job.identifier)
-            if entry is None:
-                return
-            if validator:
-                entry[_RESUME] = {"uri": job.uri, "validator": validator}
-            else:
-                entry.pop(_RESUME, None)
-            self.partial.save()
-
-    def download(self) -> None:
-        """Download what is missing, in parallel; install each as it completes."""
-        images = plan_downloads(self.cache.entries, self.wanted())
-        planned = {image.identifier for image in images}
-        for key in list(self.partial.entries):
-            if key not in planned:
-                logger.info("%s: no longer to download; partial file removed", key)
-                (self.partial.path / key).unlink(missing_ok=True)
-                del self.partial.entries[key]
-        jobs: list[DownloadJob] = []
-        for image in images:
-            entry = self._prepare_entry(image)
-            if entry is None:
-                continue
-            resume = entry.get(_RESUME) or {}
-            jobs.append(
-                DownloadJob(
-                    image.identifier,
-                    image.uri,
-                    image.size,
-                    image.sha512,
-                    self.partial.path / image.identifier,
-                    validator=resume.get("validator"),
-                    local_files=self.config.allow_file_images or _local_list(image),
-                    file_mode=self.config.modes.file,
-                )
-            )
-        self.partial.save()
-        if not jobs:
-            return
-        fetcher = self._fetcher_factory()
-        downloader = Downloader(
-            fetcher, self.config.limits, cancel=self.cancel, on_validator=self._record_validator
-        )
-        display = None
-        if self.progress is not None:
-            display = ProgressDisplay(self.progress, downloader.transfers)
-            display.start()
-        pool = ThreadPoolExecutor(max_workers=max(1, self.config.jobs), thread_name_prefix="dl")
-        try:
-            futures = [pool.submit(downloader.download, job) for job in jobs]
-            for future in as_completed(futures):
-                result = future.result()
-                if display is not None:
-                    display.render()
-                self._finish(result)
-        except BaseException:
-            self.cancel.set()  # a fatal step or an interrupt: stop the other downloads
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            if display is not None:
-                display.stop()
-            downloader.close()
-            fetcher.close()
-
-    def _finish(self, result: DownloadResult) -> None:
-        job = result.job
-        self.summary.received += result.received
-        if not result.ok:
-            self.summary.failed += 1
-            self.summary.errors.append(f"{job.identifier}: {result.error}")
-            logger.error("%s: %s", job.identifier, result.error)
-            return
-        logger.info(
-            "%s: %d bytes verified in %.1f s (%d reused from an earlier run)",
-            job.identifier,
-            job.size,
-            result.seconds,
-            result.resumed_from,
-        )
-        self.install(job.identifier)
-
-    def install(self, key: str) -> None:
-        """AvailablePrefix, move to ``cache/<id>``, save the indexes, AvailablePostfix."""
-        problem = check_entry(self.partial.path / key)
-        if problem is not None:  # changed under us since the download was verified
-            quarantine(self.partial.path, key, problem, self.config.modes)
-            self.summary.failed += 1
-            self.summary.errors.append(f"{key}: the verified partial file was replaced")
-            return
-        if key in self.cache.entries:  # only without the expire action: retire the old one
-            self.expire_one(key)
-        with self.partial.lock:
-            partial_entry = dict(self.partial.entries[key])
-        self._emit(EventType.AVAILABLE_PREFIX, partial_entry)
-        entry = {k: v for k, v in partial_entry.items() if k != _RESUME}
-        entry["filename"] = key
-        self.journal.begin(Step("install", key, key, entry))
-        move_file(self.partial.path / key, self.cache.path / key, self.config.modes)
-        self.cache.entries[key] = entry
-        self.cache.save()
-        with self.partial.lock:
-            del self.partial.entries[key]
-            self.partial.save()
-        self.journal.end()
-        self.summary.downloaded += 1
-        self._emit(EventType.AVAILABLE_POSTFIX, entry)
-
-    # --- dry run -------------------------------------------------------------------------------
-
-    def dry_run(self) -> Iterable[str]:
-        """Lines saying what a run would do; nothing is written, no event is sent."""
-        for directory in self.directories():
-            if directory.path.is_dir():
-                directory.load()
-            else:
-                yield f"create\t{directory.path}"
-        with contextlib.suppress(ImageListError):
-            self.outbox.load()
-        for record in self.outbox.pending:
-            yield f"resend\t{record.type}\t{record.identifier}\t{record.handler}"
-        actions = self.config.actions
-        entries = dict(self.cache.entries)
-        if "expire" in actions:
-            for expiry in plan_expiry(entries, self.wanted()):
-                yield f"expire\t{expiry.key}\t{expiry.reason}"
-                entries.pop(expiry.key, None)
-        if "check" in actions:
-            for key in sorted(entries):
-                yield f"check\t{key}"
-        if "download" in actions:
-            for image in plan_downloads(entries, self.wanted()):
-                have = 0
-                with contextlib.suppress(OSError):
-                    have = os.lstat(self.partial.path / image.identifier).st_size
-                yield f"download\t{image.identifier}\t{image.size}\t{have}\t{image.uri}"

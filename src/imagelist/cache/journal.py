@@ -1,7 +1,8 @@
 """The cache's intent journal: each file move is written down before it is made.
 
-Moving an image into ``cache/`` (or out to ``expired/``) takes a rename and two index writes;
-``kill -9`` can fall between any two of them. Before the rename the step is written to
+Moving an image into ``cache/`` (or out to ``expired/``, or both when a new version replaces
+the old one) takes one or two renames and up to three index writes; ``kill -9`` can fall
+between any two of them. Before the rename the step is written to
 ``<cache>/.vmcatcher_cache.journal`` (atomically); after the indexes are saved it is removed.
 The next run finds an unfinished step and completes it (:meth:`Journal.pending`), so every
 index entry has its file, no file escapes its index, and the Postfix event that the crashed run
@@ -22,21 +23,32 @@ from ..errors import CacheError
 from .index import atomic_write, fsync_directory
 from .safefs import open_nofollow
 
-__all__ = ["JOURNAL_NAME", "Journal", "Step"]
+__all__ = ["JOURNAL_NAME", "Journal", "JournalPendingError", "Step"]
 
 logger = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".vmcatcher_cache.journal"
 
 
+class JournalPendingError(CacheError):
+    """A step failed and could not be undone: the journal keeps it for the next run (exit 1)."""
+
+
 @dataclass(frozen=True)
 class Step:
-    """One move: ``install`` (partial → cache) or ``expire`` (cache → expired ``target``)."""
+    """One move: ``install`` (partial → cache), ``expire`` (cache → expired ``target``), or
+    ``replace`` (the old file, ``old``, to expired ``target``, then the new one into cache).
+
+    ``entry`` is the index entry of the file moved in (install, replace) or out (expire).
+    """
 
     op: str
     key: str
     target: str
     entry: dict[str, Any]
+    old: dict[str, Any] | None = None
+    #: ``[st_dev, st_ino]`` of the new file (replace): tells whether the exchange was made.
+    inode: list[int] | None = None
 
 
 class Journal:

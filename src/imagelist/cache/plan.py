@@ -215,25 +215,30 @@ def entry_size(entry: Mapping[str, Any]) -> int | None:
 def plan_expiry(
     entries: Mapping[str, Mapping[str, Any]], wanted: Mapping[str, WantedImage]
 ) -> list[Expiry]:
-    """Cached entries to retire: not wanted any more, or another sha512 or size now."""
-    plan: list[Expiry] = []
-    for key, entry in entries.items():
-        image = wanted.get(key)
-        if image is None:
-            plan.append(Expiry(key, "not subscribed or no longer available"))
-        elif entry_sha512(entry) != image.sha512:
-            plan.append(Expiry(key, "the list now gives another sha512"))
-        elif entry_size(entry) != image.size:
-            plan.append(Expiry(key, "the list now gives another size"))
-    return plan
+    """Cached entries to retire at once: revoked (not subscribed or not available any more).
+
+    An image removed from its list, a list that expired, an unsubscribed image: a security
+    decision, so at once. A new version of a cached image is not here: the old one stays in
+    service until the new one is downloaded and verified (see :func:`plan_downloads`).
+    """
+    return [
+        Expiry(key, "not subscribed or no longer available") for key in entries if key not in wanted
+    ]
+
+
+def _current(entry: Mapping[str, Any], image: WantedImage) -> bool:
+    return entry_sha512(entry) == image.sha512 and entry_size(entry) == image.size
 
 
 def plan_downloads(
     entries: Mapping[str, Mapping[str, Any]], wanted: Mapping[str, WantedImage]
 ) -> list[WantedImage]:
-    """Wanted images the cache does not hold (with that sha512), in database order."""
+    """Wanted images the cache does not hold in that version (sha512 and size), database order.
+
+    Those with an older version cached are replaced when their download is verified.
+    """
     return [
         image
         for key, image in wanted.items()
-        if key not in entries or entry_sha512(entries[key]) != image.sha512
+        if key not in entries or not _current(entries[key], image)
     ]

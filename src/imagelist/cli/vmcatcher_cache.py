@@ -18,10 +18,14 @@ from pathlib import Path
 from types import FrameType
 
 from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun, DownloadLimits
+from ..cache.attempts import reset_tries
 from ..cache.cache import OUTBOX_NAME
+from ..cache.handler_check import check_handler_command
+from ..cache.index import ManagedDirectory
+from ..cache.report import dry_run_lines, status_lines
 from ..cache.safefs import DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Modes
 from ..db.subscriber import open_database
-from ..errors import EXIT_EVENTS_FAILED, HandlerError, ImageListError, UsageError
+from ..errors import EXIT_IMAGES_FAILED, HandlerError, ImageListError, UsageError
 from ..events import (
     DEFAULT_HANDLER_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
@@ -42,10 +46,13 @@ environment: VMCATCHER_RDBMS, VMCATCHER_CACHE_DIR_CACHE, VMCATCHER_CACHE_DIR_DOW
 VMCATCHER_CACHE_DIR_EXPIRE, VMCATCHER_CACHE_EVENT, VMCATCHER_CACHE_ACTION_DOWNLOAD|CHECK|EXPIRE
 (only "1" counts), VMCATCHER_LOG_CONF, VMCATCHER_DIR_CERT.
 
-exit codes: 0 done (also when some downloads failed: see the summary line and the log; also
-when another run holds the cache); 1 usage, or a cache step failed (directory, index, move,
-disk); 36 database error; 41 an event handler failed or timed out, or dead letters wait
-(--list-dead-letters); 70 internal error; 130 interrupted (partial files are kept).
+exit codes: 0 done (also when another run holds the cache); 40 an image failed to download or
+verify, or is given up (see the summary line; --status, --reset-tries); 41 an event handler
+failed or timed out (the event is sent again next run), or dead letters wait
+(--list-dead-letters); 1 usage, or a cache step failed (directory, index, move, disk); 36
+database error; 70 internal error; 78 the event command cannot run (not found, not
+executable); 130 interrupted (partial files are kept). 40 wins over 41; 1, 36, 70 and 78 win
+over both.
 """
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -96,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--drop-pending-events",
         action="store_true",
         help="forget the events waiting to be sent again, then stop",
+    )
+    actions.add_argument(
+        "--status",
+        action="store_true",
+        help="list each wanted image's state (cached, to download, given up), then stop; "
+        "exit 40 if any is given up",
+    )
+    actions.add_argument(
+        "--reset-tries",
+        nargs="*",
+        metavar="ID",
+        help="forget the failed download attempts of these images (default: of all), so that "
+        "the next run tries them again, then stop",
     )
 
     dirs = parser.add_argument_group("directories (created if missing)")
@@ -324,8 +344,20 @@ def _fetcher_factory(cert_dir: str | None) -> Fetcher:
     return Fetcher(store)
 
 
-def _dispatcher(args: argparse.Namespace, config: CacheConfig, url: str) -> EventDispatcher:
-    command = args.execute or os.environ.get("VMCATCHER_CACHE_EVENT") or None
+def _event_command(args: argparse.Namespace) -> str | None:
+    """The event command; checked first, so that a typo is one line (exit 78), not N failures."""
+    if args.execute:
+        check_handler_command(args.execute, source="-x")
+        return str(args.execute)
+    command = os.environ.get("VMCATCHER_CACHE_EVENT") or None
+    if command and command.strip():
+        check_handler_command(command, source="VMCATCHER_CACHE_EVENT")
+    return command
+
+
+def _dispatcher(
+    args: argparse.Namespace, config: CacheConfig, url: str, command: str | None
+) -> EventDispatcher:
     return build_dispatcher(
         command,
         args.event_handler,
@@ -384,6 +416,41 @@ def _report_dead_letters(outbox: Outbox) -> int:
     return len(outbox.dead)
 
 
+def _reset(args: argparse.Namespace, config: CacheConfig) -> int:
+    """``--reset-tries [ID ...]``: under the cache's lock, in the partial index."""
+    cache = ManagedDirectory(Path(config.cache_dir), config.cache_dir)
+    cache.create()
+    partial = ManagedDirectory(Path(config.partial_dir), config.partial_dir)
+    lock = CacheLock(cache.path)
+    if not lock.acquire(args.wait):
+        raise UsageError(f"another run (pid {lock.holder()}) holds the cache {config.cache_dir}")
+    try:
+        partial.load()
+        reset = reset_tries(partial.entries, args.reset_tries)
+        if reset:
+            partial.save()
+    finally:
+        lock.release()
+    if reset:
+        print(f"failed attempts forgotten; the next run downloads: {', '.join(reset)}")
+    else:
+        print("no image has failed download attempts")
+    return 0
+
+
+def _status(config: CacheConfig, url: str, echo: bool) -> int:
+    """``--status``: one line per wanted image; nothing is written."""
+    engine = open_database(url, echo=echo)
+    try:
+        run = CacheRun(config, engine, EventDispatcher(), lambda: Fetcher(None))
+        lines, given_up = status_lines(run)
+    finally:
+        engine.dispose()
+    for line in lines:
+        print(line)
+    return EXIT_IMAGES_FAILED if given_up else 0
+
+
 def _body(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet, log_config(args.log_config))
@@ -398,8 +465,13 @@ def _body(argv: Sequence[str]) -> int:
         return 0
     if args.list_dead_letters or args.requeue_dead_letters is not None:
         return _dead_letters(args, config)
+    if args.reset_tries is not None:
+        return _reset(args, config)
+    if args.status:
+        return _status(config, url, bool(args.log_sql_info))
+    command = _event_command(args)
     engine = open_database(url, echo=bool(args.log_sql_info))
-    dispatcher = _dispatcher(args, config, url)
+    dispatcher = _dispatcher(args, config, url, command)
     cancel = threading.Event()
     progress = None
     if not (args.no_progress or args.quiet or args.dry_run) and sys.stderr.isatty():
@@ -415,7 +487,7 @@ def _body(argv: Sequence[str]) -> int:
     run.outbox.max_attempts = args.max_event_attempts
     try:
         if config.dry_run:
-            for line in run.dry_run():
+            for line in dry_run_lines(run):
                 print(line)
             return 0
         run.cache.create()
@@ -436,10 +508,11 @@ def _body(argv: Sequence[str]) -> int:
             lock.release()
     finally:
         engine.dispose()
-    dead = _report_dead_letters(run.outbox)
-    if args.quiet == 0 or summary.failed or summary.events_failed:
+    summary.events_dead = _report_dead_letters(run.outbox)
+    code = summary.exit_code
+    if args.quiet == 0 or code:
         print(summary.line())
-    return EXIT_EVENTS_FAILED if summary.events_failed or dead else 0
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
