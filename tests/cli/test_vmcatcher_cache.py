@@ -305,8 +305,7 @@ def test_events_that_fail_exit_41_and_failed_images_win_with_40(cache_site: Cach
 
 
 def test_the_epilog_documents_the_codes(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        _main("--help")
+    assert _main("--help") == 0
     text = " ".join(capsys.readouterr().out.split())
     for phrase in ("40 an image failed", "41 an event handler failed", "78 the event command"):
         assert phrase in text
