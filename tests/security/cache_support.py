@@ -14,6 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagelist.errors import EXIT_IMAGES_FAILED
 from tests.cache.support import CacheSite
 from tests.subscriber.support import Result
 
@@ -21,7 +22,7 @@ from tests.subscriber.support import Result
 QUARANTINE_NAME = ".quarantine"
 
 #: What vmcatcher_cache exits with when an image failed this run (see docs/vmcatcher_cache.md).
-IMAGE_FAILED_EXIT = 0
+IMAGE_FAILED_EXIT = EXIT_IMAGES_FAILED
 #: Internal files a run creates or rewrites whatever happens (lock, outbox).
 _VOLATILE = {".vmcatcher_cache.lock", ".vmcatcher_cache.outbox"}
 
