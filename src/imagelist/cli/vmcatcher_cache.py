@@ -18,14 +18,12 @@ from pathlib import Path
 from types import FrameType
 
 from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun, DownloadLimits
-from ..cache.attempts import reset_tries
 from ..cache.cache import OUTBOX_NAME
 from ..cache.handler_check import check_handler_command
-from ..cache.index import ManagedDirectory
-from ..cache.report import dry_run_lines, status_lines
+from ..cache.report import dry_run_lines
 from ..cache.safefs import DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, Modes
 from ..db.subscriber import open_database
-from ..errors import EXIT_IMAGES_FAILED, HandlerError, ImageListError, UsageError
+from ..errors import ImageListError, UsageError
 from ..events import (
     DEFAULT_HANDLER_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
@@ -36,6 +34,7 @@ from ..events import (
 from ..fetch import Fetcher
 from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
+from . import _cache_admin
 from ._common import configure_logging, make_parser, run_command
 
 __all__ = ["build_parser", "main"]
@@ -375,82 +374,6 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _dead_letters(args: argparse.Namespace, config: CacheConfig) -> int:
-    """--list-dead-letters and --requeue-dead-letters (under the cache lock)."""
-    outbox = Outbox(Path(config.cache_dir) / OUTBOX_NAME)
-    if args.list_dead_letters:
-        outbox.load()
-        for record in outbox.dead:
-            error = " ".join(record.last_error.split())
-            print(
-                f"{record.id}\t{record.type}\t{record.identifier}\t{record.handler}\t"
-                f"{record.attempts}\t{record.dead_since}\t{error}"
-            )
-        return 0
-    if not Path(config.cache_dir).is_dir():
-        print("0 dead letter(s) re-queued")
-        return 0
-    lock = CacheLock(Path(config.cache_dir))
-    if not lock.acquire(args.wait):
-        raise HandlerError(
-            f"another run (pid {lock.holder()}) holds the cache {config.cache_dir}; "
-            "nothing re-queued"
-        )
-    try:
-        outbox.load()
-        moved = outbox.requeue(args.requeue_dead_letters)
-    finally:
-        lock.release()
-    print(f"{len(moved)} dead letter(s) re-queued; they are sent again at the next run")
-    return 0
-
-
-def _report_dead_letters(outbox: Outbox) -> int:
-    """One line at every run while dead letters wait; their count."""
-    if outbox.dead:
-        logger.error(
-            "%d event(s) are dead letters and are not sent again: list them with "
-            "--list-dead-letters, re-queue them with --requeue-dead-letters [ID...]",
-            len(outbox.dead),
-        )
-    return len(outbox.dead)
-
-
-def _reset(args: argparse.Namespace, config: CacheConfig) -> int:
-    """``--reset-tries [ID ...]``: under the cache's lock, in the partial index."""
-    cache = ManagedDirectory(Path(config.cache_dir), config.cache_dir)
-    cache.create()
-    partial = ManagedDirectory(Path(config.partial_dir), config.partial_dir)
-    lock = CacheLock(cache.path)
-    if not lock.acquire(args.wait):
-        raise UsageError(f"another run (pid {lock.holder()}) holds the cache {config.cache_dir}")
-    try:
-        partial.load()
-        reset = reset_tries(partial.entries, args.reset_tries)
-        if reset:
-            partial.save()
-    finally:
-        lock.release()
-    if reset:
-        print(f"failed attempts forgotten; the next run downloads: {', '.join(reset)}")
-    else:
-        print("no image has failed download attempts")
-    return 0
-
-
-def _status(config: CacheConfig, url: str, echo: bool) -> int:
-    """``--status``: one line per wanted image; nothing is written."""
-    engine = open_database(url, echo=echo)
-    try:
-        run = CacheRun(config, engine, EventDispatcher(), lambda: Fetcher(None))
-        lines, given_up = status_lines(run)
-    finally:
-        engine.dispose()
-    for line in lines:
-        print(line)
-    return EXIT_IMAGES_FAILED if given_up else 0
-
-
 def _body(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet, log_config(args.log_config))
@@ -464,11 +387,11 @@ def _body(argv: Sequence[str]) -> int:
         print(f"{outbox.drop()} pending event(s) dropped")
         return 0
     if args.list_dead_letters or args.requeue_dead_letters is not None:
-        return _dead_letters(args, config)
+        return _cache_admin.dead_letters(args, config)
     if args.reset_tries is not None:
-        return _reset(args, config)
+        return _cache_admin.reset(args, config)
     if args.status:
-        return _status(config, url, bool(args.log_sql_info))
+        return _cache_admin.status(config, url, bool(args.log_sql_info))
     command = _event_command(args)
     engine = open_database(url, echo=bool(args.log_sql_info))
     dispatcher = _dispatcher(args, config, url, command)
@@ -508,7 +431,7 @@ def _body(argv: Sequence[str]) -> int:
             lock.release()
     finally:
         engine.dispose()
-    summary.events_dead = _report_dead_letters(run.outbox)
+    summary.events_dead = _cache_admin.report_dead_letters(run.outbox)
     code = summary.exit_code
     if args.quiet == 0 or code:
         print(summary.line())
