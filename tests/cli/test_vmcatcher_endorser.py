@@ -36,12 +36,10 @@ def test_create_pairs_dns_with_issuers(sqlite_site: Site) -> None:  # noqa: F811
     assert site.endorser("-C", "-e", "bad\nid", "--dn", "/y", "-I", CA).code == 1
     assert site.endorser("-C", "-e", " ", "--dn", "/y", "-I", CA).code == 1
     listed = json.loads(site.endorser("-l", "-f", "json").out)
+    pairs = [{"issuer": CA, "subject": DN1}, {"issuer": CA, "subject": DN2}]
     assert listed == [
-        {
-            "endorser": "Alvaro Simon",
-            "princibles": [{"issuer": CA, "subject": DN1}, {"issuer": CA, "subject": DN2}],
-        }
-    ]
+        {"endorser": "Alvaro Simon", "principals": pairs, "princibles": pairs},
+    ], "the fixed key, and 0.6's spelling kept for its scripts (ADR 0018)"
 
 
 def test_links_info_and_delete(sqlite_site: Site, server, test_pki) -> None:  # noqa: F811
@@ -64,6 +62,7 @@ def test_links_info_and_delete(sqlite_site: Site, server, test_pki) -> None:  # 
     assert f"subscription.dc:identifier={identifier}" in info
     as_json = json.loads(site.endorser("-i", "-e", "other", "-f", "json").out)
     assert as_json["Princables"] == [{"hv:ca": CA, "hv:dn": DN1}]
+    assert as_json["principals"] == [{"issuer": CA, "subject": DN1}]
     assert site.endorser("-u", "-e", "other", "-s", identifier).code == 0
     assert site.endorser("-u", "-e", "other", "-s", identifier).code == 1
     assert site.endorser("-k", "-e", "nobody", "-s", identifier).code == 1

@@ -21,9 +21,37 @@ def world(sqlite_site: Site, server: HttpServer, test_pki: TestPki) -> World:  #
 def test_list_formats(world: World) -> None:
     assert world.site.image("-l").out == f"img-a\t3\t{LIST_ID}\nimg-b\t2\t{LIST_ID}\n"
     assert json.loads(world.site.image("-l", "-f", "json").out) == [
-        {"image": "img-a", "state": 3, "subscription": LIST_ID},
-        {"image": "img-b", "state": 2, "subscription": LIST_ID},
+        {
+            "image": "img-a",
+            "state": 3,
+            "subscription": LIST_ID,
+            "title": "Image img-a",
+            "version": "1",
+        },
+        {
+            "image": "img-b",
+            "state": 2,
+            "subscription": LIST_ID,
+            "title": "Image img-b",
+            "version": "1",
+        },
     ]
+
+
+def test_long_listing_adds_version_and_title(world: World) -> None:
+    """--long adds two columns; without it a 3-column reader still unpacks every line."""
+    world.publish(
+        world.make(version="1.1", images=(make_image("img-a", title="Alma\tLinux 9", version="2"),))
+    )
+    assert world.update().code == 0
+    assert world.site.image("-l", "--long").out == (
+        f"img-a\t3\t{LIST_ID}\t2\tAlma Linux 9\nimg-b\t0\t{LIST_ID}\t1\tImage img-b\n"
+    )
+    for line in world.site.image("-l").out.splitlines():
+        image, state, subscription = line.split("\t")
+        assert (image[:4], state in "0123", subscription) == ("img-", True, LIST_ID)
+    listed = json.loads(world.site.image("-l", "-f", "json").out)
+    assert listed[0]["title"] == "Alma\tLinux 9", "JSON keeps the title as the list has it"
 
 
 def test_add_and_remove_by_id_and_sha512(world: World) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.httpserver import HttpServer
 from tests.pki import IgtfDirectory, TestPki
@@ -98,9 +99,12 @@ def test_settings_from_the_environment(
 def test_listing_and_info_formats(world: World, tmp_path: Path) -> None:
     site = world.site
     listing = json.loads(site.subscribe("-l", "-f", "json").out)
-    assert listing == [{"authorised": True, "identifier": LIST_ID, "uri": world.url}]
+    assert listing == [
+        {"authorised": True, "identifier": LIST_ID, "uri": world.url, "uri.trustAnchor": "none"}
+    ]
+    assert site.subscribe("-l").out == f"{LIST_ID}\tTrue\tNone\t{world.url}\n", "0.6 text kept"
     info = json.loads(site.subscribe("-i", "-u", LIST_ID, "-f", "json").out)
-    assert info["Subscription"]["uri.trustAnchor"] == "None"
+    assert info["Subscription"]["uri.trustAnchor"] == "none", "as --uri-trustanchor-set spells it"
     assert info["ImageListInstance"]["version"] == "1.0"
     served = world.server.resolve(world.path).body
     assert site.subscribe("-i", "-f", "SMIME").out.encode() == served
@@ -128,6 +132,9 @@ def test_info_of_a_subscription_never_updated(
     server.put("/l", sign(make_list(test_pki.good, uri=server.url("/l")), test_pki.good))
     assert sqlite_site.subscribe("-s", server.url("/l")).code == 0
     assert "subscription.dc:date:updated=False" in sqlite_site.subscribe("-i").out
+    info = json.loads(sqlite_site.subscribe("-i", "-f", "json").out)
+    assert info["Subscription"]["updated"] is None, "null in JSON, not 0.6's false"
+    assert "ImageListInstance" not in info
     smime = sqlite_site.subscribe("-i", "-f", "SMIME")
     assert (smime.code, smime.out) == (0, "")
     assert "no list imported yet" in smime.err
@@ -224,3 +231,16 @@ def test_ca_directory_with_a_crl_problem_is_reported_per_subscription(
         "vmcatcher_subscribe", "-U", "-c", str(directory.path), "--crl", "if-present"
     )
     assert relaxed.code == 0
+
+
+def test_no_python_none_for_a_missing_description(world: World) -> None:
+    """A subscription without a description: the line ends after '=' (0.6 printed None)."""
+    engine = sa.create_engine(world.site.database)
+    with engine.begin() as connection:
+        connection.execute(sa.text("update subscription set description = NULL"))
+    engine.dispose()
+    lines = world.site.subscribe("-i").out.splitlines()
+    assert "subscription.dc:description=" in lines
+    assert not any(line.endswith("=None") and "trustAnchor" not in line for line in lines)
+    info = json.loads(world.site.subscribe("-i", "-f", "json").out)
+    assert info["Subscription"]["description"] is None

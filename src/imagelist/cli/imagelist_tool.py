@@ -13,14 +13,16 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..document import ImageList, parse_date
-from ..errors import UsageError
+from ..errors import ImageListError, UsageError
 from ..publisher.credentials import default_passphrase, load_certificate, load_private_key
 from ..smime import read_signed, sign_detached
 from ..trust import CrlPolicy, TrustStore, default_trust_dir
-from ..verify import ListVerifier, check_dates
+from ..verify import ListVerifier, VerifiedList, check_dates
 from ._common import add_logging_options, configure_logging, make_parser, run_command, write_output
+from ._json import dump_json, emit_error
 from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
@@ -51,7 +53,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
+def _verify(args: argparse.Namespace) -> VerifiedList:
     store = TrustStore.load(args.cert_dir or default_trust_dir())
     at = parse_date(args.at) if args.at else datetime.now(UTC)
     verifier = ListVerifier(store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args))
@@ -60,6 +62,65 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         check_dates(verified.imagelist, now=at)
     if args.payload:
         write_output(args.payload, verified.payload)
+    return verified
+
+
+def _date(value: datetime) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def verify_json(verified: VerifiedList) -> dict[str, Any]:
+    """``imagelist verify -f json`` of a valid list (docs/json-output.md)."""
+    imagelist = verified.imagelist
+    return {
+        "ok": True,
+        "signer": {
+            "subject": verified.signer_dn,
+            "issuer": verified.signer_ca,
+            "digest": verified.message.digest_algorithm,
+        },
+        "list": {
+            "identifier": imagelist.identifier,
+            "title": imagelist.title,
+            "version": imagelist.version,
+            "uri": imagelist.uri,
+            "created": _date(imagelist.created),
+            "expires": _date(imagelist.expires),
+        },
+        "images": [
+            {
+                "identifier": image.identifier,
+                "title": image.title,
+                "version": image.version,
+                "uri": image.uri,
+                "size": image.size,
+                "sha512": image.sha512,
+                "hypervisor": image.hypervisor,
+                "arch": image.arch,
+                "os": image.os,
+                "osversion": image.osversion,
+            }
+            for image in imagelist.images
+        ],
+        "dropped": [
+            {"identifier": dropped.identifier, "reason": dropped.reason}
+            for dropped in imagelist.dropped_images
+        ],
+    }
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.format == "json":
+        if args.payload == "-":
+            raise UsageError("--payload - and -f json both write to stdout; name a file")
+        try:
+            verified = _verify(args)
+        except ImageListError as exc:
+            emit_error(exc)
+            raise
+        dump_json(verify_json(verified))
+        return 0
+    verified = _verify(args)
     imagelist = verified.imagelist
     print(
         f"valid: {imagelist.identifier} version {imagelist.version}, {len(imagelist.images)} "
@@ -127,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--ignore-dates", action="store_true", help="do not reject expired or future lists"
     )
     verify.add_argument("--payload", metavar="FILE", help="write the verified JSON text here")
+    verify.add_argument(
+        "-f",
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="json: signer, list and images, or the error and its exit code, as one JSON "
+        "document on stdout (docs/json-output.md)",
+    )
     verify.set_defaults(handler=_cmd_verify)
 
     show = commands.add_parser(

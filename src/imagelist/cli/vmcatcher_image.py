@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     actions = parser.add_argument_group("actions")
     actions.add_argument("-l", "--list", action="store_true", help="list images and states")
+    actions.add_argument(
+        "--long",
+        action="store_true",
+        help="with -l -f lines: add <version>\\t<title> columns (JSON always has them)",
+    )
     actions.add_argument("-i", "--info", action="store_true", help="show the selected images")
     actions.add_argument(
         "-a", "--add", action="store_true", help="subscribe the selected images (cache them)"
@@ -79,7 +84,7 @@ def _body(argv: Sequence[str]) -> int:
     engine = open_engine(args)
     if action == "list":
         with reader(engine) as session:
-            write_output(None, render_image_states(image_states(session), fmt))
+            write_output(None, render_image_states(image_states(session), fmt, long=args.long))
         return 0
     if not args.uuid and not args.sha512:
         raise UsageError("select images with -u/--uuid or -s/--sha512")

@@ -51,13 +51,17 @@ def available() -> ColumnElement[bool]:
     )
 
 
-def _state_query(subscription_id: int | None = None) -> Select[str, int, str, bool]:
+def _state_query(
+    subscription_id: int | None = None,
+) -> Select[str, int, str, bool, str | None, str | None]:
     query = (
         select(
             ImageDefinition.identifier,
             ImageDefinition.cache,
             Subscription.identifier.label("subscription"),
             available().label("available"),
+            ImageInstance.title,
+            ImageInstance.version,
         )
         .join(Subscription, Subscription.id == ImageDefinition.subscription_id)
         .outerjoin(ImageInstance, ImageInstance.id == ImageDefinition.latest)
@@ -73,7 +77,11 @@ def image_states(session: Session, subscription_id: int | None = None) -> list[I
     """Every image definition with its state bitmap, in database order."""
     return [
         ImageState(
-            row.identifier, (1 if row.cache else 0) + (2 if row.available else 0), row.subscription
+            row.identifier,
+            (1 if row.cache else 0) + (2 if row.available else 0),
+            row.subscription,
+            row.title,
+            row.version,
         )
         for row in session.execute(_state_query(subscription_id))
     ]

@@ -116,11 +116,16 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class ImageState:
-    """One line of ``vmcatcher_image -l``: the state is cache (bit 0) + 2 × available (bit 1)."""
+    """One line of ``vmcatcher_image -l``: the state is cache (bit 0) + 2 × available (bit 1).
+
+    ``title`` and ``version`` come from the image's latest stored description (None if none).
+    """
 
     image: str
     state: int
     subscription: str
+    title: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)

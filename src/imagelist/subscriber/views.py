@@ -52,7 +52,23 @@ def _text(lines: Iterable[str]) -> str:
 
 
 def _date(value: datetime | None) -> str | bool:
+    """The 0.6 line form: ``False`` when there is no date."""
     return False if value is None else format_date(value)
+
+
+def _opt(value: object) -> str:
+    """A line value: empty when the database has none (0.6 printed Python's ``None``)."""
+    return "" if value is None else str(value)
+
+
+def _json_date(value: datetime | None) -> str | None:
+    """The JSON form: null when there is no date (0.6 wrote false)."""
+    return None if value is None else format_date(value)
+
+
+def _anchor(record: SubscriptionRecord) -> str:
+    """The trust anchor in JSON: what ``--uri-trustanchor-set`` takes (``none``, not ``None``)."""
+    return record.trust_anchor_name.lower()
 
 
 # --- pieces ---------------------------------------------------------------------------------------
@@ -63,7 +79,7 @@ def subscription_lines(record: SubscriptionRecord) -> list[str]:
     lines = [
         f"imagelist.dc:identifier={record.identifier}",
         f"subscription.dc:identifier={record.identifier}",
-        f"subscription.dc:description={record.description}",
+        f"subscription.dc:description={_opt(record.description)}",
         f"subscription.sl:authorised={record.authorised}",
         f"subscription.hv:uri={record.uri}",
         f"subscription.hv:uri.trustAnchor={record.trust_anchor_name}",
@@ -85,8 +101,8 @@ def subscription_json(record: SubscriptionRecord) -> dict[str, Any]:
         "description": record.description,
         "authorised": record.authorised,
         "uri": record.uri,
-        "updated": _date(record.updated),
-        "uri.trustAnchor": record.trust_anchor_name,
+        "updated": _json_date(record.updated),
+        "uri.trustAnchor": _anchor(record),
     }
     if record.list_uri and record.list_uri != record.uri:
         output["uri.list"] = record.list_uri
@@ -120,7 +136,7 @@ def list_json(record: ListRecord) -> dict[str, Any]:
         "imported": format_date(record.imported),
         "created": format_date(record.created),
         "expires": format_date(record.expires),
-        "expired": _date(record.expired),
+        "expired": _json_date(record.expired),
         "version": record.version,
     }
 
@@ -134,11 +150,11 @@ def image_lines(record: ImageRecord) -> list[str]:
         f"image.hv:size={record.size}",
         f"image.hv:uri={record.uri}",
         f"image.hv:version={record.version}",
-        f"image.sl:arch={record.arch}",
+        f"image.sl:arch={_opt(record.arch)}",
         f"image.sl:checksum:sha512={record.sha512}",
-        f"image.sl:comments={record.comments}",
-        f"image.sl:os={record.os}",
-        f"image.sl:osversion={record.osversion}",
+        f"image.sl:comments={_opt(record.comments)}",
+        f"image.sl:os={_opt(record.os)}",
+        f"image.sl:osversion={_opt(record.osversion)}",
     ]
 
 
@@ -160,11 +176,25 @@ def image_json(record: ImageRecord) -> dict[str, Any]:
 
 
 def _state_json(state: ImageState) -> dict[str, Any]:
-    return {"image": state.image, "state": state.state, "subscription": state.subscription}
+    return {
+        "image": state.image,
+        "state": state.state,
+        "subscription": state.subscription,
+        "title": state.title,
+        "version": state.version,
+    }
 
 
-def _state_line(state: ImageState) -> str:
-    return f"{state.image}\t{state.state}\t{state.subscription}"
+def _state_line(state: ImageState, *, long: bool = False) -> str:
+    line = f"{state.image}\t{state.state}\t{state.subscription}"
+    if not long:
+        return line
+    return f"{line}\t{_tab_free(state.version)}\t{_tab_free(state.title)}"
+
+
+def _tab_free(value: str | None) -> str:
+    """A column value: tabs and line ends (possible in a title) become spaces; none is empty."""
+    return "" if value is None else " ".join(value.replace("\t", " ").splitlines())
 
 
 # --- vmcatcher_subscribe ------------------------------------------------------------------------
@@ -175,7 +205,12 @@ def render_subscriptions(records: Sequence[SubscriptionRecord], fmt: str) -> str
     if fmt == "json":
         return _dump(
             [
-                {"identifier": r.identifier, "authorised": r.authorised, "uri": r.uri}
+                {
+                    "identifier": r.identifier,
+                    "authorised": r.authorised,
+                    "uri": r.uri,
+                    "uri.trustAnchor": _anchor(r),
+                }
                 for r in records
             ]
         )
@@ -246,11 +281,12 @@ def render_update(results: Sequence[UpdateResult], fmt: str, *, quiet: bool, dry
 # --- vmcatcher_image ----------------------------------------------------------------------------
 
 
-def render_image_states(states: Sequence[ImageState], fmt: str) -> str:
-    """``-l``: ``<image>\\t<state>\\t<subscription>`` per image."""
+def render_image_states(states: Sequence[ImageState], fmt: str, *, long: bool = False) -> str:
+    """``-l``: ``<image>\\t<state>\\t<subscription>`` per image; with ``long`` (``--long``)
+    two more columns, ``<version>\\t<title>``. JSON always has title and version."""
     if fmt == "json":
         return _dump([_state_json(state) for state in states])
-    return _text(_state_line(state) for state in states)
+    return _text(_state_line(state, long=long) for state in states)
 
 
 def render_image_info(details: ImageDetails, fmt: str) -> str:
@@ -290,7 +326,9 @@ def render_endorsers(records: Sequence[EndorserRecord], fmt: str) -> str:
         for record in records:
             item: dict[str, Any] = {"endorser": record.identifier}
             if record.principals:
-                item["princibles"] = [{"subject": dn, "issuer": ca} for dn, ca in record.principals]
+                principals = [{"subject": dn, "issuer": ca} for dn, ca in record.principals]
+                item["principals"] = principals
+                item["princibles"] = principals  # vmcatcher 0.6's spelling, kept (ADR 0018)
             output.append(item)
         return _dump(output)
     return _text(
@@ -318,6 +356,8 @@ def render_endorser_info(record: EndorserRecord, fmt: str) -> str:
         return _dump(
             {
                 "identifier": record.identifier,
+                "principals": [{"subject": dn, "issuer": ca} for dn, ca in record.principals],
+                # vmcatcher 0.6's key, kept for its readers (ADR 0018)
                 "Princables": [{"hv:dn": dn, "hv:ca": ca} for dn, ca in record.principals],
                 "Subscription": [subscription_json(s) for s in record.subscriptions],
             }

@@ -1,0 +1,43 @@
+"""``-f json``: one JSON document on standard output, also when the command fails.
+
+The shapes are documented, with an example each, in docs/json-output.md (a test checks the real
+output against those examples). On an error the document is :func:`error_document` and the
+command still prints its one-line error on stderr and exits with the error's code:
+``run_command`` does that when the error is re-raised after :func:`emit_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from ..errors import ImageListError
+from ._common import write_output
+
+__all__ = ["dump_json", "emit_error", "error_document", "json_text"]
+
+
+def json_text(document: Any) -> str:
+    """Sorted keys, indent 4, UTF-8 as is, one trailing newline (as the vmcatcher formats)."""
+    return json.dumps(document, sort_keys=True, indent=4, ensure_ascii=False) + "\n"
+
+
+def dump_json(document: Any) -> None:
+    """Write ``document`` to standard output (as UTF-8 bytes where stdout has a buffer)."""
+    text = json_text(document)
+    if hasattr(sys.stdout, "buffer"):
+        write_output(None, text)
+    else:  # a text stream (contextlib.redirect_stdout)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def error_document(exc: ImageListError) -> dict[str, Any]:
+    """``{"ok": false, "error": <the one-line message>, "exit_code": <code>}``."""
+    return {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
+
+
+def emit_error(exc: ImageListError) -> None:
+    """Write the error document; the caller re-raises ``exc`` for the one line and the code."""
+    dump_json(error_document(exc))
