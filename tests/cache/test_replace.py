@@ -178,15 +178,16 @@ wrap(journal.Journal, "end", "end")
 sys.exit(main())
 """
 
-KILL_HANDLER = 'if [ "$VMCATCHER_EVENT_TYPE" = {event} ]; then kill -9 $PPID; fi'
+KILL_HANDLER = 'if [ "$VMCATCHER_EVENT_TYPE" = {event} ]; then kill -{signal} $PPID; fi'
 
 
 def _run_killed(site: CacheSite, point: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMCATCHER_")}
     handler = site.handler
     code = "import sys; from imagelist.cli.vmcatcher_cache import main; sys.exit(main())"
-    if point.startswith("event:"):
-        handler += "; " + KILL_HANDLER.format(event=point.removeprefix("event:"))
+    if point.startswith(("event:", "term:")):
+        kind, event = point.split(":")
+        handler += "; " + KILL_HANDLER.format(event=event, signal=9 if kind == "event" else 15)
     else:
         code = KILLER
         env["KILL_AT"] = point
@@ -208,6 +209,7 @@ def _run_killed(site: CacheSite, point: str) -> subprocess.CompletedProcess[str]
         "save3",  # partial index written, journal still there
         "end",  # journal ended, no Postfix event sent
         "event:ExpirePostfix",
+        "term:ExpirePostfix",  # systemctl stop between the two Postfix events
     ],
 )
 def test_kill_9_during_the_swap(cache_site: CacheSite, point: str) -> None:
@@ -218,7 +220,8 @@ def test_kill_9_during_the_swap(cache_site: CacheSite, point: str) -> None:
     _publish_new_version(site)
     site.clear_log()
     done = _run_killed(site, point)
-    assert done.returncode == -signal.SIGKILL, (point, done.stdout, done.stderr)
+    expected = 130 if point.startswith("term:") else -signal.SIGKILL
+    assert done.returncode == expected, (point, done.stdout, done.stderr)
     # At every moment the cache holds a verified img-b: the old one or the new one.
     assert (site.cache_dir / "img-b").read_bytes() in (old, NEW), point
     result = site.cache()

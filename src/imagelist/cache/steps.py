@@ -185,8 +185,12 @@ class Steps:
             raise
         try:
             yield moved
-        finally:
+        except Exception:  # an error sending the events: the step itself is complete
             self.journal.end()
+            raise
+        # An interrupt (SIGTERM) or a crash before here keeps the journal: the next run
+        # completes nothing more but owes the Postfix events that were not sent.
+        self.journal.end()
 
     def _swapped(self, step: Step) -> bool:
         """Whether ``cache/<id>`` is the new file of a replace, put there by the exchange."""
