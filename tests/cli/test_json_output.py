@@ -7,13 +7,17 @@ site fixtures do that) and each document is compared with the doc's example of t
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cache.support import CacheSite, build_cache_site
 from tests.httpserver import HttpServer
 from tests.json_shapes import DOC, examples, shape_differences
 from tests.pki import TestPki
@@ -29,6 +33,8 @@ DOCUMENTED = {
     "vmcatcher_subscribe-l",
     "vmcatcher_subscribe-i",
     "vmcatcher_endorser-l",
+    "vmcatcher_cache",
+    "vmcatcher_cache-error",
 }
 
 
@@ -122,3 +128,77 @@ def test_vmcatcher_json(world: World, test_pki: TestPki) -> None:
     assert_documented("vmcatcher_endorser-l", endorsers)
     principal = {"subject": test_pki.good.subject_oneline, "issuer": test_pki.good.issuer_oneline}
     assert endorsers[0]["principals"] == endorsers[0]["princibles"] == [principal]
+
+
+@pytest.fixture
+def cache_site(
+    sqlite_site: Site,  # noqa: F811
+    server: HttpServer,  # noqa: F811
+    test_pki: TestPki,
+    tmp_path: Path,
+) -> CacheSite:
+    """img-a (300 KiB) and img-b (5 KiB), both subscribed."""
+    sizes = {"img-a": 300 * 1024, "img-b": 5 * 1024}
+    return build_cache_site(sqlite_site, server, test_pki.good, tmp_path, sizes)
+
+
+def test_vmcatcher_cache_json(cache_site: CacheSite, tmp_path: Path) -> None:
+    good = cache_site.contents["img-b"]
+    cache_site.serve("img-b", b"x" * 5 * 1024)  # the right size, the wrong sha512
+    failed = cache_site.cache("-f", "json")
+    assert failed.code == 40, failed.err
+    document = json.loads(failed.out)
+    assert_documented("vmcatcher_cache", document)
+    assert (document["ok"], document["exit_code"]) == (False, 40)
+    assert document["summary"]["downloaded"] == document["summary"]["failed"] == 1
+    results = {image["identifier"]: image for image in document["images"]}
+    assert results["img-a"] == {"identifier": "img-a", "result": "downloaded", "error": None}
+    assert results["img-b"]["result"] == "failed"
+    assert "sha512" in results["img-b"]["error"]
+    assert "1 downloaded" not in failed.out, "the JSON replaces the summary line"
+
+    cache_site.serve("img-b", good)
+    fixed = json.loads(cache_site.cache("-f", "json", "-q").out)
+    assert (fixed["ok"], fixed["exit_code"], fixed["skipped"]) == (True, 0, None)
+    assert fixed["images"] == [{"identifier": "img-b", "result": "downloaded", "error": None}]
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    broken = cache_site.cache("-f", "json", "-C", str(not_a_dir / "cache"))
+    error = json.loads(broken.out)
+    assert_documented("vmcatcher_cache-error", error)
+    assert error["exit_code"] == broken.code != 0
+    assert broken.err.splitlines()[-1] == f"vmcatcher_cache: error: {error['error']}"
+
+    mixed = cache_site.cache("-f", "json", "--dry-run")
+    assert mixed.code == 1
+    assert json.loads(mixed.out)["error"] == "-f json is for a cache run, not with --dry-run"
+
+
+def test_vmcatcher_cache_json_when_interrupted(cache_site: CacheSite) -> None:
+    """SIGTERM mid-download with -f json: the error document with 130, the line on stderr."""
+    cache_site.serve("img-a", cache_site.contents["img-a"], rate=30 * 1024)
+    partial = cache_site.cache_dir / "partial" / "img-a"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMCATCHER_")}
+    run = "import sys; from imagelist.cli.vmcatcher_cache import main; sys.exit(main())"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-c", run, "-d", cache_site.site.database),
+            *("-C", str(cache_site.cache_dir), "-x", cache_site.handler, "-f", "json", "-j", "1"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size == 0):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    document = json.loads(out)
+    assert_documented("vmcatcher_cache-error", document)
+    assert document["exit_code"] == 130
+    assert err == f"vmcatcher_cache: {document['error']}\n"
+    assert "partial file kept: the next run resumes (img-a)" in err

@@ -172,6 +172,7 @@ def test_progress_bars_on_a_terminal(
     terminal = Terminal()
     cache_site.serve("img-a", cache_site.contents["img-a"], rate=400 * 1024)
     monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr("sys.stdout", Terminal())  # bars only when both are terminals
     with clean_environment():
         code = vmcatcher_cache.main(
             ["-d", cache_site.site.database, "-C", str(cache_site.cache_dir)]

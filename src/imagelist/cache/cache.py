@@ -315,6 +315,7 @@ class CacheRun(Downloads):
         self._emit(EventType.EXPIRE_PREFIX, entry)
         with self._step(Step("expire", key, self._expired_target(key), entry)) as moved:
             self.summary.expired += 1
+            self.summary.note(key, "expired")
             if moved is not None:
                 self._emit(EventType.EXPIRE_POSTFIX, moved)
 
@@ -347,6 +348,7 @@ class CacheRun(Downloads):
         self.summary.failed += 1
         self.summary.failed_images.append(key)
         self.summary.errors.append(f"{key}: {text}")
+        self.summary.note(key, "failed", text)
         self.summary.fatal = max(self.summary.fatal, code)
 
     # --- check (-s) ----------------------------------------------------------------------------
@@ -374,6 +376,7 @@ class CacheRun(Downloads):
                 continue
             logger.error("cached image %s is corrupt (%s); expiring it", key, problem)
             self.summary.corrupt += 1
+            self.summary.note(key, "corrupt", problem)
             self._guard(key, "expiring", partial(self.expire_one, key))
 
     # --- prune expired/ ------------------------------------------------------------------------
@@ -402,5 +405,6 @@ class CacheRun(Downloads):
             del self.expired.entries[key]
             total -= size
             self.summary.pruned += 1
+            self.summary.note(key, "pruned")
         if self.summary.pruned:
             self.expired.save()

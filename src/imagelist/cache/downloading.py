@@ -106,6 +106,7 @@ class Downloads(Steps):
             )
             self.summary.gave_up += 1
             self.summary.given_up.append(key)
+            self.summary.note(key, "given_up", last_error(old))
             return None
         return entry
 
@@ -161,7 +162,10 @@ class Downloads(Steps):
         )
         display = None
         if self.progress is not None:
-            display = ProgressDisplay(self.progress, downloader.transfers)
+            titles = {image.identifier: image.title for image in images}
+            display = ProgressDisplay(
+                self.progress, downloader.transfers, titles=titles, total=len(jobs)
+            )
             display.start()
         pool = ThreadPoolExecutor(max_workers=max(1, self.config.jobs), thread_name_prefix="dl")
         try:
@@ -169,7 +173,7 @@ class Downloads(Steps):
             for future in as_completed(futures):
                 result = future.result()
                 if display is not None:
-                    display.render()
+                    display.finished()
                 self._guard(result.job.identifier, "installing", partial(self._finish, result))
         except BaseException:
             self.cancel.set()  # a fatal step or an interrupt: stop the other downloads
@@ -191,6 +195,9 @@ class Downloads(Steps):
             self.summary.failed += 1
             self.summary.failed_images.append(job.identifier)
             self.summary.errors.append(text)
+            self.summary.note(
+                job.identifier, "failed", text.removeprefix(f"{job.identifier}: ")
+            )
             logger.error("%s", text)
             if self.cancel.is_set():
                 return  # interrupted: not a failed attempt
@@ -223,6 +230,7 @@ class Downloads(Steps):
             self.summary.failed += 1
             self.summary.failed_images.append(key)
             self.summary.errors.append(f"{key}: the verified partial file was replaced")
+            self.summary.note(key, "failed", "the verified partial file was replaced")
             return
         with self.partial.lock:
             partial_entry = dict(self.partial.entries[key])
@@ -236,6 +244,7 @@ class Downloads(Steps):
             self._emit(EventType.AVAILABLE_PREFIX, partial_entry)
             with self._step(Step("install", key, key, entry)):
                 self.summary.downloaded += 1
+                self.summary.note(key, "downloaded")
                 self._emit(EventType.AVAILABLE_POSTFIX, entry)
             return
         self._emit(EventType.EXPIRE_PREFIX, old)
@@ -244,7 +253,9 @@ class Downloads(Steps):
         step = Step("replace", key, self._expired_target(key), entry, old=old, inode=identity)
         with self._step(step) as moved:
             self.summary.downloaded += 1
+            self.summary.note(key, "downloaded")
             if moved is not None:
                 self.summary.expired += 1
+                self.summary.note(key, "expired")
                 self._emit(EventType.EXPIRE_POSTFIX, moved)
             self._emit(EventType.AVAILABLE_POSTFIX, entry)

@@ -1,17 +1,22 @@
-"""What a person sees: a progress bar per download on a terminal, and the summary line."""
+"""What a person sees: a progress bar per download on a terminal, and the summary line.
+
+The display is hand-written (ADR 0018): two dozen lines of ANSI redraws, no dependency, flat
+memory and CPU; ``tqdm``/``rich`` would add a dependency for the same output.
+"""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..errors import EXIT_EVENTS_FAILED, EXIT_IMAGES_FAILED
 from .download import Transfer
 
-__all__ = ["ProgressDisplay", "Summary", "human_bytes"]
+__all__ = ["ImageResult", "ProgressDisplay", "Summary", "human_bytes"]
 
 _BAR = 24
 #: Image ids named in the summary line (the log has them all).
@@ -33,6 +38,19 @@ def _names(identifiers: list[str]) -> str:
     if len(identifiers) > _NAMED:
         shown += f", … {len(identifiers) - _NAMED} more"
     return f" ({shown})"
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """Something that happened to one image in a run (``vmcatcher_cache -f json``'s ``images``).
+
+    ``result`` is ``downloaded``, ``expired``, ``failed``, ``corrupt``, ``given_up`` or
+    ``pruned``; ``error`` says why for ``failed``, ``corrupt`` and ``given_up``.
+    """
+
+    identifier: str
+    result: str
+    error: str | None = None
 
 
 @dataclass
@@ -58,6 +76,12 @@ class Summary:
     given_up: list[str] = field(default_factory=list)
     #: The exit code of the worst error an image's step raised (1 cache, 70 internal), or 0.
     fatal: int = 0
+    #: What happened to each image, in order (an image may appear more than once).
+    images: list[ImageResult] = field(default_factory=list)
+
+    def note(self, identifier: str, result: str, error: str | None = None) -> None:
+        """Record what happened to one image (the counters are kept by the callers)."""
+        self.images.append(ImageResult(identifier, result, error))
 
     @property
     def rate(self) -> float:
@@ -103,57 +127,100 @@ class Summary:
         return text
 
 
-def _bar(transfer: Transfer, now: float, width: int) -> str:
+def _duration(seconds: float | None) -> str:
+    """``0:42``, ``1:02:03``; ``--:--`` when unknown."""
+    if seconds is None:
+        return "--:--"
+    total = int(seconds + 0.5)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(transfer: Transfer, title: str, now: float, width: int) -> str:
+    """``<title> [####....]  45.0%  135.0 MiB/300.0 MiB  12.5 MiB/s  ETA 0:13``.
+
+    The rate is this run's bytes over this run's time (a resumed download does not count the
+    bytes it already had); the ETA is what is left at that rate.
+    """
     size = max(transfer.size, 1)
     fraction = min(1.0, transfer.done / size)
     filled = int(fraction * _BAR)
     elapsed = max(now - transfer.started, 1e-6)
     rate = transfer.received / elapsed
-    name = transfer.identifier
-    room = max(8, width - _BAR - 44)
+    left = max(transfer.size - transfer.done, 0)
+    eta = left / rate if rate > 0 else None
+    tail = (
+        f" [{'#' * filled}{'.' * (_BAR - filled)}] {fraction * 100:5.1f}% "
+        f"{human_bytes(transfer.done)}/{human_bytes(transfer.size)} "
+        f"{human_bytes(rate)}/s ETA {_duration(eta)}"
+    )
+    room = max(8, width - len(tail) - 1)
+    name = " ".join(title.split()) or transfer.identifier
     if len(name) > room:
         name = name[: room - 1] + "…"
-    return (
-        f"{name:<{room}} [{'#' * filled}{'.' * (_BAR - filled)}] {fraction * 100:5.1f}% "
-        f"{human_bytes(transfer.done):>10} {human_bytes(rate):>10}/s"
-    )
+    return f"{name:<{room}}{tail}"
 
 
 class ProgressDisplay:
-    """Redraws one line per active download on ``stream`` (a terminal) every ``interval``."""
+    """Redraws, every ``interval``, a line ``images <done>/<total>`` and one line per active
+    download (title, bar, bytes done/total, rate, ETA) on ``stream``, a terminal.
+
+    Memory and CPU stay flat: one string per active download per redraw (at most ``--jobs``
+    lines), whatever the size of the images or the number of images.
+    """
 
     def __init__(
         self,
         stream: TextIO,
         transfers: Callable[[], list[Transfer]],
         *,
+        titles: Mapping[str, str] | None = None,
+        total: int = 0,
         interval: float = 0.25,
-        width: int = 100,
+        width: int | None = None,
     ) -> None:
         self.stream = stream
         self.transfers = transfers
+        self.titles = dict(titles or {})
+        self.total = total
+        self.completed = 0
         self.interval = interval
-        self.width = width
+        self.width = width or shutil.get_terminal_size((100, 24)).columns
         self._lines = 0
+        self._draw = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def render(self) -> None:
-        """Draw the current bars over the previous ones."""
+    def lines(self) -> list[str]:
+        """What is drawn now (without the terminal's control sequences)."""
         now = time.monotonic()
-        lines = [_bar(transfer, now, self.width) for transfer in self.transfers()]
-        out = ""
-        if self._lines:
-            out += f"\x1b[{self._lines}F"  # back to the first line drawn last time
-        for line in lines:
-            out += "\x1b[2K" + line + "\n"
-        for _ in range(self._lines - len(lines)):
-            out += "\x1b[2K\n"
-        if self._lines > len(lines):
-            out += f"\x1b[{self._lines - len(lines)}F"
-        self._lines = len(lines)
-        self.stream.write(out)
-        self.stream.flush()
+        active = sorted(self.transfers(), key=lambda transfer: transfer.identifier)
+        shown = [f"images {self.completed}/{self.total} done, {len(active)} downloading"]
+        for transfer in active:
+            title = self.titles.get(transfer.identifier, transfer.identifier)
+            shown.append(progress_line(transfer, title, now, self.width - 1))
+        return shown
+
+    def finished(self) -> None:
+        """One download ended (verified or failed): count it and redraw."""
+        self.completed += 1
+        self.render()
+
+    def render(self) -> None:
+        """Draw the current lines over the previous ones."""
+        with self._draw:  # the redraw thread and finished() both draw
+            lines = self.lines()
+            out = f"\x1b[{self._lines}F" if self._lines else ""  # back to the first line
+            for line in lines:
+                out += "\x1b[2K" + line + "\n"
+            for _ in range(self._lines - len(lines)):
+                out += "\x1b[2K\n"
+            if self._lines > len(lines):
+                out += f"\x1b[{self._lines - len(lines)}F"
+            self._lines = len(lines)
+            self.stream.write(out)
+            self.stream.flush()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

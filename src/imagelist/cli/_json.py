@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any
 
-from ..errors import ImageListError
-from ._common import write_output
+from ..errors import EXIT_INTERNAL_ERROR, ImageListError
+from ._common import _database_error, write_output
 
 __all__ = ["dump_json", "emit_error", "error_document", "json_text"]
 
@@ -38,6 +38,19 @@ def error_document(exc: ImageListError) -> dict[str, Any]:
     return {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
 
 
-def emit_error(exc: ImageListError) -> None:
-    """Write the error document; the caller re-raises ``exc`` for the one line and the code."""
+def emit_error(exc: Exception) -> None:
+    """Write the error document; the caller re-raises ``exc`` for the one line and the code.
+
+    An error that is not an :class:`ImageListError` gets the code ``run_command`` gives it: 36
+    for a database error, 70 (internal error) for anything else.
+    """
+    if not isinstance(exc, ImageListError):
+        database = _database_error(exc)
+        if database is not None:
+            exc = database
+        else:
+            text = " ".join(str(exc).split())
+            exc = ImageListError(
+                f"internal error: {type(exc).__name__}: {text}", exit_code=EXIT_INTERNAL_ERROR
+            )
     dump_json(error_document(exc))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..document import ImageList, parse_date
-from ..errors import ImageListError, UsageError
+from ..errors import UsageError
 from ..publisher.credentials import default_passphrase, load_certificate, load_private_key
 from ..smime import read_signed, sign_detached
 from ..trust import CrlPolicy, TrustStore, default_trust_dir
@@ -115,7 +115,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError("--payload - and -f json both write to stdout; name a file")
         try:
             verified = _verify(args)
-        except ImageListError as exc:
+        except Exception as exc:  # run_command makes it one line and the exit code
             emit_error(exc)
             raise
         dump_json(verify_json(verified))

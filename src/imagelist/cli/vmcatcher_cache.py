@@ -35,7 +35,16 @@ from ..fetch import Fetcher
 from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
 from . import _cache_admin
+from ._cache_output import (
+    add_format_option,
+    check_format,
+    report_busy,
+    report_interrupted,
+    report_summary,
+    show_progress,
+)
 from ._common import configure_logging, make_parser, run_command
+from ._json import emit_error
 
 __all__ = ["build_parser", "main"]
 
@@ -50,8 +59,8 @@ verify, or is given up (see the summary line; --status, --reset-tries); 41 an ev
 failed or timed out (the event is sent again next run), or dead letters wait
 (--list-dead-letters); 1 usage, or a cache step failed (directory, index, move, disk); 36
 database error; 70 internal error; 78 the event command cannot run (not found, not
-executable); 130 interrupted (partial files are kept). 40 wins over 41; 1, 36, 70 and 78 win
-over both.
+executable); 130 interrupted (partial files are kept; the next run resumes). 40 wins over 41;
+1, 36, 70 and 78 win over both.
 """
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -263,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs that may try an image before giving up until the list changes "
         "(default 5, as 0.6; 0: never give up)",
     )
+    add_format_option(run)
     add_database_option(parser)
     add_common_logging(parser)
     return parser
@@ -376,7 +386,17 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def _body(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _command(args)
+    except Exception as exc:  # run_command makes it one line and the exit code
+        if args.format == "json":
+            emit_error(exc)
+        raise
+
+
+def _command(args: argparse.Namespace) -> int:
     configure_logging(args.verbose, args.quiet, log_config(args.log_config))
+    check_format(args)
     config = _config(args, os.environ)
     if args.max_event_attempts < 0:
         raise UsageError("--max-event-attempts must not be negative")
@@ -396,9 +416,7 @@ def _body(argv: Sequence[str]) -> int:
     engine = open_database(url, echo=bool(args.log_sql_info))
     dispatcher = _dispatcher(args, config, url, command)
     cancel = threading.Event()
-    progress = None
-    if not (args.no_progress or args.quiet or args.dry_run) and sys.stderr.isatty():
-        progress = sys.stderr
+    progress = sys.stderr if show_progress(args) else None
     run = CacheRun(
         config,
         engine,
@@ -416,15 +434,13 @@ def _body(argv: Sequence[str]) -> int:
         run.cache.create()
         lock = CacheLock(run.cache.path)
         if not lock.acquire(args.wait):
-            print(
-                f"{PROG}: another run (pid {lock.holder()}) holds the cache "
-                f"{config.cache_dir}; nothing done",
-                file=sys.stderr,
-            )
-            return 0
+            busy = f"another run (pid {lock.holder()}) holds the cache {config.cache_dir}"
+            return report_busy(PROG, args, run, busy)
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             summary = run.run()
+        except KeyboardInterrupt:
+            return report_interrupted(PROG, args, run)
         finally:
             cancel.set()
             signal.signal(signal.SIGTERM, previous)
@@ -433,8 +449,7 @@ def _body(argv: Sequence[str]) -> int:
         engine.dispose()
     summary.events_dead = _cache_admin.report_dead_letters(run.outbox)
     code = summary.exit_code
-    if args.quiet == 0 or code:
-        print(summary.line())
+    report_summary(args, summary, code)
     return code
 
 
