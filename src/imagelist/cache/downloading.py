@@ -195,9 +195,7 @@ class Downloads(Steps):
             self.summary.failed += 1
             self.summary.failed_images.append(job.identifier)
             self.summary.errors.append(text)
-            self.summary.note(
-                job.identifier, "failed", text.removeprefix(f"{job.identifier}: ")
-            )
+            self.summary.note(job.identifier, "failed", text.removeprefix(f"{job.identifier}: "))
             logger.error("%s", text)
             if self.cancel.is_set():
                 return  # interrupted: not a failed attempt
