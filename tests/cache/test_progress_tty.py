@@ -88,7 +88,7 @@ def test_the_display_on_a_pty_shows_title_done_total_rate_and_eta(cache_site: Ca
     line = middle[len(middle) // 2]
     assert re.search(r"\d+\.\d KiB/300\.0 KiB", line), line  # done/total
     assert re.search(r"\d+\.\d KiB/s", line), line  # rate
-    assert re.search(r"ETA \d+:\d\d", line), line  # time left
+    assert re.search(r"ETA +\d+:\d\d", line), line  # time left
     assert re.search(r"images \d/2 done", ANSI.sub("\n", drawn)), "images done/total"
     assert "2 downloaded" in drawn, "the summary line after the bars"
 

@@ -18,7 +18,7 @@ from .download import Transfer
 
 __all__ = ["ImageResult", "ProgressDisplay", "Summary", "human_bytes"]
 
-_BAR = 24
+_BAR = 20
 #: Image ids named in the summary line (the log has them all).
 _NAMED = 5
 
@@ -152,8 +152,8 @@ def progress_line(transfer: Transfer, title: str, now: float, width: int) -> str
     eta = left / rate if rate > 0 else None
     tail = (
         f" [{'#' * filled}{'.' * (_BAR - filled)}] {fraction * 100:5.1f}% "
-        f"{human_bytes(transfer.done)}/{human_bytes(transfer.size)} "
-        f"{human_bytes(rate)}/s ETA {_duration(eta)}"
+        f"{human_bytes(transfer.done):>9}/{human_bytes(transfer.size):<9} "
+        f"{human_bytes(rate):>9}/s ETA {_duration(eta):>5}"
     )
     room = max(8, width - len(tail) - 1)
     name = " ".join(title.split()) or transfer.identifier
