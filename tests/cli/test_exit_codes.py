@@ -37,6 +37,7 @@ from imagelist.cli import (
     vmcatcher_cache,
     vmcatcher_endorser,
     vmcatcher_image,
+    vmcatcher_status,
     vmcatcher_subscribe,
 )
 from tests.httpserver import HttpServer
@@ -48,6 +49,7 @@ MAINS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "vmcatcher_image": vmcatcher_image.main,
     "vmcatcher_endorser": vmcatcher_endorser.main,
     "vmcatcher_cache": vmcatcher_cache.main,
+    "vmcatcher_status": vmcatcher_status.main,
     "imagelist": imagelist_tool.main,
     "imagelist-glance": imagelist_glance.main,
     "imagelist-opennebula": imagelist_opennebula.main,
@@ -59,6 +61,7 @@ DOC_TABLES: dict[str, tuple[str, str]] = {
     "vmcatcher_image": ("docs/vmcatcher.md", "## Exit codes"),
     "vmcatcher_endorser": ("docs/vmcatcher.md", "## Exit codes"),
     "vmcatcher_cache": ("docs/vmcatcher_cache.md", "## Exit codes"),
+    "vmcatcher_status": ("docs/vmcatcher.md", "### vmcatcher_status exit codes"),
     "imagelist": ("README.md", "`verify` applies the rules vmcatcher applies"),
     "imagelist-glance": ("docs/backends.md", "**Exit status.**"),
     "imagelist-opennebula": ("docs/backends.md", "**Exit status.**"),
@@ -70,6 +73,7 @@ DATABASE_COMMANDS = {
     "vmcatcher_image": "VMCATCHER_RDBMS",
     "vmcatcher_endorser": "VMCATCHER_RDBMS",
     "vmcatcher_cache": "VMCATCHER_RDBMS",
+    "vmcatcher_status": "VMCATCHER_RDBMS",
 }
 SECRET = "S3cr3t-pw-42"
 SUBSCRIPTION = "sub-1"
@@ -264,6 +268,7 @@ _DB_READS: dict[str, list[str]] = {
     "vmcatcher_image": ["-l"],
     "vmcatcher_endorser": ["-l"],
     "vmcatcher_cache": ["--dry-run"],
+    "vmcatcher_status": ["-f", "json"],
 }
 
 
@@ -345,6 +350,7 @@ CASES: list[Case] = [
     _usage("vmcatcher_image", ["--no-such-option"], "unrecognized arguments: --no-such-option"),
     _usage("vmcatcher_endorser", ["--no-such-option"], "unrecognized arguments: --no-such-option"),
     _usage("vmcatcher_cache", ["--jobs", "many"], "argument -j/--jobs: invalid int value: 'many'"),
+    _usage("vmcatcher_status", ["-f", "xml"], "argument -f/--format: invalid choice: 'xml'"),
     _usage("imagelist", ["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
     _usage("imagelist-glance", ["--no-such-option"], "unrecognized arguments: --no-such-option"),
     _usage(
@@ -355,6 +361,7 @@ CASES: list[Case] = [
     _abbreviation("vmcaster", "--list-endorse"),
     _abbreviation("vmcatcher_cache", "--dry"),
     _abbreviation("imagelist-glance", "--dry"),
+    _abbreviation("vmcatcher_status", "--chec"),
     # --- databases: locked SQLite files, a PostgreSQL server that is down, bad URLs
     *_database_cases(),
     *[_bad_url_case(command) for command in DATABASE_COMMANDS],
@@ -441,6 +448,48 @@ CASES: list[Case] = [
         "",
     ),
     Case(
+        "vmcatcher_status",
+        "check-ok",
+        0,
+        lambda w: _status_check(w, populated=False),
+        "IMAGELIST OK - 0 subscription(s), 0 image(s)\n",
+    ),
+    Case(
+        "vmcatcher_status",
+        "check-warning",
+        1,
+        lambda w: _status_check(w),
+        f"IMAGELIST WARNING - 1 problem(s): {SUBSCRIPTION}: no list accepted yet\n",
+    ),
+    Case(
+        "vmcatcher_status",
+        "check-critical",
+        2,
+        lambda w: _status_check(w, dead_crl=True),
+        "IMAGELIST CRITICAL - ",
+    ),
+    Case(
+        "vmcatcher_status",
+        "check-unknown",
+        3,
+        lambda w: [
+            "--check",
+            "-C",
+            str(w.tmp),
+            "-d",
+            w.locked("vmcatcher_status", readers_too=True),
+        ],
+        "IMAGELIST UNKNOWN - cannot open database sqlite:///",
+        database=True,
+    ),
+    Case(
+        "vmcatcher_status",
+        "inconsistent-thresholds",
+        1,
+        lambda w: ["--warning-days", "1", "--critical-days", "3"],
+        "thresholds must satisfy 0 <= critical days (3) <= warning days (1)",
+    ),
+    Case(
         "imagelist",
         "not-smime",
         11,
@@ -510,6 +559,24 @@ def _cache_with_failing_handler(world: World) -> list[str]:
     site = Site(f"sqlite:///{root / 'vmcatcher.db'}", world.pki.trust_dir)
     cached = build_cache_site(site, world.http_server(), world.pki.good, root, {"img-a": 4096})
     return ["-d", site.database, "-C", str(cached.cache_dir), "-x", "false"]
+
+
+def _status_check(world: World, *, populated: bool = True, dead_crl: bool = False) -> list[str]:
+    """``vmcatcher_status --check`` on a site whose list is accepted (CRL dead: critical)."""
+    if not populated:
+        url = world.sqlite("vmcatcher_status", populated=False)
+        return ["--check", "-d", url, "-c", str(world.pki.trust_dir), "-C", str(world.tmp)]
+    url = world.sqlite("vmcatcher_status")
+    trust = world.pki.stale_crl_dir if dead_crl else world.pki.trust_dir
+    if dead_crl:
+        from tests.subscriber.support import Site, build_world
+
+        root = world.path("status-site")
+        root.mkdir()
+        site = Site(f"sqlite:///{root / 'vmcatcher.db'}", world.pki.trust_dir)
+        build_world(site, world.http_server(), world.pki.good)
+        url = site.database
+    return ["--check", "-d", url, "-c", str(trust), "-C", str(world.tmp)]
 
 
 def _legacy_database(world: World) -> str:
@@ -586,8 +653,9 @@ def test_exit_code(
     if case.failure == "version":
         assert stdout == f"{case.command} (imagelist {__version__})\n"
         return
-    # -U reports on stdout, one line per subscription; 40/41 are the cache's run outcomes.
-    if case.code not in (0, 40, 41) and "-U" not in argv:
+    # -U reports on stdout, one line per subscription; 40/41 are the cache's run outcomes;
+    # vmcatcher_status --check reports its verdict on stdout (Nagios plugin).
+    if case.code not in (0, 40, 41) and "-U" not in argv and "--check" not in argv:
         errors = [line for line in stderr.splitlines() if ": error: " in line]
         assert len(errors) == 1, stderr
         assert errors[0].startswith(f"{case.command}: error: ")

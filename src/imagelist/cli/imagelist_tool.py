@@ -203,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("input", help="the image list (- for stdin)")
     show.set_defaults(handler=_cmd_show)
+
+    commands.add_parser(
+        "status",
+        help="the state of a subscriber site (as vmcatcher_status; see imagelist status --help)",
+        add_help=False,
+    )
     return parser
 
 
@@ -216,8 +222,13 @@ def _body(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``imagelist`` command."""
-    return run_command("imagelist", _body, argv)
+    """Entry point of the ``imagelist`` command (``imagelist status`` is ``vmcatcher_status``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["status"]:
+        from . import vmcatcher_status
+
+        return vmcatcher_status.main(args[1:])
+    return run_command("imagelist", _body, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

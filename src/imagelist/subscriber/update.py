@@ -39,6 +39,7 @@ from ..db.subscriber.models import (
 from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher, redact_url
+from ..monitoring.record import UpdateRecord, record_updates
 from ..trust import CrlPolicy, TrustStore
 from ..trust.keys import KeyPolicy
 from ..verify import ListVerifier
@@ -312,7 +313,17 @@ class Updater:
     def run(self, identifiers: Collection[str] | None = None) -> list[UpdateResult]:
         """Update every subscription (or those named), in database order, each on its own."""
         loaded = self._load(identifiers)  # a database error here stops the run (exit 36)
-        return [self._guarded(subscription, state) for subscription, state in loaded]
+        results = [self._guarded(subscription, state) for subscription, state in loaded]
+        if not self.dry_run:  # for monitoring: never changes the exit code
+            record_updates(
+                self.engine,
+                [
+                    UpdateRecord(state.id, result.exit_code, result.message)
+                    for (_, state), result in zip(loaded, results, strict=True)
+                ],
+                self.now,
+            )
+        return results
 
     def _guarded(self, subscription: Subscription, state: SubscriptionState) -> UpdateResult:
         """:meth:`update_one` inside its error boundary: an error costs this subscription only.

@@ -12,6 +12,9 @@ it. What changed:
   move), ``http_etag``/``http_last_modified`` (conditional GET), ``allow_rollback`` (a pending
   trust reset) and ``reimport`` (apply the stored list again at the next update).
 * One link per (subscription, endorser); indexes on the foreign keys.
+* Monitoring (revision 0002): ``subscriptionStatus`` (last attempt, success, error of each
+  subscription's update) and ``monitoringMetric`` (counters and last-run gauges kept across
+  runs). Neither describes a list: :data:`MONITORING_TABLES` names them.
 
 Times are stored as naive UTC and read back as aware UTC datetimes.
 """
@@ -26,6 +29,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -38,14 +42,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "MONITORING_TABLES",
     "Base",
     "Endorser",
     "EndorserPrincipal",
     "ImageDefinition",
     "ImageInstance",
     "ImageListInstance",
+    "MonitoringMetric",
     "Subscription",
     "SubscriptionAuth",
+    "SubscriptionStatus",
     "UTCDateTime",
 ]
 
@@ -211,3 +218,37 @@ class ImageInstance(Base):
         ForeignKey("imageListInstance.id", ondelete="CASCADE", onupdate="CASCADE"),
         index=True,
     )
+
+
+class SubscriptionStatus(Base):
+    """How the last ``-U`` of a subscription went (one row per subscription)."""
+
+    __tablename__ = "subscriptionStatus"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        "subscription",
+        ForeignKey("subscription.id", ondelete="CASCADE", onupdate="CASCADE"),
+        unique=True,
+    )
+    last_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_exit_code: Mapped[int | None] = mapped_column(Integer)
+
+
+class MonitoringMetric(Base):
+    """A Prometheus sample kept across runs: a counter or the gauge of a command's last run."""
+
+    __tablename__ = "monitoringMetric"
+    __table_args__ = (UniqueConstraint("name", "labels"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    #: The labels as canonical JSON (sorted keys), e.g. ``{"result": "ok"}``.
+    labels: Mapped[str] = mapped_column(Text)
+    value: Mapped[float] = mapped_column(Float)
+
+
+#: Tables about runs, not about lists: a refused list may still change them (the last error).
+MONITORING_TABLES = frozenset({"subscriptionStatus", "monitoringMetric"})

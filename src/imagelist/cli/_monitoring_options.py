@@ -1,0 +1,71 @@
+"""Monitoring options shared by ``vmcatcher_status``, ``vmcatcher_subscribe -U`` and
+``vmcatcher_cache``: the expiry thresholds and the Prometheus textfile."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+
+from ..errors import UsageError
+from ..monitoring.alarms import DEFAULT_CRITICAL_DAYS, DEFAULT_WARNING_DAYS, Thresholds
+
+__all__ = [
+    "METRICS_ENV",
+    "add_metrics_option",
+    "add_threshold_options",
+    "metrics_textfile",
+    "thresholds",
+]
+
+METRICS_ENV = "IMAGELIST_METRICS_TEXTFILE"
+
+
+def add_threshold_options(group: argparse._ActionsContainer) -> None:
+    """``--warning-days`` and ``--critical-days``."""
+    group.add_argument(
+        "--warning-days",
+        type=float,
+        metavar="DAYS",
+        help=f"a list, signer certificate or CRL expiring within DAYS is a warning "
+        f"(default {DEFAULT_WARNING_DAYS:g})",
+    )
+    group.add_argument(
+        "--critical-days",
+        type=float,
+        metavar="DAYS",
+        help=f"... within DAYS (or expired) is critical (default {DEFAULT_CRITICAL_DAYS:g})",
+    )
+
+
+def add_metrics_option(group: argparse._ActionsContainer) -> None:
+    """``--metrics-textfile PATH``."""
+    group.add_argument(
+        "--metrics-textfile",
+        metavar="PATH",
+        help=f"write Prometheus metrics to PATH (atomically, for node_exporter's textfile "
+        f"collector; default: ${METRICS_ENV}, else none)",
+    )
+
+
+def thresholds(args: argparse.Namespace) -> Thresholds:
+    """The thresholds the options ask for (UsageError, exit 1, if inconsistent)."""
+    warning = args.warning_days if args.warning_days is not None else DEFAULT_WARNING_DAYS
+    critical = args.critical_days if args.critical_days is not None else DEFAULT_CRITICAL_DAYS
+    try:
+        return Thresholds(warning_days=warning, critical_days=critical)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def metrics_textfile(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """``--metrics-textfile``, else ``$IMAGELIST_METRICS_TEXTFILE``, else None."""
+    env = os.environ if environ is None else environ
+    path: str | None = args.metrics_textfile or env.get(METRICS_ENV) or None
+    if path is not None and not path.endswith(".prom"):
+        raise UsageError(
+            f"metrics textfile {path} must end in .prom (node_exporter reads only those)"
+        )
+    return path

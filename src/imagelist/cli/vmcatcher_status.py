@@ -1,0 +1,139 @@
+"""``vmcatcher_status`` (also ``imagelist status``): the state of a subscriber site.
+
+Per subscription its list, last update and expiry; per signer its certificate's expiry; per CA
+of the path its CRL's next update; per image its state; events pending or dead-lettered. A text
+table by default, ``-f json`` for scripts, ``--check`` for Nagios/Icinga (see docs/monitoring in
+the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..db.subscriber import open_database
+from ..errors import ImageListError, UsageError
+from ..monitoring.alarms import Level, alarms, check_line, worst
+from ..monitoring.render import render_json, render_text
+from ..monitoring.status import gather, list_hashes, read_cache
+from ..subscriber.commands import add_common_logging, add_database_option
+from ..subscriber.settings import database_url, log_config, trust_directory
+from ..trust import TrustStore
+from ._common import configure_logging, make_parser, run_command
+from ._monitoring_options import add_threshold_options, thresholds
+
+__all__ = ["build_parser", "main"]
+
+PROG = "vmcatcher_status"
+EPILOG = """\
+exit codes: without --check: 0 status shown; 1 usage; 36 database error; 70 internal error.
+With --check (Nagios/Icinga plugin): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (database or cache
+unreadable), with one summary line on standard output; usage errors still exit 1.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = make_parser(
+        PROG,
+        description="Show subscriptions, certificates, CRLs, images and events of a site.",
+        epilog=EPILOG,
+    )
+    parser.add_argument(
+        "-f", "--format", choices=("text", "json"), default="text", help="output (default text)"
+    )
+    parser.add_argument("--check", action="store_true", help="one Nagios/Icinga line; exit 0/1/2/3")
+    parser.add_argument(
+        "-c",
+        "--cert-dir",
+        metavar="DIR",
+        help="trust directory (default: $VMCATCHER_DIR_CERT, $X509_CERT_DIR, "
+        "/etc/grid-security/certificates)",
+    )
+    parser.add_argument(
+        "-C", "--cache-dir", metavar="DIR", help="default: $VMCATCHER_CACHE_DIR_CACHE, else cache"
+    )
+    parser.add_argument(
+        "-p",
+        "--partial-dir",
+        metavar="DIR",
+        help="default: $VMCATCHER_CACHE_DIR_DOWNLOAD, else CACHE/partial",
+    )
+    parser.add_argument(
+        "--max-tries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="failed downloads after which vmcatcher_cache gives an image up (default 5)",
+    )
+    add_threshold_options(parser)
+    add_database_option(parser)
+    add_common_logging(parser)
+    return parser
+
+
+def _store(cert_dir: str | None) -> tuple[TrustStore | None, str | None]:
+    directory = trust_directory(cert_dir)
+    if not Path(directory).is_dir():
+        return None, f"trust directory {directory} does not exist"
+    try:
+        return TrustStore.load(directory), None
+    except ImageListError as exc:
+        return None, str(exc)
+
+
+def _report(args: argparse.Namespace) -> tuple[str, Level]:
+    limits = thresholds(args)
+    engine = open_database(database_url(args.database), echo=bool(args.log_sql_info))
+    try:
+        cache_dir = args.cache_dir or os.environ.get("VMCATCHER_CACHE_DIR_CACHE") or "cache"
+        partial_dir = args.partial_dir or os.environ.get("VMCATCHER_CACHE_DIR_DOWNLOAD")
+        cache = read_cache(
+            cache_dir, partial_dir, max_tries=args.max_tries, list_hashes=list_hashes(engine)
+        )
+        store, problem = _store(args.cert_dir)
+        status = gather(
+            engine, now=datetime.now(UTC), store=store, cache=cache, trust_problem=problem
+        )
+    finally:
+        engine.dispose()
+    found = alarms(status, limits)
+    if args.check:
+        level, line = check_line(status, found)
+        return line + "\n", level
+    level = worst(found)
+    if args.format == "json":
+        return render_json(status, found, limits, level.name), Level.OK
+    return render_text(status, found), Level.OK
+
+
+def _body(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet, log_config(args.log_config))
+    if args.max_tries < 0:
+        raise UsageError("--max-tries must not be negative")
+    if not args.check:
+        text, _ = _report(args)
+        sys.stdout.write(text)
+        return 0
+    thresholds(args)  # a usage error stays exit 1
+    try:
+        text, level = _report(args)
+    except ImageListError as exc:
+        print(f"IMAGELIST UNKNOWN - {' '.join(str(exc).split())}")
+        return int(Level.UNKNOWN)
+    sys.stdout.write(text)
+    return int(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vmcatcher_status``."""
+    return run_command(PROG, _body, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
