@@ -33,6 +33,11 @@ DOCUMENTED = {
     "vmcatcher_subscribe-l",
     "vmcatcher_subscribe-i",
     "vmcatcher_endorser-l",
+    "vmcatcher_endorser-i",
+    "vmcatcher_endorser-K",
+    "vmcatcher_image-i",
+    "vmcatcher_subscribe-image-list",
+    "vmcatcher_subscribe-U",
     "vmcatcher_cache",
     "vmcatcher_cache-error",
 }
@@ -128,6 +133,24 @@ def test_vmcatcher_json(world: World, test_pki: TestPki) -> None:
     assert_documented("vmcatcher_endorser-l", endorsers)
     principal = {"subject": test_pki.good.subject_oneline, "issuer": test_pki.good.issuer_oneline}
     assert endorsers[0]["principals"] == endorsers[0]["princibles"] == [principal]
+    endorser = json.loads(site.endorser("-i", "-e", "endorser-1", "-f", "json").out)
+    assert_documented("vmcatcher_endorser-i", endorser)
+    assert endorser["principals"] == [principal]
+    assert_documented("vmcatcher_endorser-K", json.loads(site.endorser("-K", "-f", "json").out))
+    image = json.loads(site.image("-i", "-u", "img-a", "-f", "json").out)
+    assert_documented("vmcatcher_image-i", image)
+    with_images = json.loads(site.subscribe("--image-list", "-f", "json").out)
+    assert_documented("vmcatcher_subscribe-image-list", with_images)
+    assert [item["title"] for item in with_images["images"]] == ["Image img-a", "Image img-b"]
+    world.publish(world.make(version="1.1", images=(world.images[0], make_image("img-new"))))
+    dry = json.loads(site.subscribe("-U", "--dry-run", "-f", "json").out)
+    assert_documented("vmcatcher_subscribe-U", dry)
+    assert {"change": "revoked", "image": "img-b"} in dry[0]["changes"]
+    updated = json.loads(site.subscribe("-U", "-x", "true", "-f", "json").out)
+    assert_documented("vmcatcher_subscribe-U", updated)
+    assert (updated[0]["exit_code"], updated[0]["dry_run"]) == (32, False), "img-new refused"
+    assert updated[0]["events"], "the handler's results are there to be checked"
+    assert all(event["ok"] for event in updated[0]["events"])
 
 
 @pytest.fixture
