@@ -20,12 +20,19 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError, UsageError
 from ..fileio import replace_atomically
+from ..site_config import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    apply_site_config,
+    restore_environment,
+)
 
 __all__ = [
     "CommandParser",
     "add_logging_options",
     "configure_logging",
     "make_parser",
+    "parse_with_site_config",
     "run_command",
     "write_output",
 ]
@@ -50,14 +57,33 @@ class CommandParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def make_parser(prog: str, **kwargs: Any) -> CommandParser:
-    """The parser of command ``prog`` (keyword arguments as argparse's), with ``--version``."""
+def make_parser(prog: str, *, site_config: bool = False, **kwargs: Any) -> CommandParser:
+    """The parser of command ``prog`` (keyword arguments as argparse's), with ``--version``.
+
+    ``site_config``: the command reads the site configuration file (``--config FILE``); parse
+    its arguments with :func:`parse_with_site_config`.
+    """
     kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
     parser = CommandParser(prog=prog, **kwargs)
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s (imagelist {__version__})"
     )
+    if site_config:
+        parser.add_argument(
+            "--config",
+            metavar="FILE",
+            help=f"site configuration file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG_PATH} "
+            "if present); options and environment variables override it",
+        )
     return parser
+
+
+def parse_with_site_config(
+    parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> argparse.Namespace:
+    """``argv`` parsed with the site configuration file below the options and the environment."""
+    args, _ = apply_site_config(parser, argv)
+    return args
 
 
 def add_logging_options(parser: argparse.ArgumentParser, *, env_var: str | None) -> None:
@@ -123,6 +149,8 @@ def run_command(
             file=sys.stderr,
         )
         return INTERNAL_ERROR
+    finally:
+        restore_environment()  # the file's variables, for a command run in-process
 
 
 def _database_error(exc: Exception) -> DatabaseError | None:

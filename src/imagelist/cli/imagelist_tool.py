@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from typing import Any
 from ..document import ImageList, parse_date
 from ..errors import UsageError
 from ..publisher.credentials import default_passphrase, load_certificate, load_private_key
+from ..site_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, config_path, load_site_config
+from ..site_report import effective_settings
 from ..smime import read_signed, sign_detached
 from ..trust import CrlPolicy, TrustStore, default_trust_dir
 from ..verify import ListVerifier, VerifiedList, check_dates
@@ -144,6 +147,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    config = load_site_config(args.config)
+    settings = effective_settings(config, os.environ)
+    if args.format == "json":
+        document = {"file": config.path, "settings": [item.to_dict() for item in settings]}
+        write_output(None, json.dumps(document, indent=2) + "\n")
+        return 0
+    path, _ = config_path(args.config, os.environ)
+    lines = [f"# file: {config.path or f'{path} (absent)'}"]
+    width = max(len(item.key) for item in settings)
+    for item in settings:
+        value = "(unset)" if item.value is None else item.value
+        lines.append(f"{item.key:<{width}}  {value}  [{item.source}]")
+    write_output(None, "\n".join(lines) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(
         "imagelist", description="Sign, verify and inspect HEPiX image lists.", epilog=EPILOG
@@ -209,6 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the state of a subscriber site (as vmcatcher_status; see imagelist status --help)",
         add_help=False,
     )
+
+    config = commands.add_parser(
+        "config",
+        help="print the effective site settings of the vmcatcher commands and where each comes "
+        "from (option, environment, file, default)",
+    )
+    config.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"site configuration file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG_PATH} "
+        "if present)",
+    )
+    config.add_argument(
+        "-f", "--format", choices=["text", "json"], default="text", help="output format"
+    )
+    config.set_defaults(handler=_cmd_config)
     return parser
 
 

@@ -43,7 +43,7 @@ from ._cache_output import (
     report_summary,
     show_progress,
 )
-from ._common import configure_logging, make_parser, run_command
+from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._json import emit_error
 
 __all__ = ["build_parser", "main"]
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names first."""
     parser = make_parser(
         PROG,
+        site_config=True,
         description="Keep the subscribed images in a local cache and tell the event handler.",
         epilog=EPILOG,
     )
@@ -385,7 +386,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_site_config(build_parser(), argv)
     try:
         return _command(args)
     except Exception as exc:  # run_command makes it one line and the exit code

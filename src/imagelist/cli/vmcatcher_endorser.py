@@ -23,7 +23,7 @@ from ..subscriber.commands import (
 )
 from ..subscriber.views import render_endorser_info, render_endorsers, render_links
 from ..trust.typed_dn import normalise_typed_dn
-from ._common import make_parser, run_command, write_output
+from ._common import make_parser, parse_with_site_config, run_command, write_output
 
 __all__ = ["main"]
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names."""
     parser = make_parser(
         PROG,
+        site_config=True,
         description="Manage the endorsers trusted to sign subscribed image lists.",
         epilog=EPILOG,
     )
@@ -96,7 +97,7 @@ def _one(values: Sequence[str], what: str) -> str:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_site_config(build_parser(), argv)
     fmt = setup_logging(args)
     action = selected_action(args, ACTIONS)
     engine = open_engine(args)

@@ -24,7 +24,7 @@ from ..subscriber.images import image_details, image_states, select_images, set_
 from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
 from ..subscriber.update import RunVerifier
 from ..subscriber.views import render_image_info, render_image_states
-from ._common import make_parser, run_command, write_output
+from ._common import make_parser, parse_with_site_config, run_command, write_output
 
 __all__ = ["main"]
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names."""
     parser = make_parser(
         PROG,
+        site_config=True,
         description="List images of the subscribed image lists and select them for the cache.",
         epilog=EPILOG,
     )
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_site_config(build_parser(), argv)
     fmt = setup_logging(args)
     action = selected_action(args, ACTIONS)
     engine = open_engine(args)

@@ -39,7 +39,7 @@ from ..subscriber.settings import (
 from ..subscriber.update import RunVerifier, Updater, exit_code
 from ..subscriber.views import render_subscription_info, render_subscriptions, render_update
 from ..trust import CrlPolicy, TrustStore
-from ._common import make_parser, run_command, write_output
+from ._common import make_parser, parse_with_site_config, run_command, write_output
 from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names."""
     parser = make_parser(
         PROG,
+        site_config=True,
         description="Subscribe to HEPiX image lists and update them (one action per call).",
         epilog=EPILOG,
     )
@@ -338,7 +339,7 @@ def _confirm(names: list[str], assume_yes: bool) -> None:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_site_config(build_parser(), argv)
     args.newimage = args.newimage_mode is not None and not args.subscribe
     args.trust_anchor = args.uri_trustanchor_set is not None
     args.credentials = any(
