@@ -229,6 +229,8 @@ def _check(path: str, key: Key, value: Any) -> Any:
             mode = -1
         if not 0 <= mode <= 0o777:
             raise _fail(path, f'{key.dotted} must be an octal mode such as "0750", not {value!r}')
+    if key.dotted == "database.file_mode" and value not in ("0600", "0640"):
+        raise _fail(path, f'database.file_mode must be "0600" or "0640", not {value!r}')
     if key.dotted == "trust.crl" and value not in ("require", "if-present"):
         raise _fail(path, f'trust.crl must be "require" or "if-present", not {value!r}')
     if key.kind in (int, float) and value < 0:

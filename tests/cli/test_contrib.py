@@ -16,6 +16,7 @@ import pytest
 
 from imagelist.site_config import load_site_config
 from tests.peers import require_peer
+from tests.pki import TestPki
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRIB = REPO / "contrib"
@@ -116,10 +117,9 @@ def test_the_cron_file_names_console_scripts_by_full_path() -> None:
         assert os.access(BIN / Path(program).name, os.X_OK)
 
 
-def test_the_cron_job_runs_as_shipped(tmp_path: Path) -> None:
+def test_the_cron_job_runs_as_shipped(tmp_path: Path, test_pki: TestPki) -> None:
     """The job's command line, with the install paths of this test, on an empty site."""
-    trust = tmp_path / "certificates"
-    trust.mkdir()
+    trust = test_pki.trust_dir
     config = tmp_path / "vmcatcher.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path}/vmcatcher.db"\n'

@@ -208,6 +208,7 @@ def test_file_variables_are_removed_after_an_in_process_run(
         ('[cache]\ndir_mode = "0999"\n', "cache.dir_mode must be an octal mode"),
         ('[trust]\ncrl = "sometimes"\n', 'trust.crl must be "require" or "if-present"'),
         ("[cache]\njobs = -1\n", "cache.jobs must not be negative"),
+        ('[database]\nfile_mode = "0644"\n', 'database.file_mode must be "0600" or "0640"'),
         ("[cache\njobs = 3\n", "not valid TOML"),
     ],
 )
