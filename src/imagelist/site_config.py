@@ -36,6 +36,7 @@ __all__ = [
     "config_path",
     "load_site_config",
     "restore_environment",
+    "setting_source",
 ]
 
 #: The file read when neither ``--config`` nor ``$IMAGELIST_CONFIG`` names one.
@@ -284,6 +285,8 @@ def load_site_config(
 
 
 _applied: list[tuple[str, str | None]] = []
+_from_file: dict[str, str] = {}
+_BY_ENV = {key.env: key for key in KEYS if key.env}
 #: Variables that also set a key's value (before the file): the trust directory's X509_CERT_DIR.
 ENV_ALTERNATIVES = {"VMCATCHER_DIR_CERT": ("X509_CERT_DIR",)}
 _LIST_DESTS = tuple(key.dest for key in KEYS if key.kind is list and key.dest)
@@ -314,15 +317,22 @@ def apply_site_config(
         if not any(os.environ.get(var) for var in (name, *ENV_ALTERNATIVES.get(name, ()))):
             _applied.append((name, os.environ.get(name)))
             os.environ[name] = value
+            _from_file[name] = f"{config.path}:{_BY_ENV[name].dotted}"
     args.site_config = config
     return args, config
 
 
 def restore_environment() -> None:
     """Remove the variables :func:`apply_site_config` set (a command run in-process, in tests)."""
+    _from_file.clear()
     while _applied:
         name, previous = _applied.pop()
         if previous is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = previous
+
+
+def setting_source(variable: str) -> str:
+    """Where ``$variable`` came from, for messages: ``PATH:section.key`` or the variable."""
+    return _from_file.get(variable, variable)

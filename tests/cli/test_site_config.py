@@ -368,3 +368,21 @@ def test_a_bad_file_names_the_file_even_in_process(tmp_path: Path) -> None:
         load_site_config(str(config), {})
     assert caught.value.exit_code == 78
     assert str(config) in str(caught.value)
+
+
+def test_an_unusable_handler_from_the_file_names_the_file_key(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = write(
+        tmp_path / "site.toml",
+        f'[database]\nurl = "sqlite:///{tmp_path}/v.db"\n'
+        f'[cache]\ndirectory = "{tmp_path}/c"\nevent_command = "/nonexistent/handler"\n',
+    )
+    result = run("vmcatcher_cache", "--config", str(config), "-q", env=env, cwd=tmp_path)
+    assert result.returncode == 78
+    assert result.stderr.count("\n") == 1
+    assert f"/nonexistent/handler ({config}:cache.event_command)" in result.stderr
+    env["VMCATCHER_CACHE_EVENT"] = "/nonexistent/env-handler"
+    result = run("vmcatcher_cache", "--config", str(config), "-q", env=env, cwd=tmp_path)
+    assert result.returncode == 78
+    assert "/nonexistent/env-handler (VMCATCHER_CACHE_EVENT)" in result.stderr

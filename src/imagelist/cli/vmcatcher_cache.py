@@ -32,6 +32,7 @@ from ..events import (
     build_dispatcher,
 )
 from ..fetch import Fetcher
+from ..site_config import setting_source
 from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
 from . import _cache_admin
@@ -361,7 +362,7 @@ def _event_command(args: argparse.Namespace) -> str | None:
         return str(args.execute)
     command = os.environ.get("VMCATCHER_CACHE_EVENT") or None
     if command and command.strip():
-        check_handler_command(command, source="VMCATCHER_CACHE_EVENT")
+        check_handler_command(command, source=setting_source("VMCATCHER_CACHE_EVENT"))
     return command
 
 
