@@ -209,6 +209,7 @@ def test_file_variables_are_removed_after_an_in_process_run(
         ('[trust]\ncrl = "sometimes"\n', 'trust.crl must be "require" or "if-present"'),
         ("[cache]\njobs = -1\n", "cache.jobs must not be negative"),
         ('[database]\nfile_mode = "0644"\n', 'database.file_mode must be "0600" or "0640"'),
+        ('[subscriber]\noutput_format = "xml"\n', "subscriber.output_format must be one of"),
         ("[cache\njobs = 3\n", "not valid TOML"),
     ],
 )
