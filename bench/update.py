@@ -12,7 +12,10 @@ It prints milliseconds per subscription for each, the goals (≤ 3 ms unchanged,
 and, for comparison, ``openssl smime -verify -CApath DIR -crl_check_all`` run as one process per
 list, which is the least the old tool's approach costs per list before any database work.
 
-    .venv/bin/python bench/update.py [--subscriptions 500] [--postgres | --database URL]
+    .venv/bin/python bench/update.py [--subscriptions 500] [--postgres | --database URL] [--metrics]
+
+``--metrics`` adds five unchanged runs without and five with the Prometheus textfile
+(alternating) and prints the ratio of their medians.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from tests.subscriber.support import Site, make_image, make_list, sign  # noqa: 
 
 from imagelist.db.subscriber import open_database  # noqa: E402
 from imagelist.fetch import Fetcher  # noqa: E402
+from imagelist.monitoring.alarms import Thresholds  # noqa: E402
+from imagelist.monitoring.runs import Monitoring, update_failures  # noqa: E402
 from imagelist.subscriber.subscriptions import subscribe  # noqa: E402
 from imagelist.subscriber.update import RunVerifier, Updater, exit_code  # noqa: E402
 from imagelist.trust import TrustStore  # noqa: E402
@@ -68,13 +73,19 @@ def _publish(
     return signed
 
 
-def _run(database: str, trust_dir: Path) -> tuple[float, int, int]:
-    """One ``-U`` as the command runs it (minus interpreter start-up): (seconds, exit, results)."""
+def _run(database: str, trust_dir: Path, metrics: str | None = None) -> tuple[float, int, int]:
+    """One ``-U`` as the command runs it (minus interpreter start-up): (seconds, exit, results).
+
+    As the command, it ends with the monitoring step: expiry alarms logged, and with
+    ``metrics`` (a .prom path) the counters kept and the textfile written.
+    """
     started = time.perf_counter()
+    monitoring = Monitoring("vmcatcher_subscribe", Thresholds(), metrics)
     store = TrustStore.load(trust_dir)
     engine = open_database(database)
     with Fetcher(store) as fetcher:
         results = Updater(engine, store, fetcher=fetcher).run()
+    monitoring.after_update(engine, store, update_failures(results), exit_code(results))
     elapsed = time.perf_counter() - started
     engine.dispose()
     return elapsed, exit_code(results), len(results)
@@ -113,6 +124,11 @@ def main() -> int:
         help="use a throwaway PostgreSQL server (tests/postgres.py)",
     )
     parser.add_argument("--openssl-lists", type=int, default=50)
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also time unchanged runs with and without --metrics-textfile (5 each, alternating)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     count = args.subscriptions
@@ -152,6 +168,16 @@ def main() -> int:
         changed, code3, n3 = _run(database, pki.trust_dir)
         assert n1 == n2 == n3 == count, (n1, n2, n3)
         assert code1 == code2 == code3 == 0, (code1, code2, code3)
+        timings: dict[bool, list[float]] = {False: [], True: []}
+        if args.metrics:
+            prom = str(workdir / "vmcatcher.prom")
+            for _ in range(5):
+                for with_metrics in (False, True):
+                    seconds, code, _n = _run(
+                        database, pki.trust_dir, prom if with_metrics else None
+                    )
+                    assert code == 0, code
+                    timings[with_metrics].append(seconds)
         statuses = server.statuses
         not_modified = sum(1 for i in range(count) if 304 in statuses(f"/lists/{i:04d}.list"))
 
@@ -179,6 +205,13 @@ def main() -> int:
         f"  every list changed             : {changed * ms:6.2f} ms/subscription "
         f"({changed:.2f} s)  goal <= 15 ms"
     )
+    if args.metrics:
+        off, on = statistics.median(timings[False]), statistics.median(timings[True])
+        print(f"  nothing changed, metrics off   : {off * ms:6.2f} ms/subscription ({off:.2f} s)")
+        print(
+            f"  nothing changed, metrics on    : {on * ms:6.2f} ms/subscription ({on:.2f} s)  "
+            f"ratio {on / off:.2f}x  goal <= 1.2x"
+        )
     print(
         f"  openssl smime -verify as a process per list: {per_openssl * 1000:6.2f} ms/list "
         "(verification alone, no fetch, no database)"

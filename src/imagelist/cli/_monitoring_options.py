@@ -9,12 +9,15 @@ from collections.abc import Mapping
 
 from ..errors import UsageError
 from ..monitoring.alarms import DEFAULT_CRITICAL_DAYS, DEFAULT_WARNING_DAYS, Thresholds
+from ..monitoring.runs import Monitoring
 
 __all__ = [
     "METRICS_ENV",
     "add_metrics_option",
+    "add_monitoring_options",
     "add_threshold_options",
     "metrics_textfile",
+    "monitoring_for",
     "thresholds",
 ]
 
@@ -49,9 +52,17 @@ def add_metrics_option(group: argparse._ActionsContainer) -> None:
 
 
 def thresholds(args: argparse.Namespace) -> Thresholds:
-    """The thresholds the options ask for (UsageError, exit 1, if inconsistent)."""
-    warning = args.warning_days if args.warning_days is not None else DEFAULT_WARNING_DAYS
-    critical = args.critical_days if args.critical_days is not None else DEFAULT_CRITICAL_DAYS
+    """The thresholds: option, else the site file's ``[monitoring]``, else 7 and 1 days.
+
+    UsageError (exit 1) if inconsistent.
+    """
+    site = getattr(args, "site_config", None)
+    warning = args.warning_days
+    if warning is None:
+        warning = site.warning_days if site is not None else DEFAULT_WARNING_DAYS
+    critical = args.critical_days
+    if critical is None:
+        critical = site.critical_days if site is not None else DEFAULT_CRITICAL_DAYS
     try:
         return Thresholds(warning_days=warning, critical_days=critical)
     except ValueError as exc:
@@ -61,11 +72,34 @@ def thresholds(args: argparse.Namespace) -> Thresholds:
 def metrics_textfile(
     args: argparse.Namespace, environ: Mapping[str, str] | None = None
 ) -> str | None:
-    """``--metrics-textfile``, else ``$IMAGELIST_METRICS_TEXTFILE``, else None."""
+    """``--metrics-textfile``, else ``$IMAGELIST_METRICS_TEXTFILE``, else the site file's
+    ``monitoring.metrics_textfile``, else None."""
     env = os.environ if environ is None else environ
-    path: str | None = args.metrics_textfile or env.get(METRICS_ENV) or None
-    if path is not None and not path.endswith(".prom"):
+    site = getattr(args, "site_config", None)
+    path: str | None = (
+        args.metrics_textfile
+        or env.get(METRICS_ENV)
+        or (site.metrics_textfile if site is not None else None)
+        or None
+    )
+    if path is None:
+        return None
+    if not path.endswith(".prom"):
         raise UsageError(
             f"metrics textfile {path} must end in .prom (node_exporter reads only those)"
         )
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"metrics textfile {path}: directory {parent} does not exist")
     return path
+
+
+def add_monitoring_options(group: argparse._ActionsContainer) -> None:
+    """The thresholds and ``--metrics-textfile`` (``-U`` and ``vmcatcher_cache``)."""
+    add_threshold_options(group)
+    add_metrics_option(group)
+
+
+def monitoring_for(command: str, args: argparse.Namespace) -> Monitoring:
+    """The run's monitoring as the options ask (UsageError, exit 1, for a bad setting)."""
+    return Monitoring(command, thresholds(args), metrics_textfile(args))

@@ -32,6 +32,7 @@ from ..events import (
     build_dispatcher,
 )
 from ..fetch import Fetcher
+from ..monitoring.runs import alarm_store, cache_facts, outbox_attempts
 from ..site_config import setting_source
 from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
@@ -46,6 +47,7 @@ from ._cache_output import (
 )
 from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._json import emit_error
+from ._monitoring_options import add_monitoring_options, monitoring_for
 
 __all__ = ["build_parser", "main"]
 
@@ -275,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 5, as 0.6; 0: never give up)",
     )
     add_format_option(run)
+    add_monitoring_options(parser.add_argument_group("monitoring"))
     add_database_option(parser)
     add_common_logging(parser)
     return parser
@@ -415,6 +418,7 @@ def _command(args: argparse.Namespace) -> int:
     if args.status:
         return _cache_admin.status(config, url, bool(args.log_sql_info))
     command = _event_command(args)
+    monitoring = monitoring_for(PROG, args)
     engine = open_database(url, echo=bool(args.log_sql_info))
     dispatcher = _dispatcher(args, config, url, command)
     cancel = threading.Event()
@@ -439,6 +443,7 @@ def _command(args: argparse.Namespace) -> int:
             busy = f"another run (pid {lock.holder()}) holds the cache {config.cache_dir}"
             return report_busy(PROG, args, run, busy)
         previous = signal.signal(signal.SIGTERM, _terminate)
+        before = outbox_attempts(run.outbox.path)
         try:
             summary = run.run()
         except KeyboardInterrupt:
@@ -452,6 +457,9 @@ def _command(args: argparse.Namespace) -> int:
     summary.events_dead = _cache_admin.report_dead_letters(run.outbox)
     code = summary.exit_code
     report_summary(args, summary, code)
+    facts = cache_facts(config, summary, before, run.outbox)
+    monitoring.after_cache(engine, alarm_store(trust_directory(args.cert_dir)), facts, code)
+    engine.dispose()
     return code
 
 

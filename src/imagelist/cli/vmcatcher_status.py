@@ -23,7 +23,7 @@ from ..monitoring.status import gather, list_hashes, read_cache
 from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
 from ..trust import TrustStore
-from ._common import configure_logging, make_parser, run_command
+from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._monitoring_options import add_threshold_options, thresholds
 
 __all__ = ["build_parser", "main"]
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = make_parser(
         PROG,
+        site_config=True,
         description="Show subscriptions, certificates, CRLs, images and events of a site.",
         epilog=EPILOG,
     )
@@ -112,7 +113,7 @@ def _report(args: argparse.Namespace) -> tuple[str, Level]:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_site_config(build_parser(), argv)
     configure_logging(args.verbose, args.quiet, log_config(args.log_config))
     if args.max_tries < 0:
         raise UsageError("--max-tries must not be negative")

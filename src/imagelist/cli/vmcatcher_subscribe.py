@@ -19,6 +19,7 @@ from ..db.subscriber.legacy import migrate_legacy
 from ..errors import ImageListError, UsageError
 from ..events import DEFAULT_HANDLER_TIMEOUT, EventDispatcher, build_dispatcher
 from ..fetch import DEFAULT_MAX_BYTES, Fetcher, FetchLimits, redact_url_safe
+from ..monitoring.runs import update_failures
 from ..subscriber import subscriptions as subs
 from ..subscriber.commands import (
     add_common_logging,
@@ -40,6 +41,7 @@ from ..subscriber.update import RunVerifier, Updater, exit_code
 from ..subscriber.views import render_subscription_info, render_subscriptions, render_update
 from ..trust import CrlPolicy, TrustStore
 from ._common import make_parser, parse_with_site_config, run_command, write_output
+from ._monitoring_options import add_monitoring_options, monitoring_for
 from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
@@ -187,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="require a current CRL for each CA (default), or check CRLs if present",
     )
     add_key_policy_option(options)
+    add_monitoring_options(options)
     limits = FetchLimits()
     options.add_argument(
         "--connect-timeout", type=float, default=limits.connect_timeout, metavar="SECONDS"
@@ -250,6 +253,7 @@ def _dispatcher(args: argparse.Namespace) -> EventDispatcher:
 def _update(
     args: argparse.Namespace, fmt: str, engine: Engine, store: TrustStore, names: list[str] | None
 ) -> int:
+    monitoring = monitoring_for(PROG, args)
     with Fetcher(store, limits=_limits(args)) as fetcher:
         updater = Updater(
             engine,
@@ -265,7 +269,10 @@ def _update(
     output = render_update(results, fmt, quiet=args.quiet > 0, dry_run=args.dry_run)
     if output:
         write_output(None, output)
-    return exit_code(results)
+    code = exit_code(results)
+    if not args.dry_run:
+        monitoring.after_update(engine, store, update_failures(results), code)
+    return code
 
 
 def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> int:

@@ -26,6 +26,7 @@ from ..db.subscriber.models import MonitoringMetric, SubscriptionStatus
 from ..errors import ImageListError
 
 __all__ = [
+    "Key",
     "Sample",
     "UpdateRecord",
     "add_counters",
@@ -130,8 +131,8 @@ def _store(engine: Engine, values: Mapping[Key, float], *, add: bool) -> None:
 
 
 def add_counters(engine: Engine, increments: Mapping[Key, float]) -> None:
-    """Add to counters kept across runs (created at 0)."""
-    _store(engine, {key: value for key, value in increments.items() if value}, add=True)
+    """Add to counters kept across runs (a label set seen first with 0 is created at 0)."""
+    _store(engine, increments, add=True)
 
 
 def set_gauges(engine: Engine, values: Mapping[Key, float]) -> None:
