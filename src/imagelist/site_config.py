@@ -109,9 +109,12 @@ KEYS: tuple[Key, ...] = (
     Key("subscriber", "output_format", str, env="VMCATCHER_OUTPUT_FORMAT", option="-f",
         default="lines"),
     Key("logging", "config", str, env="VMCATCHER_LOG_CONF", option="--log-config"),
-    Key("monitoring", "metrics_textfile", str),
-    Key("monitoring", "warning_days", int, default="7"),
-    Key("monitoring", "critical_days", int, default="1"),
+    Key("monitoring", "metrics_textfile", str, env="IMAGELIST_METRICS_TEXTFILE",
+        option="--metrics-textfile"),
+    Key("monitoring", "warning_days", float, option="--warning-days", dest="warning_days",
+        default="7"),
+    Key("monitoring", "critical_days", float, option="--critical-days", dest="critical_days",
+        default="1"),
 )  # fmt: skip
 _BY_DOTTED = {key.dotted: key for key in KEYS}
 _SECTIONS = {key.section for key in KEYS}
@@ -148,8 +151,8 @@ class SiteConfig:
     subscriber_output_format: str | None = None
     logging_config: str | None = None
     monitoring_metrics_textfile: str | None = None
-    monitoring_warning_days: int | None = None
-    monitoring_critical_days: int | None = None
+    monitoring_warning_days: float | None = None
+    monitoring_critical_days: float | None = None
     #: the dotted keys the file sets, in file order
     keys: tuple[str, ...] = field(default=())
 
@@ -159,12 +162,12 @@ class SiteConfig:
         return self.monitoring_metrics_textfile
 
     @property
-    def warning_days(self) -> int:
-        return 7 if self.monitoring_warning_days is None else self.monitoring_warning_days
+    def warning_days(self) -> float:
+        return 7.0 if self.monitoring_warning_days is None else self.monitoring_warning_days
 
     @property
-    def critical_days(self) -> int:
-        return 1 if self.monitoring_critical_days is None else self.monitoring_critical_days
+    def critical_days(self) -> float:
+        return 1.0 if self.monitoring_critical_days is None else self.monitoring_critical_days
 
     def value(self, key: Key) -> Any:
         """The file's value of ``key`` (None when absent)."""

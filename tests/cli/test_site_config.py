@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from imagelist.cli import vmcatcher_cache, vmcatcher_subscribe
+from imagelist.cli import vmcatcher_cache, vmcatcher_status, vmcatcher_subscribe
 from imagelist.errors import ConfigurationError
+from imagelist.monitoring.alarms import DEFAULT_CRITICAL_DAYS, DEFAULT_WARNING_DAYS
 from imagelist.site_config import KEYS, SiteConfig, load_site_config, parse_site_config
 from imagelist.site_report import effective_settings
 from imagelist.trust.keys import DEFAULT_MIN_RSA_BITS
@@ -276,6 +277,8 @@ def test_documented_defaults_are_the_options_defaults() -> None:
     defaults: dict[str, object] = {}
     for parser in parsers:
         defaults.update({a.dest: a.default for a in parser._actions if a.dest != "help"})
+    # the status thresholds' options default to None: the documented values apply
+    defaults.update(warning_days=DEFAULT_WARNING_DAYS, critical_days=DEFAULT_CRITICAL_DAYS)
     for key in KEYS:
         if key.dest is None:
             continue
@@ -387,3 +390,28 @@ def test_an_unusable_handler_from_the_file_names_the_file_key(
     result = run("vmcatcher_cache", "--config", str(config), "-q", env=env, cwd=tmp_path)
     assert result.returncode == 78
     assert "/nonexistent/env-handler (VMCATCHER_CACHE_EVENT)" in result.stderr
+
+
+def test_the_status_command_reads_the_monitoring_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMAGELIST_METRICS_TEXTFILE", raising=False)
+    from imagelist.site_config import apply_site_config, restore_environment
+
+    config = write(
+        tmp_path / "site.toml",
+        "[monitoring]\nwarning_days = 10\ncritical_days = 2.5\n"
+        'metrics_textfile = "/var/lib/node_exporter/vmcatcher.prom"\n',
+    )
+    try:
+        args, site = apply_site_config(vmcatcher_status.build_parser(), ["--config", str(config)])
+        assert (args.warning_days, args.critical_days) == (10.0, 2.5)
+        assert (site.warning_days, site.critical_days) == (10.0, 2.5)
+        assert os.environ["IMAGELIST_METRICS_TEXTFILE"] == "/var/lib/node_exporter/vmcatcher.prom"
+        args, _ = apply_site_config(
+            vmcatcher_status.build_parser(), ["--config", str(config), "--warning-days", "3"]
+        )
+        assert args.warning_days == 3.0
+    finally:
+        restore_environment()
+    assert "IMAGELIST_METRICS_TEXTFILE" not in os.environ
