@@ -18,8 +18,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, select
 
 from ..db.engine import reader, transaction
 from ..db.subscriber.models import MonitoringMetric, SubscriptionStatus
@@ -79,27 +80,43 @@ def record_updates(engine: Engine, records: Sequence[UpdateRecord], now: datetim
                     )
                 )
             )
-            updates: list[dict[str, object]] = []
-            inserts: list[dict[str, object]] = []
-            for record in records:
-                values: dict[str, object] = {
+            table = cast(Table, SubscriptionStatus.__table__)
+            # one executemany per shape: successes also set last_success
+            for success in (True, False):
+                rows = [
+                    {
+                        "sid": record.subscription_id,
+                        "attempt": now,
+                        "code": record.exit_code,
+                        "error": " ".join(record.message.split()) if record.exit_code else None,
+                    }
+                    for record in records
+                    if record.subscription_id in existing and (record.exit_code == 0) == success
+                ]
+                if not rows:
+                    continue
+                values: dict[str, Any] = {
+                    "last_attempt": bindparam("attempt"),
+                    "last_exit_code": bindparam("code"),
+                    "last_error": bindparam("error"),
+                }
+                if success:
+                    values["last_success"] = bindparam("attempt")
+                statement = (
+                    table.update().where(table.c.subscription == bindparam("sid")).values(values)
+                )
+                session.execute(statement, rows)
+            inserts = [
+                {
+                    "subscription_id": record.subscription_id,
                     "last_attempt": now,
                     "last_exit_code": record.exit_code,
                     "last_error": " ".join(record.message.split()) if record.exit_code else None,
+                    "last_success": now if record.exit_code == 0 else None,
                 }
-                if record.exit_code == 0:
-                    values["last_success"] = now
-                if record.subscription_id in existing:
-                    updates.append(values | {"sid": record.subscription_id})
-                else:
-                    inserts.append(values | {"subscription_id": record.subscription_id})
-            for values in updates:  # the columns differ with success: one statement each
-                sid = values.pop("sid")
-                session.execute(
-                    update(SubscriptionStatus)
-                    .where(SubscriptionStatus.subscription_id == sid)
-                    .values(**values)
-                )
+                for record in records
+                if record.subscription_id not in existing
+            ]
             if inserts:
                 session.execute(insert(SubscriptionStatus), inserts)
     except ImageListError as exc:

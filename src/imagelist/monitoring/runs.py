@@ -171,7 +171,7 @@ class Monitoring:
     ) -> None:
         """After ``-U``: log expiry alarms; with a textfile, count and write the metrics."""
         try:
-            status = gather(engine, now=datetime.now(UTC), store=store)
+            status = gather(engine, now=datetime.now(UTC), store=store, titles=False)
             self._log_alarms(status)
             if self.textfile is None:
                 return
@@ -193,7 +193,7 @@ class Monitoring:
                 max_tries=facts.max_tries,
                 list_hashes=list_hashes(engine),
             )
-            status = gather(engine, now=datetime.now(UTC), store=store, cache=cache)
+            status = gather(engine, now=datetime.now(UTC), store=store, cache=cache, titles=False)
             self._log_alarms(status)
             if self.textfile is None:
                 return

@@ -234,7 +234,9 @@ def _path(signer: x509.Certificate, store: TrustStore) -> tuple[tuple[CaStatus, 
     return tuple(path), f"path longer than {_MAX_DEPTH}"
 
 
-def _message(data: bytes, store: TrustStore | None) -> tuple[str | None, SignerStatus | None]:
+def _message(
+    data: bytes, store: TrustStore | None, titles: bool = True
+) -> tuple[str | None, SignerStatus | None]:
     """The list title and signer of a stored signed list (read once, not verified again)."""
     from ..document import ImageList
 
@@ -243,10 +245,12 @@ def _message(data: bytes, store: TrustStore | None) -> tuple[str | None, SignerS
     except ImageListError as exc:
         logger.warning("a stored list cannot be read again: %s", exc)
         return None, None
-    try:
-        title: str | None = ImageList.from_bytes(message.payload).title
-    except ImageListError:
-        title = None
+    title: str | None = None
+    if titles:  # parsing the whole list costs more than the rest: status only
+        try:
+            title = ImageList.from_bytes(message.payload).title
+        except ImageListError:
+            title = None
     cert = message.signer
     path: tuple[CaStatus, ...] = ()
     problem = None
@@ -265,8 +269,9 @@ def gather(
     store: TrustStore | None = None,
     cache: CacheFacts | None = None,
     trust_problem: str | None = None,
+    titles: bool = True,
 ) -> SiteStatus:
-    """Read the site's status (nothing is written)."""
+    """Read the site's status (nothing is written); ``titles``: also the lists' titles."""
     with reader(engine) as session:
         rows = session.execute(
             select(Subscription, SubscriptionStatus, ImageListInstance)
@@ -307,7 +312,7 @@ def gather(
             )
         items = []
         for subscription, status, latest in rows:
-            title, signer = (None, None) if latest is None else _message(latest.data, store)
+            title, signer = (None, None) if latest is None else _message(latest.data, store, titles)
             items.append(
                 SubscriptionStatusItem(
                     identifier=subscription.identifier,
