@@ -20,7 +20,7 @@ from imagelist.errors import (
     UsageError,
     VerificationError,
 )
-from imagelist.smime import canonicalize_crlf, read_signed, sign_detached
+from imagelist.smime import canonicalize_crlf, read_signed, sign_detached, stored_signer
 from tests.pki import TestPki, cached_key, make_endorser
 
 PAYLOAD = b'{\n    "hv:imagelist": {\n        "dc:title": "x"\n    }\n}\n'
@@ -342,3 +342,56 @@ def test_stray_carriage_returns_are_canonicalised_as_openssl_does(signed: bytes)
     # OpenSSL strips every CR before a line end: "a\r\r\n" is hashed as "a\r\n".
     doubled = signed.replace(b"{\r\n", b"{\r\r\n", 1)
     assert read_signed(doubled).payload == read_signed(signed).payload
+
+
+def test_stored_signer_is_the_verified_signer(signed: bytes, test_pki: TestPki) -> None:
+    assert stored_signer(signed) == read_signed(signed).signer == test_pki.good.cert
+
+
+def test_stored_signer_of_an_opaque_message(signed: bytes) -> None:
+    blob = base64.b64decode(re.sub(rb"\s", b"", _signature_b64(signed)))
+    info = cms.ContentInfo.load(blob)
+    info["content"]["encap_content_info"]["content"] = read_signed(signed).payload
+    opaque = (
+        b"MIME-Version: 1.0\nContent-Type: application/pkcs7-mime; smime-type=signed-data\n"
+        b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(info.dump(force=True))
+    )
+    assert stored_signer(opaque) == read_signed(signed).signer
+
+
+def test_stored_signer_is_for_reports_only_it_does_not_verify(signed: bytes) -> None:
+    """A tampered signature still names its certificate; read_signed is the only trust check."""
+
+    def break_signature(info: cms.ContentInfo) -> None:
+        signer_info = info["content"]["signer_infos"][0]
+        value = bytearray(signer_info["signature"].native)
+        value[-1] ^= 0x01
+        signer_info["signature"] = bytes(value)
+
+    tampered = _tamper_signature(signed, break_signature)
+    with pytest.raises(VerificationError):
+        read_signed(tampered)
+    assert stored_signer(tampered) == read_signed(signed).signer
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "match"),
+    [
+        ("two signers", SignerCountError, "2 signers"),
+        ("no certificate", SignerCountError, "no certificate"),
+    ],
+)
+def test_stored_signer_refuses_what_names_no_single_signer(
+    signed: bytes, edit: str, error: type[Exception], match: str
+) -> None:
+    def apply(info: cms.ContentInfo) -> None:
+        if edit == "two signers":
+            infos = info["content"]["signer_infos"]
+            info["content"]["signer_infos"] = cms.SignerInfos([infos[0], infos[0]])
+        else:
+            info["content"]["certificates"] = cms.CertificateSet([])
+
+    with pytest.raises(error, match=match):
+        stored_signer(_tamper_signature(signed, apply))
+    with pytest.raises(MimeFormatError):
+        stored_signer(b"Content-Type: text/plain\n\nnot signed\n")

@@ -45,6 +45,7 @@ __all__ = [
     "canonicalize_crlf",
     "read_signed",
     "sign_detached",
+    "stored_signer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -231,6 +232,32 @@ def read_signed(message: bytes) -> SignedMessage:
     :class:`~imagelist.errors.SignerCountError` unless there is exactly one signer, and
     :class:`~imagelist.errors.SignatureError` when digest or signature do not match.
     """
+    blob, content = _cms_blob(message)
+    return _verify_cms(blob, detached_content=content)
+
+
+def stored_signer(message: bytes) -> x509.Certificate:
+    """The signer certificate of a signed list that was verified when it was accepted.
+
+    For reports only (status, expiry alarms): the signature is *not* checked again, so this
+    must never decide whether a list is trusted; :func:`read_signed` does that. About ten times
+    cheaper than :func:`read_signed`, which matters when every ``-U`` reports on every list.
+    """
+    blob, _content = _cms_blob(message)
+    try:
+        signed_data = cms.ContentInfo.load(blob, strict=True)["content"]
+        signer_infos = list(signed_data["signer_infos"])
+        if len(signer_infos) != 1:
+            raise SignerCountError(
+                f"signature has {len(signer_infos)} signers, exactly one is required"
+            )
+        return _find_signer(signer_infos[0], _certificates(signed_data["certificates"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MimeFormatError(f"signature is not a valid PKCS#7 structure: {exc}") from None
+
+
+def _cms_blob(message: bytes) -> tuple[bytes, bytes | None]:
+    """The DER CMS of an S/MIME message and its detached content (None when opaque)."""
     if not message.strip():
         raise MimeFormatError("signed message is empty")
     header_block, body = _split_headers(message)
@@ -241,12 +268,10 @@ def read_signed(message: bytes) -> SignedMessage:
         if not isinstance(boundary, str) or not boundary:
             raise MimeFormatError("multipart/signed message has no boundary parameter")
         content, signature_part = _split_multipart(body, boundary)
-        blob = _signature_blob(signature_part)
-        return _verify_cms(blob, detached_content=content)
+        return _signature_blob(signature_part), content
     if content_type in _OPAQUE_TYPES:
         encoding = str(headers.get("Content-Transfer-Encoding", "base64")).strip().lower()
-        blob = _decode_body(body, encoding)
-        return _verify_cms(blob, detached_content=None)
+        return _decode_body(body, encoding), None
     if not headers.keys():
         raise MimeFormatError("not an S/MIME message: no MIME headers (is the list unsigned?)")
     raise MimeFormatError(

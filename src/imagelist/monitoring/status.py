@@ -29,7 +29,7 @@ from ..db.subscriber.models import (
 )
 from ..errors import ImageListError
 from ..fetch import redact_url
-from ..smime import read_signed
+from ..smime import read_signed, stored_signer
 from ..subscriber.images import available
 from ..trust import TrustStore
 from ..trust.dn import name_oneline
@@ -235,23 +235,31 @@ def _path(signer: x509.Certificate, store: TrustStore) -> tuple[tuple[CaStatus, 
 
 
 def _message(
-    data: bytes, store: TrustStore | None, titles: bool = True
+    data: bytes,
+    store: TrustStore | None,
+    titles: bool = True,
+    seen: dict[x509.Certificate, SignerStatus] | None = None,
 ) -> tuple[str | None, SignerStatus | None]:
     """The list title and signer of a stored signed list (read once, not verified again)."""
     from ..document import ImageList
 
+    title: str | None = None
     try:
-        message = read_signed(data)
+        if titles:  # parsing the whole list costs more than the rest: status only
+            message = read_signed(data)
+            cert = message.signer
+            try:
+                title = ImageList.from_bytes(message.payload).title
+            except ImageListError:
+                title = None
+        else:  # the alarms after every -U and cache run: the signer is all they need
+            cert = stored_signer(data)
     except ImageListError as exc:
         logger.warning("a stored list cannot be read again: %s", exc)
         return None, None
-    title: str | None = None
-    if titles:  # parsing the whole list costs more than the rest: status only
-        try:
-            title = ImageList.from_bytes(message.payload).title
-        except ImageListError:
-            title = None
-    cert = message.signer
+    known = seen.get(cert) if seen is not None else None
+    if known is not None:  # one endorser signs many lists: describe its certificate once
+        return title, known
     path: tuple[CaStatus, ...] = ()
     problem = None
     if store is not None:
@@ -259,6 +267,8 @@ def _message(
     signer = SignerStatus(
         _dn(cert.subject), _dn(cert.issuer), cert.not_valid_after_utc, path, problem
     )
+    if seen is not None:
+        seen[cert] = signer
     return title, signer
 
 
@@ -311,8 +321,11 @@ def gather(
                 )
             )
         items = []
+        seen: dict[x509.Certificate, SignerStatus] = {}
         for subscription, status, latest in rows:
-            title, signer = (None, None) if latest is None else _message(latest.data, store, titles)
+            title, signer = (
+                (None, None) if latest is None else _message(latest.data, store, titles, seen)
+            )
             items.append(
                 SubscriptionStatusItem(
                     identifier=subscription.identifier,
