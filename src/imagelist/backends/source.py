@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import stat
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import CachedFileError, EventDataError
+from ..hashing import hash_descriptor
 from .base import ImageSpec
 
 __all__ = ["CHUNK", "VerifiedFile", "open_cached"]
@@ -85,14 +85,11 @@ def open_cached(spec: ImageSpec) -> Iterator[VerifiedFile]:
     with handle:
         if spec.size is not None and info.st_size != spec.size:
             raise _refuse(spec, f"has {info.st_size} bytes, the list says {spec.size}")
-        digest = hashlib.sha512()
-        size = 0
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+        hasher = hash_descriptor(descriptor, spec.path)
+        size = hasher.size
         if size != info.st_size:
             raise _refuse(spec, "changed while it was read")
-        if digest.hexdigest() != spec.sha512:
+        if hasher.hexdigest() != spec.sha512:
             raise _refuse(spec, "does not have the list's SHA-512")
         handle.seek(0)
         logger.debug("%s: %d bytes, SHA-512 as listed", spec.path, size)

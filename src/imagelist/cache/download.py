@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
-import queue
 import random
 import socket
 import stat
@@ -61,6 +59,7 @@ from ..errors import (
     ImageVerificationError,
 )
 from ..fetch import Fetcher, redact_url_safe
+from ..hashing import CHUNK, StreamHasher, hash_descriptor
 from .safefs import DEFAULT_FILE_MODE, Modes, open_nofollow, open_partial
 
 __all__ = [
@@ -77,8 +76,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 256 * 1024
-_QUEUE_DEPTH = 8
 _FADVISE_STEP = 32 * 1024 * 1024
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 _SCHEMES = frozenset({"http", "https"})
@@ -167,69 +164,12 @@ class Transfer:
     stalled: bool = False
 
 
-class StreamHasher:
-    """SHA-512 of a stream, computed in a helper thread so that it overlaps the I/O."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha512()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_DEPTH)
-        self._thread: threading.Thread | None = None
-        self.size = 0
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._hash.update(data)
-
-    def update(self, data: bytes) -> None:
-        """Add bytes (hashed in order, in the background)."""
-        self.size += len(data)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="sha512", daemon=True)
-            self._thread.start()
-        self._queue.put(data)
-
-    def _drain(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def hexdigest(self) -> str:
-        """The digest of everything added so far (waits for the helper)."""
-        self._drain()
-        return self._hash.hexdigest()
-
-    def close(self) -> None:
-        """Stop the helper thread."""
-        self._drain()
-
-
 def hash_file(
     path: Path, *, hasher: StreamHasher | None = None, cancel: threading.Event | None = None
 ) -> StreamHasher:
     """Hash a whole file (reading and hashing overlap); raises OSError."""
     with os.fdopen(open_nofollow(path), "rb", buffering=0) as handle:
-        return _hash_descriptor(handle.fileno(), path, hasher, cancel)
-
-
-def _hash_descriptor(
-    descriptor: int,
-    path: Path,
-    hasher: StreamHasher | None = None,
-    cancel: threading.Event | None = None,
-) -> StreamHasher:
-    """Hash an open file from its start (reading and hashing overlap); raises OSError."""
-    hasher = hasher or StreamHasher()
-    offset = 0
-    try:
-        while chunk := os.pread(descriptor, CHUNK, offset):
-            if cancel is not None and cancel.is_set():
-                raise DownloadError(f"hashing {path} was interrupted")
-            hasher.update(chunk)
-            offset += len(chunk)
-    finally:
-        hasher._drain()
-    return hasher
+        return hash_descriptor(handle.fileno(), path, hasher, cancel)
 
 
 def free_space(directory: Path) -> int:
@@ -271,7 +211,7 @@ class _Partial:
             os.ftruncate(self.fd, 0)
         elif length:
             try:
-                _hash_descriptor(self.fd, job.path, self.hasher, cancel)
+                hash_descriptor(self.fd, job.path, self.hasher, cancel)
             except BaseException:
                 self.close()
                 raise

@@ -32,7 +32,7 @@ from ..fetch import redact_url
 from ..smime import read_signed, stored_signer
 from ..subscriber.images import available
 from ..trust import TrustStore
-from ..trust.dn import name_oneline
+from ..trust.dn import issuer_oneline, subject_oneline
 
 __all__ = [
     "CaStatus",
@@ -141,10 +141,6 @@ class SiteStatus:
     trust_problem: str | None = None
 
 
-def _dn(name: x509.Name) -> str:
-    return name_oneline(name.public_bytes())
-
-
 def _json(path: Path) -> Any:
     try:
         return json.loads(path.read_bytes())
@@ -223,7 +219,7 @@ def _path(signer: x509.Certificate, store: TrustStore) -> tuple[tuple[CaStatus, 
     for _ in range(_MAX_DEPTH):
         issuers = store.issuers_of(current)
         if not issuers:
-            return tuple(path), f"issuer {_dn(current.issuer)} is not in the trust directory"
+            return tuple(path), f"issuer {issuer_oneline(current)} is not in the trust directory"
         ca = issuers[0]
         crls = sorted(ca.crls, key=lambda pair: pair[0].last_update_utc)
         next_update = crls[-1][0].next_update_utc if crls else None
@@ -265,7 +261,7 @@ def _message(
     if store is not None:
         path, problem = _path(cert, store)
     signer = SignerStatus(
-        _dn(cert.subject), _dn(cert.issuer), cert.not_valid_after_utc, path, problem
+        subject_oneline(cert), issuer_oneline(cert), cert.not_valid_after_utc, path, problem
     )
     if seen is not None:
         seen[cert] = signer
