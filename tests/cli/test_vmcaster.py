@@ -21,7 +21,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtensionOID
 
 from imagelist.cli.vmcaster import main
 from imagelist.document import ImageList, parse_date
@@ -638,6 +640,21 @@ def test_credential_errors(endorser: Endorser, tmp_path: Path) -> None:
     )
     cert_path, _ = no_usage.write(tmp_path / "no_usage")
     cases.append(({"VMCASTER_X509_CERT": str(cert_path)}, 31, "no keyUsage extension"))
+    # A keyUsage that is not a BIT STRING: cryptography parses it only when it is read.
+    malformed = (
+        x509.CertificateBuilder()
+        .subject_name(pki.good.cert.subject)
+        .issuer_name(pki.intermediate.cert.subject)
+        .public_key(pki.good.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(pki.now - timedelta(days=1))
+        .not_valid_after(pki.now + timedelta(days=1))
+        .add_extension(x509.UnrecognizedExtension(ExtensionOID.KEY_USAGE, b"\x05\x00"), True)
+        .sign(pki.intermediate.key, hashes.SHA256())
+    )
+    malformed_path = tmp_path / "malformed.pem"
+    malformed_path.write_bytes(malformed.public_bytes(serialization.Encoding.PEM))
+    cases.append(({"VMCASTER_X509_CERT": str(malformed_path)}, 24, f"certificate {malformed_path}"))
     for env, rc, message in cases:
         result = run("--select-imagelist", LIST, "--upload-imagelist", **env)
         assert (result.rc, len(result.err_lines)) == (rc, 1), (env, result.err)

@@ -300,3 +300,54 @@ def test_root_not_valid_yet(tmp_path: Path, test_pki: TestPki) -> None:
     igtf.add_ca(future_root, crl=_crl(future_root, test_pki))
     with pytest.raises(CertificateExpiredError, match="Future Root is not valid before"):
         validate_signer(TrustStore.load(igtf.path), leaf.cert)
+
+
+def test_malformed_extension_is_a_chain_error(store: TrustStore, test_pki: TestPki) -> None:
+    """cryptography parses extensions lazily: a keyUsage that is not a BIT STRING surfaces as a
+    ValueError inside the path check, which must become a ChainError naming the path."""
+    broken = _raw_cert(
+        "/DC=org/DC=imagelist-test/CN=Broken Key Usage",
+        test_pki.intermediate,
+        test_pki,
+        extensions=[
+            (x509.UnrecognizedExtension(x509.oid.ExtensionOID.KEY_USAGE, b"\x05\x00"), True)
+        ],
+        label="broken-ku",
+    )
+    with pytest.raises(ChainError, match="cannot be processed") as caught:
+        validate_signer(store, broken.cert, crl_policy=CrlPolicy.IF_PRESENT)
+    assert type(caught.value) is ChainError
+
+
+def test_issuer_named_but_key_did_not_sign(store: TrustStore, test_pki: TestPki) -> None:
+    """A certificate naming the intermediate as issuer, signed by a stranger with that name."""
+    impostor = make_root_ca(
+        test_pki.intermediate.subject_oneline,
+        key=cached_key("rsa", "impostor"),
+        **_window(test_pki),
+    )
+    forged = make_endorser(impostor, "/DC=org/DC=imagelist-test/CN=Forged", **_window(test_pki))
+    with pytest.raises(UntrustedSignerError, match="but no such CA's key signed it"):
+        validate_signer(store, forged.cert)
+
+
+def test_signer_key_usage_without_digital_signature(store: TrustStore, test_pki: TestPki) -> None:
+    usage = x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=True,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    signer = make_endorser(
+        test_pki.intermediate,
+        "/DC=org/DC=imagelist-test/CN=Encipher Only",
+        key_usage=usage,
+        **_window(test_pki),
+    )
+    with pytest.raises(KeyUsageError, match="without digitalSignature or nonRepudiation"):
+        validate_signer(store, signer.cert)

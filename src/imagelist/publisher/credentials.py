@@ -113,7 +113,7 @@ def check_key_usage(certificate: x509.Certificate, path: Path) -> None:
         raise SigningKeyUsageMissingError(
             f"certificate {path} ({subject_oneline(certificate)}) has no keyUsage extension"
         ) from None
-    except ValueError as exc:  # pragma: no cover - a malformed extension
+    except ValueError as exc:  # a malformed extension
         raise SigningCredentialError(f"certificate {path}: {exc}") from None
     if not usage.digital_signature:
         raise SigningKeyUsageError(
