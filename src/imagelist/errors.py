@@ -507,3 +507,102 @@ class ConfigurationError(ImageListError):
     """
 
     exit_code = 78
+
+
+# --- market (imagelist-market, exit codes 80-89; ADR 0019) ---------------------------------------
+
+__all__ += [
+    "MarketConflictError",
+    "MarketError",
+    "MarketImportError",
+    "MarketInputError",
+    "MarketIntegrityError",
+    "MarketNotFoundError",
+    "MarketPermissionError",
+    "MarketPublishError",
+    "MarketSettingsError",
+    "MarketStateError",
+]
+
+
+class MarketError(ImageListError):
+    """The marketplace refused or failed an operation (exit 80).
+
+    Each subclass also knows the HTTP status and the machine ``code`` the REST API answers with.
+    """
+
+    exit_code = 80
+    http_status = 400
+    code = "market_error"
+
+
+class MarketNotFoundError(MarketError):
+    """A named object (VO, person, appliance, version, token ...) does not exist (exit 81)."""
+
+    exit_code = 81
+    http_status = 404
+    code = "not_found"
+
+
+class MarketConflictError(MarketError):
+    """The name is taken or the object already exists (exit 82)."""
+
+    exit_code = 82
+    http_status = 409
+    code = "conflict"
+
+
+class MarketStateError(MarketError):
+    """An illegal state change: publish before verified, edit a published version (exit 83)."""
+
+    exit_code = 83
+    http_status = 409
+    code = "illegal_state"
+
+
+class MarketPermissionError(MarketError):
+    """The caller lacks the role or scope the operation needs (exit 84)."""
+
+    exit_code = 84
+    http_status = 403
+    code = "forbidden"
+
+
+class MarketImportError(MarketError):
+    """An endorser-signed list was refused: bad signature, signer not a member (exit 85)."""
+
+    exit_code = 85
+    http_status = 422
+    code = "import_refused"
+
+
+class MarketIntegrityError(MarketError):
+    """An integrity check failed or cannot start (exit 86)."""
+
+    exit_code = 86
+    http_status = 409
+    code = "integrity_failed"
+
+
+class MarketSettingsError(MarketError):
+    """The market's settings are unusable: data dir, signer files, proxy addresses (exit 87)."""
+
+    exit_code = 87
+    http_status = 500
+    code = "settings"
+
+
+class MarketPublishError(MarketError):
+    """A publication could not be made (signing, store) (exit 88)."""
+
+    exit_code = 88
+    http_status = 409
+    code = "publish_failed"
+
+
+class MarketInputError(MarketError):
+    """A value is malformed: a slug, an expiry, a scope, a DN (exit 89)."""
+
+    exit_code = 89
+    http_status = 422
+    code = "invalid_input"
