@@ -1,8 +1,8 @@
 """``vmcaster``: the endorser's tool to build, sign and publish image lists (reference §3).
 
 The option names, environment variables and exit codes are those of vmcaster 0.0.37; exactly
-one action per call. This module only parses arguments, prints and picks exit codes; the work
-is done by :mod:`imagelist.publisher`.
+one action per call. This module only parses arguments, prints and picks exit codes; each action is
+a library function of :mod:`imagelist.publisher.actions` (as twine splits its commands).
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, cast
 
 from ..db.publisher import DEFAULT_DATABASE_URL, open_database
 from ..errors import UsageError
-from ..publisher.store import Kind, PublisherStore, vmcaster_json
+from ..publisher import actions
+from ..publisher.actions import KIND_NAMES as _NAMES
+from ..publisher.actions import KINDS as _KINDS
+from ..publisher.store import Kind, PublisherStore
 from ._common import add_logging_options, configure_logging, make_parser, run_command
-
-if TYPE_CHECKING:
-    from ..verify import ListVerifier
-
-# The actions import what they need when they run: listing keys should not load cryptography,
-# and uploading an image should not load the signing code.
 
 __all__ = ["build_parser", "main"]
 
@@ -61,9 +58,6 @@ exit codes: 0 done (also "image unchanged"), 1 usage, configuration or unknown o
   uriReplace directory, 11/12 verification failed on
   import. See docs/vmcaster.md.
 """
-
-_KINDS: tuple[Kind, ...] = ("imagelist", "image", "endorser")
-_NAMES = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,21 +298,6 @@ def _key_value(args: argparse.Namespace, kind: Kind) -> tuple[str, str]:
     return key, value
 
 
-def _lifetime(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from ..publisher.publish import DEFAULT_LIFETIME_DAYS
-
-    text = args.lifetime_imagelist or environ.get("VMCASTER_IMAGELIST_LIFETIME")
-    if text is None:
-        return DEFAULT_LIFETIME_DAYS
-    try:
-        days = int(text)
-    except ValueError:
-        raise UsageError(f"image list lifetime {text!r} is not a whole number of days") from None
-    if days < 1:
-        raise UsageError(f"image list lifetime {days} is too short: at least 1 day")
-    return days
-
-
 class _ProgressLine:
     """A progress line on stderr (a terminal): percentage and rate, at most 4 times a second."""
 
@@ -355,190 +334,104 @@ def _progress(label: str, total: int) -> _ProgressLine | None:
     return _ProgressLine(label, total)
 
 
-def _verifier(args: argparse.Namespace) -> ListVerifier | None:
-    if args.no_verify:
-        return None
-    from ..trust import CrlPolicy, TrustStore, default_trust_dir
-    from ..verify import ListVerifier
-
-    store = TrustStore.load(args.cert_dir or default_trust_dir())
-    return ListVerifier(store, crl_policy=CrlPolicy.REQUIRE)
-
-
 def _print_lines(lines: Sequence[str]) -> None:
     for line in lines:
         print(line)
 
 
-# --- actions --------------------------------------------------------------------------------------
+# --- dispatch: each action is a function of imagelist.publisher.actions ---------------------------
+
+
+_OBJECT_VERBS = frozenset({"list", "add", "del", "show", "keys", "key-set", "key-del"})
 
 
 def _run_action(
     action: str, args: argparse.Namespace, store: PublisherStore, environ: Mapping[str, str]
 ) -> int:
-    simple: dict[str, Callable[[], int]] = {}
-    for kind in _KINDS:
-        simple.update(_object_actions(kind, args, store))
-    handler = simple.get(action)
-    if handler is not None:
-        return handler()
-    if action.startswith("imagelist-"):
+    verb, _, kind_name = action.rpartition("-")
+    if verb in _OBJECT_VERBS:
+        _object_action(verb, cast(Kind, kind_name), args, store)
+    elif action.startswith("imagelist-"):
         _, verb, other = action.split("-")
-        return _link_action(verb, other, args, store)
-    if action == "upload-image":
-        return _upload_image(args, store, environ)
-    if action == "upload-imagelist":
-        return _upload_imagelist(args, store, environ)
-    if action == "import-legacy-db":
-        return _import_legacy(args, store)
-    from ..publisher.importing import download_imagelist, import_json, import_smime
-
-    if action == "import-imagelist-json":
-        print(import_json(store, Path(args.import_imagelist_json)))
-        return 0
-    if action == "import-imagelist-smime":
-        print(import_smime(store, Path(args.import_imagelist_smime), _verifier(args)))
-        return 0
-    print(download_imagelist(store, _selected(args, "imagelist"), _verifier(args)))
+        _link_action(verb, other, args, store)
+    elif action == "upload-image":
+        _upload_image(args, store, environ)
+    elif action == "upload-imagelist":
+        print(
+            actions.upload_imagelist(
+                store,
+                _selected(args, "imagelist"),
+                lifetime=actions.lifetime_days(
+                    args.lifetime_imagelist or environ.get("VMCASTER_IMAGELIST_LIFETIME")
+                ),
+                config_file=args.config_file,
+                x509_cert=args.x509_cert,
+                x509_key=args.x509_key,
+                x509_dir=args.x509_dir,
+                digest=args.digest,
+                allow_open_key=args.allow_open_key_permissions,
+                environ=environ,
+            )
+        )
+    elif action == "import-legacy-db":
+        print(actions.import_legacy(store, args.import_legacy_db))
+    elif action == "import-imagelist-json":
+        print(actions.import_json_file(store, Path(args.import_imagelist_json)))
+    elif action == "import-imagelist-smime":
+        checker = actions.verifier(args.cert_dir, no_verify=args.no_verify)
+        print(actions.import_smime_file(store, Path(args.import_imagelist_smime), checker))
+    else:  # download-imagelist
+        imagelist = _selected(args, "imagelist")
+        checker = actions.verifier(args.cert_dir, no_verify=args.no_verify)
+        print(actions.download(store, imagelist, checker))
     return 0
 
 
-def _import_legacy(args: argparse.Namespace, store: PublisherStore) -> int:
-    from ..db.publisher.legacy import import_legacy_database
-
-    report = import_legacy_database(args.import_legacy_db, store.engine)
-    print(
-        f"imported {report.imagelists} image list(s), {report.images} image(s), "
-        f"{report.endorsers} endorser(s), {report.keys} key(s), {report.links} link(s)"
-        + (f"; skipped {len(report.skipped)} row(s)" if report.skipped else "")
-    )
-    return 0
-
-
-def _object_actions(
-    kind: Kind, args: argparse.Namespace, store: PublisherStore
-) -> dict[str, Callable[[], int]]:
-    def listing() -> int:
-        _print_lines(store.identifiers(kind))
-        return 0
-
-    def add() -> int:
-        store.add(kind, _selected(args, kind))
-        return 0
-
-    def delete() -> int:
+def _object_action(verb: str, kind: Kind, args: argparse.Namespace, store: PublisherStore) -> None:
+    if verb == "list":
+        _print_lines(actions.list_objects(store, kind))
+    elif verb == "add":
+        actions.add_object(store, kind, _selected(args, kind))
+    elif verb == "del":
         target = args.del_endorser if kind == "endorser" else None
-        store.delete(kind, target or _selected(args, kind))
-        return 0
-
-    def show() -> int:
-        identifier = _selected(args, kind)
-        if kind == "imagelist":
-            print(vmcaster_json(store.show_imagelist(identifier)))
-        elif kind == "image":
-            print(vmcaster_json(store.show_image(identifier)))
-        else:
-            print(vmcaster_json(store.show_endorser(identifier)))
-        return 0
-
-    def keys() -> int:
-        _print_lines(sorted(store.keys(kind, _selected(args, kind))))
-        return 0
-
-    def key_set() -> int:
+        actions.delete_object(store, kind, target or _selected(args, kind))
+    elif verb == "show":
+        print(actions.show_object(store, kind, _selected(args, kind)))
+    elif verb == "keys":
+        _print_lines(actions.list_keys(store, kind, _selected(args, kind)))
+    elif verb == "key-set":
         key, value = _key_value(args, kind)
-        store.set_key(kind, _selected(args, kind), key, value)
-        return 0
-
-    def key_del() -> int:
-        store.delete_key(kind, _selected(args, kind), getattr(args, f"key_del_{kind}"))
-        return 0
-
-    return {
-        f"list-{kind}": listing,
-        f"add-{kind}": add,
-        f"del-{kind}": delete,
-        f"show-{kind}": show,
-        f"keys-{kind}": keys,
-        f"key-set-{kind}": key_set,
-        f"key-del-{kind}": key_del,
-    }
+        actions.set_key(store, kind, _selected(args, kind), key, value)
+    else:  # key-del
+        actions.delete_key(store, kind, _selected(args, kind), getattr(args, f"key_del_{kind}"))
 
 
-def _link_action(verb: str, other: str, args: argparse.Namespace, store: PublisherStore) -> int:
+def _link_action(verb: str, other: str, args: argparse.Namespace, store: PublisherStore) -> None:
     imagelist = _selected(args, "imagelist")
     kind: Literal["image", "endorser"] = "image" if other == "image" else "endorser"
     if verb == "list":
-        _print_lines(store.linked(kind, imagelist))
-        return 0
-    identifier = _selected(args, kind)
-    if verb == "add":
-        store.link(kind, imagelist, identifier)
+        _print_lines(actions.linked(store, kind, imagelist))
+    elif verb == "add":
+        actions.link(store, kind, imagelist, _selected(args, kind))
     else:
-        store.unlink(kind, imagelist, identifier)
-    return 0
+        actions.unlink(store, kind, imagelist, _selected(args, kind))
 
 
 def _upload_image(
     args: argparse.Namespace, store: PublisherStore, environ: Mapping[str, str]
-) -> int:
-    from ..publisher.config import load_config
-    from ..publisher.transports import interrupt_on_sigterm
-    from ..publisher.upload import upload_image
-
+) -> None:
     image = _selected(args, "image")
     path = Path(args.upload_image).absolute()  # never "-X" or "--rsh=..." to a copy program
-    config = load_config(args.config_file, environ)
     size = path.stat().st_size if path.is_file() else 0
     progress = _progress(f"vmcaster: {path.name}", size)
     try:
-        with interrupt_on_sigterm():
-            result = upload_image(store, image, path, config, progress=progress, environ=environ)
+        message = actions.upload_image(
+            store, image, path, config_file=args.config_file, environ=environ, progress=progress
+        )
     finally:
         if progress is not None:
             progress.close()
-    if result.unchanged:
-        print(f"image {image} unchanged (sha512 {result.digest.sha512[:16]}...)")
-    else:
-        print(
-            f"image {image} version {result.version}: {result.digest.size} bytes, "
-            f"published at {result.uri}"
-        )
-    return 0
-
-
-def _upload_imagelist(
-    args: argparse.Namespace, store: PublisherStore, environ: Mapping[str, str]
-) -> int:
-    from ..publisher.config import load_config
-    from ..publisher.credentials import default_passphrase, resolve_paths
-    from ..publisher.publish import upload_imagelist
-    from ..publisher.transports import interrupt_on_sigterm
-
-    identifier = _selected(args, "imagelist")
-    lifetime = _lifetime(args, environ)
-    config = load_config(args.config_file, environ)
-    paths = resolve_paths(
-        cert=args.x509_cert, key=args.x509_key, directory=args.x509_dir, environ=environ
-    )
-    allow_open = args.allow_open_key_permissions
-    with interrupt_on_sigterm():
-        publication = upload_imagelist(
-            store,
-            identifier,
-            config,
-            paths,
-            default_passphrase(environ, allow_open=allow_open),
-            lifetime_days=lifetime,
-            digest=args.digest,
-            environ=environ,
-            allow_open_key=allow_open,
-        )
-    print(
-        f"image list {identifier} version {publication.version} published at "
-        f"{publication.uri}, expires {publication.expires:%Y-%m-%dT%H:%M:%SZ}"
-    )
-    return 0
+    print(message)
 
 
 def _body(argv: Sequence[str]) -> int:
