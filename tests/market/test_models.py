@@ -125,3 +125,19 @@ def test_settings_from_env_and_proxies(tmp_path: Path) -> None:
         MarketSettings.from_env(tmp_path, {"IMAGELIST_MARKET_MAX_EXPIRY_MONTHS": "x"})
     with pytest.raises(MarketSettingsError, match="trusted proxy"):
         MarketSettings.embedded(tmp_path, trusted_proxies=("proxy.example",))
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = open_database(database_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        differences = [
+            diff
+            for diff in compare_metadata(context, Base.metadata)
+            if not (isinstance(diff, tuple) and diff[0] == "remove_table")
+        ]
+    engine.dispose()
+    assert differences == []

@@ -58,8 +58,8 @@ class MarketSettings:
     token_max_days: int = 366
     #: ``dc:creator`` of published lists.
     service_name: str = "imagelist market"
-    #: Allow plain http:// image URLs in integrity checks (tests and closed networks only).
-    integrity_allow_http: bool = False
+    #: A running integrity job whose worker has not reported for this long is abandoned.
+    integrity_lease_seconds: float = 60.0
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default=(), init=False, repr=False, compare=False
     )
@@ -84,7 +84,10 @@ class MarketSettings:
         ):
             if getattr(self, name) < 1:
                 raise MarketSettingsError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.integrity_timeout <= 0 or self.integrity_stall_seconds <= 0:
+        if (
+            min(self.integrity_timeout, self.integrity_stall_seconds, self.integrity_lease_seconds)
+            <= 0
+        ):
             raise MarketSettingsError("integrity timeouts must be positive")
         if not self.public_base_url.startswith(("http://", "https://")):
             raise MarketSettingsError(

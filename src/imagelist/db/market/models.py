@@ -311,6 +311,10 @@ class IntegrityJob(Base):
     bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    #: The process running the job (``host:pid``) and when it last reported (revision 0002):
+    #: a running job whose heartbeat is older than the lease was abandoned (a restart).
+    worker: Mapped[str | None] = mapped_column(Text)
+    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class VoList(Base):
