@@ -27,6 +27,12 @@ __all__ = [
     "NamespacePolicyError",
     "NewImageRefusedError",
     "NoTrustAnchorsError",
+    "OpenPGPCertificateError",
+    "OpenPGPError",
+    "OpenPGPMaterialError",
+    "OpenPGPPayloadMismatchError",
+    "OpenPGPSignatureError",
+    "OpenPGPSignerUnknownError",
     "SignatureError",
     "SignerCountError",
     "TrustStoreError",
@@ -606,3 +612,42 @@ class MarketInputError(MarketError):
     exit_code = 89
     http_status = 422
     code = "invalid_input"
+
+
+# --- openpgp: detached OpenPGP signatures beside S/MIME (ADR 0021), exits 60-64 -----------------
+
+
+class OpenPGPError(ImageListError):
+    """An OpenPGP signature or its material was refused (exit 60-64)."""
+
+    exit_code = 60
+
+
+class OpenPGPSignatureError(OpenPGPError):
+    """Not a valid OpenPGP signature over these bytes: tampered, other bytes, malformed (60)."""
+
+    exit_code = 60
+
+
+class OpenPGPSignerUnknownError(OpenPGPError):
+    """The signature was made by a key of none of the endorser's certificates (61)."""
+
+    exit_code = 61
+
+
+class OpenPGPCertificateError(OpenPGPError):
+    """The signing certificate or key is expired, revoked or not signing-capable now (62)."""
+
+    exit_code = 62
+
+
+class OpenPGPPayloadMismatchError(OpenPGPError):
+    """``image.list.json`` is not byte for byte the S/MIME-signed payload (63)."""
+
+    exit_code = 63
+
+
+class OpenPGPMaterialError(OpenPGPError):
+    """A required ``.json``/``.asc`` is missing, or a key/certificate file is unusable (64)."""
+
+    exit_code = 64
