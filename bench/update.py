@@ -1,16 +1,18 @@
 """Benchmark: ``vmcatcher_subscribe -U`` over 500 subscriptions (1,000 images) on loopback HTTP.
 
-Builds the test PKI, serves 500 signed lists of 2 images each from the threaded test HTTP server
-(with ETags), subscribes to all of them, then times three runs of the update as the command does
-it (trust store, database and HTTP session opened once per run):
+Builds a trust directory of 3 root CAs (each with a CRL and policy files) and 20 endorsers under
+them (round-robin), serves 500 signed lists of 2 images each from the threaded test HTTP server
+(with ETags; list *i* signed by endorser *i* mod 20, so the certificate path is validated for 20
+signers in every run, not once), subscribes to all of them, then times three runs of the update as
+the command does it (trust store, database and HTTP session opened once per run):
 
 * first import: every list is new;
 * nothing changed: every list answers 304 to the conditional GET;
 * every list changed: each list has a new version with one changed image.
 
 It prints milliseconds per subscription for each, the goals (≤ 3 ms unchanged, ≤ 15 ms changed),
-and, for comparison, ``openssl smime -verify -CApath DIR -crl_check_all`` run as one process per
-list, which is the least the old tool's approach costs per list before any database work.
+and, for comparison, ``openssl smime -verify -CApath DIR -crl_check_all`` as a process per list
+(signature and path only: no fetch, no JSON, no database).
 
     .venv/bin/python bench/update.py [--subscriptions 500] [--postgres | --database URL] [--metrics]
 
@@ -29,14 +31,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.httpserver import HttpServer  # noqa: E402
-from tests.pki import TestPki, build_test_pki  # noqa: E402
+from tests.pki import (  # noqa: E402
+    Credential,
+    IgtfDirectory,
+    make_crl,
+    make_endorser,
+    make_root_ca,
+)
 from tests.postgres import running_postgres  # noqa: E402
 from tests.subscriber.support import Site, make_image, make_list, sign  # noqa: E402
 
@@ -48,12 +56,31 @@ from imagelist.subscriber.subscriptions import subscribe  # noqa: E402
 from imagelist.subscriber.update import RunVerifier, Updater, exit_code  # noqa: E402
 from imagelist.trust import TrustStore  # noqa: E402
 
+CAS = 3
+ENDORSERS = 20
+
+
+def _signers(directory: Path) -> list[Credential]:
+    """3 root CAs with CRLs in an IGTF directory and 20 endorsers under them, round-robin."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    window = {"not_before": now - timedelta(days=30), "not_after": now + timedelta(days=365)}
+    igtf = IgtfDirectory(directory)
+    cas = [make_root_ca(f"/DC=org/DC=bench-{k}/CN=Bench CA {k}", **window) for k in range(CAS)]
+    for ca in cas:
+        crl = make_crl(ca, last_update=now - timedelta(days=1), next_update=now + timedelta(days=7))
+        igtf.add_ca(ca, crl=crl)
+    return [
+        make_endorser(cas[j % CAS], f"/DC=org/DC=bench-{j % CAS}/CN=Endorser {j:02d}", **window)
+        for j in range(ENDORSERS)
+    ]
+
 
 def _publish(
-    server: HttpServer, pki: TestPki, count: int, version: str, changed: bool
+    server: HttpServer, signers: list[Credential], count: int, version: str, changed: bool
 ) -> list[bytes]:
     signed = []
     for index in range(count):
+        signer = signers[index % len(signers)]
         images = [
             make_image(
                 f"img-{index:04d}-a", content=f"{index}-a-{version if changed else ''}".encode()
@@ -61,13 +88,13 @@ def _publish(
             make_image(f"img-{index:04d}-b"),
         ]
         imagelist = make_list(
-            pki.good,
+            signer,
             identifier=f"list-{index:04d}",
             version=version,
             images=images,
             uri=server.url(f"/lists/{index:04d}.list"),
         )
-        data = sign(imagelist, pki.good)
+        data = sign(imagelist, signer)
         server.put(f"/lists/{index:04d}.list", data, etag="auto")
         signed.append(data)
     return signed
@@ -137,18 +164,21 @@ def main() -> int:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="imagelist-bench-"))
         server = stack.enter_context(HttpServer())
         workdir = Path(tmp)
-        pki = build_test_pki(workdir / "pki")
+        trust_dir = workdir / "certificates"
+        signers = _signers(trust_dir)
         database = args.database or f"sqlite:///{workdir / 'vmcatcher.db'}"
         if args.postgres:
             pgdir = Path(tempfile.mkdtemp(prefix="imagelist-bench-pg-"))
             pgdir.chmod(0o755)
             stack.callback(shutil.rmtree, pgdir, True)
             database = stack.enter_context(running_postgres(pgdir))
-        first = _publish(server, pki, count, "1.0", changed=False)
+        first = _publish(server, signers, count, "1.0", changed=False)
 
         engine = open_database(database)
-        store = TrustStore.load(pki.trust_dir)
-        Site(database, pki.trust_dir).register("bench", pki.good)
+        store = TrustStore.load(trust_dir)
+        site = Site(database, trust_dir)
+        for number, signer in enumerate(signers):
+            site.register(f"bench-{number:02d}", signer)
         verifier = RunVerifier(store)
         with Fetcher(store) as fetcher:
             for index in range(count):
@@ -162,10 +192,10 @@ def main() -> int:
                 )
         engine.dispose()
 
-        imported, code1, n1 = _run(database, pki.trust_dir)
-        unchanged, code2, n2 = _run(database, pki.trust_dir)
-        _publish(server, pki, count, "1.1", changed=True)
-        changed, code3, n3 = _run(database, pki.trust_dir)
+        imported, code1, n1 = _run(database, trust_dir)
+        unchanged, code2, n2 = _run(database, trust_dir)
+        _publish(server, signers, count, "1.1", changed=True)
+        changed, code3, n3 = _run(database, trust_dir)
         assert n1 == n2 == n3 == count, (n1, n2, n3)
         assert code1 == code2 == code3 == 0, (code1, code2, code3)
         timings: dict[bool, list[float]] = {False: [], True: []}
@@ -173,9 +203,7 @@ def main() -> int:
             prom = str(workdir / "vmcatcher.prom")
             for _ in range(5):
                 for with_metrics in (False, True):
-                    seconds, code, _n = _run(
-                        database, pki.trust_dir, prom if with_metrics else None
-                    )
+                    seconds, code, _n = _run(database, trust_dir, prom if with_metrics else None)
                     assert code == 0, code
                     timings[with_metrics].append(seconds)
         statuses = server.statuses
@@ -183,7 +211,7 @@ def main() -> int:
 
         openssl = shutil.which("openssl")
         per_openssl = (
-            _openssl_per_list(openssl, pki.trust_dir, first[: args.openssl_lists])
+            _openssl_per_list(openssl, trust_dir, first[: args.openssl_lists])
             if openssl
             else float("nan")
         )
@@ -191,7 +219,7 @@ def main() -> int:
     ms = 1000 / count
     print(
         f"-U over {count} subscriptions ({2 * count} images), {database.split(':')[0]}, "
-        "loopback HTTP with keep-alive"
+        f"loopback HTTP with keep-alive, {ENDORSERS} endorsers under {CAS} CAs"
     )
     print(
         f"  first import (every list new)  : {imported * ms:6.2f} ms/subscription "
@@ -217,7 +245,8 @@ def main() -> int:
         "(verification alone, no fetch, no database)"
     )
     print(
-        f"  ratio openssl verify / whole -U per changed list: {per_openssl / (changed / count):.2f}"
+        "  ratio process per list / whole -U per changed list: "
+        f"{per_openssl / (changed / count):.2f}"
         f"; per unchanged list: {per_openssl / (unchanged / count):.1f}"
     )
     return 0
