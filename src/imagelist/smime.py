@@ -45,6 +45,7 @@ __all__ = [
     "canonicalize_crlf",
     "read_signed",
     "sign_detached",
+    "signed_content",
     "stored_signer",
 ]
 
@@ -97,6 +98,18 @@ def canonicalize_crlf(text: bytes) -> bytes:
     return b"\r\n".join(line.rstrip(b"\r") for line in text.split(b"\n"))
 
 
+def signed_content(payload: bytes) -> bytes:
+    """The exact bytes :func:`sign_detached` signs for ``payload``: CRLF line ends, no last one.
+
+    (``image.list.json`` beside an S/MIME list holds these bytes; ADR 0021.)
+    """
+    content = canonicalize_crlf(payload)
+    if content.endswith(b"\r\n"):
+        # The last line end belongs to the MIME framing, not to the signed content.
+        content = content[:-2]
+    return content
+
+
 def sign_detached(
     payload: bytes,
     certificate: x509.Certificate,
@@ -113,10 +126,7 @@ def sign_detached(
     """
     if digest not in _HASHES:
         raise UsageError(f"unsupported signature digest {digest!r}: use one of {sorted(_HASHES)}")
-    content = canonicalize_crlf(payload)
-    if content.endswith(b"\r\n"):
-        # The last line end belongs to the MIME framing, not to the signed content.
-        content = content[:-2]
+    content = signed_content(payload)
     blob = _signed_data(content, certificate, private_key, digest, signing_time)
     boundary = "----" + secrets.token_hex(16).upper()
     encoded = base64.encodebytes(blob).decode("ascii")

@@ -100,6 +100,8 @@ class Keyring:
         public = self.out / f"{email}.pub.asc"
         secret = self.out / f"{email}.sec.asc"
         public.write_bytes(self.run("--armor", "--export", email))
+        secret.touch(mode=0o600)
+        secret.chmod(0o600)  # read like the X.509 key: private to its owner
         secret.write_bytes(
             self.run(
                 "--pinentry-mode",

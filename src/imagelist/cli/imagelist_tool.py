@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..companions import SignaturePolicy, companion_names, make_companions, verify_openpgp_list
 from ..document import ImageList, parse_date
-from ..errors import UsageError
+from ..errors import OpenPGPMaterialError, UsageError
+from ..openpgp import VerifiedSignature, read_certificates
 from ..publisher.credentials import default_passphrase, load_certificate, load_private_key
 from ..site_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, config_path, load_site_config
 from ..site_report import effective_settings
@@ -26,6 +28,7 @@ from ..trust import CrlPolicy, TrustStore, default_trust_dir
 from ..verify import ListVerifier, VerifiedList, check_dates
 from ._common import add_logging_options, configure_logging, make_parser, run_command, write_output
 from ._json import dump_json, emit_error
+from ._openpgp import OPENPGP_PASSPHRASE_ENV, openpgp_signing_key
 from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
@@ -34,7 +37,10 @@ EPILOG = """\
 exit codes (as vmcatcher): 0 valid, 11 signature or trust path invalid, 12 hv:dn/hv:ca differ
 from the signer or no CA in the trust directory, 14 trust directory unreadable, 33 created in
 the future, 34 expired, 37/38 not a valid image list, 24 certificate or key unusable (wrong
-passphrase, not PEM, not a pair), 1 usage.
+passphrase, not PEM, not a pair), 1 usage. OpenPGP (ADR 21): 60 signature invalid over the
+bytes, 61 made by none of the given certificates, 62 certificate or key expired, revoked or not
+signing-capable, 63 image.list.json differs from the S/MIME payload, 64 a companion file, key or
+certificate missing or unusable.
 """
 
 
@@ -50,34 +56,118 @@ def _read_input(path: str) -> bytes:
 def _cmd_sign(args: argparse.Namespace) -> int:
     payload = _read_input(args.input)
     ImageList.from_bytes(payload)  # refuse to sign something subscribers cannot read
-    certificate = load_certificate(Path(args.cert))
-    key = load_private_key(Path(args.key), certificate, default_passphrase())
-    write_output(args.output, sign_detached(payload, certificate, key, digest=args.digest))
+    if args.openpgp_key is None and (args.cert is None or args.key is None):
+        raise UsageError("--cert and --key are required (or --openpgp-key alone)")
+    if args.openpgp_key is not None and args.output in (None, "-"):
+        raise UsageError("--openpgp-key writes OUTPUT.json and OUTPUT.json.asc: name -o OUTPUT")
+    openpgp_key = openpgp_signing_key(args.openpgp_key) if args.openpgp_key else None
+    message = None
+    if args.cert is not None and args.key is not None:
+        certificate = load_certificate(Path(args.cert))
+        key = load_private_key(Path(args.key), certificate, default_passphrase())
+        message = sign_detached(payload, certificate, key, digest=args.digest)
+    if openpgp_key is not None:
+        companions = make_companions(payload, openpgp_key)
+        json_name, asc_name = companion_names(args.output)
+        write_output(json_name, companions.json)
+        write_output(asc_name, companions.signature)
+    if message is not None:
+        write_output(args.output, message)
     return 0
 
 
-def _verify(args: argparse.Namespace) -> VerifiedList:
+def _companion_paths(args: argparse.Namespace, policy: SignaturePolicy) -> tuple[Path, Path]:
+    if args.input == "-":
+        raise UsageError(f"--signature-policy {policy} reads files beside INPUT: name a file")
+    if policy is SignaturePolicy.OPENPGP and args.input.endswith(".json"):
+        return Path(args.input), Path(args.input + ".asc")
+    json_name, asc_name = companion_names(args.input)
+    return Path(json_name), Path(asc_name)
+
+
+def _read_companion(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise OpenPGPMaterialError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _policy(args: argparse.Namespace) -> SignaturePolicy:
+    if args.signature_policy is not None:
+        policy = SignaturePolicy(args.signature_policy)
+    else:
+        policy = SignaturePolicy.SMIME_OPENPGP if args.openpgp_cert else SignaturePolicy.SMIME
+    if policy.openpgp and not args.openpgp_cert:
+        raise UsageError(f"--signature-policy {policy} needs --openpgp-cert FILE")
+    return policy
+
+
+def _verify_openpgp_only(args: argparse.Namespace) -> tuple[ImageList, VerifiedSignature]:
+    at = parse_date(args.at) if args.at else datetime.now(UTC)
+    json_path, asc_path = _companion_paths(args, SignaturePolicy.OPENPGP)
+    certs = read_certificates(Path(name) for name in args.openpgp_cert)
+    json_bytes, signature = _read_companion(json_path), _read_companion(asc_path)
+    imagelist, signed = verify_openpgp_list(json_bytes, signature, certs, now=at)
+    if not args.ignore_dates:
+        check_dates(imagelist, now=at)
+    if args.payload:
+        write_output(args.payload, json_bytes)
+    return imagelist, signed
+
+
+def _verify(args: argparse.Namespace) -> tuple[VerifiedList, VerifiedSignature | None]:
+    policy = _policy(args)
     store = TrustStore.load(args.cert_dir or default_trust_dir())
     at = parse_date(args.at) if args.at else datetime.now(UTC)
     verifier = ListVerifier(store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args))
     verified = verifier.verify(_read_input(args.input), at=at)
+    signed = None
+    if policy.openpgp:
+        json_path, asc_path = _companion_paths(args, policy)
+        certs = read_certificates(Path(name) for name in args.openpgp_cert)
+        _, signed = verify_openpgp_list(
+            _read_companion(json_path),
+            _read_companion(asc_path),
+            certs,
+            smime_payload=verified.payload,
+            now=at,
+        )
     if not args.ignore_dates:
         check_dates(verified.imagelist, now=at)
     if args.payload:
         write_output(args.payload, verified.payload)
-    return verified
+    return verified, signed
 
 
 def _date(value: datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%SZ}"
 
 
-def verify_json(verified: VerifiedList) -> dict[str, Any]:
-    """``imagelist verify -f json`` of a valid list (docs/json-output.md)."""
-    imagelist = verified.imagelist
+def _openpgp_json(signed: VerifiedSignature) -> dict[str, Any]:
     return {
+        "fingerprint": signed.fingerprint,
+        "signing_key": signed.signing_key,
+        "hash": signed.hash_algorithm,
+    }
+
+
+def verify_json(
+    verified: VerifiedList | None,
+    signed: VerifiedSignature | None = None,
+    imagelist: ImageList | None = None,
+) -> dict[str, Any]:
+    """``imagelist verify -f json`` of a valid list (docs/json-output.md).
+
+    ``"openpgp"`` is there only when an OpenPGP signature was checked; ``"signer"`` is null
+    under ``--signature-policy openpgp``.
+    """
+    imagelist = verified.imagelist if verified is not None else imagelist
+    assert imagelist is not None
+    document: dict[str, Any] = {
         "ok": True,
-        "signer": {
+        "signer": None
+        if verified is None
+        else {
             "subject": verified.signer_dn,
             "issuer": verified.signer_ca,
             "digest": verified.message.digest_algorithm,
@@ -110,6 +200,19 @@ def verify_json(verified: VerifiedList) -> dict[str, Any]:
             for dropped in imagelist.dropped_images
         ],
     }
+    if signed is not None:
+        document["openpgp"] = _openpgp_json(signed)
+    return document
+
+
+def _verify_any(
+    args: argparse.Namespace,
+) -> tuple[ImageList, VerifiedList | None, VerifiedSignature | None]:
+    if _policy(args) is SignaturePolicy.OPENPGP:
+        imagelist, only = _verify_openpgp_only(args)
+        return imagelist, None, only
+    verified, signed = _verify(args)
+    return verified.imagelist, verified, signed
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -117,17 +220,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if args.payload == "-":
             raise UsageError("--payload - and -f json both write to stdout; name a file")
         try:
-            verified = _verify(args)
+            imagelist, verified, signed = _verify_any(args)
         except Exception as exc:  # run_command makes it one line and the exit code
             emit_error(exc)
             raise
-        dump_json(verify_json(verified))
+        dump_json(verify_json(verified, signed, imagelist))
         return 0
-    verified = _verify(args)
-    imagelist = verified.imagelist
+    imagelist, verified, signed = _verify_any(args)
+    signers = []
+    if verified is not None:
+        signers.append(f"{verified.signer_dn} ({verified.message.digest_algorithm})")
+    if signed is not None:
+        signers.append(f"OpenPGP {signed.fingerprint} ({signed.hash_algorithm})")
     print(
         f"valid: {imagelist.identifier} version {imagelist.version}, {len(imagelist.images)} "
-        f"images, signed by {verified.signer_dn} ({verified.message.digest_algorithm}), "
+        f"images, signed by {' and '.join(signers)}, "
         f"expires {imagelist.expires:%Y-%m-%dT%H:%M:%SZ}"
     )
     for dropped in imagelist.dropped_images:
@@ -176,8 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sign.add_argument("input", help="the image list JSON (- for stdin)")
     sign.add_argument("-o", "--output", help="where to write the signed list (default stdout)")
-    sign.add_argument("--cert", required=True, help="the endorser's PEM certificate")
-    sign.add_argument("--key", required=True, help="the endorser's PEM private key")
+    sign.add_argument("--cert", help="the endorser's PEM certificate")
+    sign.add_argument("--key", help="the endorser's PEM private key")
+    sign.add_argument(
+        "--openpgp-key",
+        metavar="FILE",
+        help="also write OUTPUT.json (the signed JSON bytes) and OUTPUT.json.asc (a detached "
+        "OpenPGP signature) with this armored secret key; passphrase in the file named by "
+        f"${OPENPGP_PASSPHRASE_ENV}. Alone (no --cert/--key): only those two files",
+    )
     sign.add_argument(
         "--digest",
         default="sha256",
@@ -208,6 +322,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--ignore-dates", action="store_true", help="do not reject expired or future lists"
     )
     verify.add_argument("--payload", metavar="FILE", help="write the verified JSON text here")
+    verify.add_argument(
+        "--openpgp-cert",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="an OpenPGP certificate of the endorser (repeatable); checks INPUT.json and "
+        "INPUT.json.asc beside INPUT",
+    )
+    verify.add_argument(
+        "--signature-policy",
+        choices=[policy.value for policy in SignaturePolicy],
+        help="smime: S/MIME only (default without --openpgp-cert); smime+openpgp: both, and "
+        "INPUT.json must be the S/MIME payload byte for byte (default with --openpgp-cert); "
+        "openpgp: only INPUT.json (or INPUT itself if it ends in .json) and its .asc",
+    )
     verify.add_argument(
         "-f",
         "--format",
