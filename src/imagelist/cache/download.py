@@ -10,7 +10,8 @@ hash it. What :class:`Downloader` does instead, for one image in a worker thread
   a file, or the admin said so); otherwise they are refused before the path is even looked at,
   and the message says nothing about it (ADR 0010).
 * **Never through a link**: the partial file is opened with ``O_NOFOLLOW`` or created with
-  ``O_EXCL`` (:func:`.safefs.open_partial`); a link or hard link under its name is quarantined.
+  ``O_EXCL`` (:func:`.safefs.open_partial`, in :class:`.partial.PartialFile`); a link or hard
+  link under its name is quarantined.
 * **One pass**: each chunk is written to ``partial/<id>`` and handed to a hashing thread
   (:class:`StreamHasher`; hashlib releases the GIL), so receiving, writing and SHA-512 overlap.
   Memory is a few chunks per download, whatever the image size.
@@ -32,17 +33,13 @@ hash it. What :class:`Downloader` does instead, for one image in a worker thread
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import random
 import socket
 import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -59,8 +56,9 @@ from ..errors import (
     ImageVerificationError,
 )
 from ..fetch import Fetcher, redact_url_safe
-from ..hashing import CHUNK, StreamHasher, hash_descriptor
-from .safefs import DEFAULT_FILE_MODE, Modes, open_nofollow, open_partial
+from ..hashing import CHUNK, StreamHasher
+from .jobs import DownloadJob, DownloadLimits, DownloadResult, Transfer
+from .partial import PartialFile, free_space, hash_file, size_text
 
 __all__ = [
     "CHUNK",
@@ -76,8 +74,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_FADVISE_STEP = 32 * 1024 * 1024
-_DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 _SCHEMES = frozenset({"http", "https"})
 #: What reading a response body raises when the connection breaks, times out or is cut.
 _READ_ERRORS = (
@@ -89,192 +85,8 @@ _READ_ERRORS = (
 )
 
 
-@dataclass(frozen=True)
-class DownloadLimits:
-    """Timeouts (s), stall detection, retries and backoff of image downloads."""
-
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    #: A transfer slower than ``speed_limit`` bytes/s for ``speed_time`` seconds has stalled.
-    speed_limit: int = 1024
-    speed_time: float = 60.0
-    retries: int = 3
-    backoff: float = 1.0
-    max_backoff: float = 30.0
-
-    def __post_init__(self) -> None:
-        for name in ("connect_timeout", "read_timeout", "speed_time"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
-        if self.speed_limit < 0 or self.retries < 0 or self.backoff < 0:
-            raise ValueError("speed_limit, retries and backoff must not be negative")
-
-    def delay(self, attempt: int) -> float:
-        """Backoff before retry number ``attempt`` (1, 2, ...): doubling, capped, jittered."""
-        base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
-        return base * random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not security
-
-
-@dataclass(frozen=True)
-class DownloadJob:
-    """One image to fetch into ``path`` (its partial file)."""
-
-    identifier: str
-    uri: str
-    size: int
-    sha512: str
-    path: Path
-    #: ``If-Range`` value from the server's earlier answer for the same URI, if any.
-    validator: str | None = None
-    #: ``file:`` URIs may be copied: the list was read from a file, or the admin allowed it.
-    local_files: bool = False
-    #: Mode of a new partial file (the umask applies on top).
-    file_mode: int = DEFAULT_FILE_MODE
-
-
-@dataclass
-class DownloadResult:
-    """How a download ended. ``received`` counts body bytes read from the source this run."""
-
-    job: DownloadJob
-    error: ImageListError | None = None
-    received: int = 0
-    resumed_from: int = 0
-    attempts: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """The partial file holds the image, verified and fsynced."""
-        return self.error is None
-
-
-@dataclass
-class Transfer:
-    """Live state of one download, read by the progress display and the stall watchdog."""
-
-    identifier: str
-    size: int
-    done: int = 0
-    received: int = 0
-    started: float = field(default_factory=time.monotonic)
-    window_start: float = field(default_factory=time.monotonic)
-    window_done: int = 0
-    response: requests.Response | None = None
-    stalled: bool = False
-
-
-def hash_file(
-    path: Path, *, hasher: StreamHasher | None = None, cancel: threading.Event | None = None
-) -> StreamHasher:
-    """Hash a whole file (reading and hashing overlap); raises OSError."""
-    with os.fdopen(open_nofollow(path), "rb", buffering=0) as handle:
-        return hash_descriptor(handle.fileno(), path, hasher, cancel)
-
-
-def free_space(directory: Path) -> int:
-    """Bytes available to us in ``directory``'s filesystem."""
-    info = os.statvfs(directory)
-    return info.f_bavail * info.f_frsize
-
-
-def _size_text(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns at GiB
-
-
 class _Restart(Exception):
     """The server cannot continue from our offset: start from byte 0 at once."""
-
-
-class _Partial:
-    """The partial file of one download and the hash of the bytes in it."""
-
-    def __init__(self, job: DownloadJob, cancel: threading.Event) -> None:
-        self.job = job
-        try:
-            self.fd = open_partial(job.path.parent, job.path.name, Modes(file=job.file_mode))
-        except OSError as exc:
-            raise CacheError(f"cannot open {job.path}: {exc.strerror}") from None
-        self.hasher = StreamHasher()
-        self.offset = 0
-        self.flushed = 0
-        #: ``If-Range`` value: the server's validator for the bytes in the file.
-        self.validator: str | None = None
-        length = os.fstat(self.fd).st_size
-        if length > job.size:
-            logger.warning("%s: partial file longer than hv:size; starting over", job.identifier)
-            os.ftruncate(self.fd, 0)
-        elif length:
-            try:
-                hash_descriptor(self.fd, job.path, self.hasher, cancel)
-            except BaseException:
-                self.close()
-                raise
-            self.offset = self.hasher.size
-            os.lseek(self.fd, self.offset, os.SEEK_SET)
-            logger.info("%s: resuming after %d bytes", job.identifier, self.offset)
-        self.resumed_from = self.offset
-
-    def reset(self) -> None:
-        """Empty the file and the hash."""
-        self.validator = None
-        self.hasher.close()
-        self.hasher = StreamHasher()
-        os.ftruncate(self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        self.offset = self.flushed = 0
-
-    def write(self, data: bytes) -> None:
-        """Append ``data`` and hash exactly what reached the file."""
-        view = memoryview(data)
-        written = 0
-        try:
-            while written < len(view):
-                written += os.write(self.fd, view[written:])
-        except OSError as exc:
-            if written:
-                self.hasher.update(bytes(view[:written]))
-                self.offset += written
-            if exc.errno in _DISK_FULL:
-                raise DiskSpaceError(
-                    f"cannot write {self.job.path} after {self.offset} bytes: {exc.strerror} "
-                    "(partial file kept)"
-                ) from None
-            raise CacheError(f"cannot write {self.job.path}: {exc.strerror}") from None
-        self.hasher.update(data)
-        self.offset += written
-        if self.offset - self.flushed >= 2 * _FADVISE_STEP and hasattr(os, "posix_fadvise"):
-            # Start write-back early (so the final fsync is short) and keep the page cache for
-            # the images, not for a file nobody reads again soon.
-            os.posix_fadvise(self.fd, self.flushed, _FADVISE_STEP, os.POSIX_FADV_DONTNEED)
-            self.flushed += _FADVISE_STEP
-
-    def finish(self) -> None:
-        """fsync and close: the caller may now move the file."""
-        try:
-            os.fsync(self.fd)
-        except OSError as exc:
-            raise CacheError(f"cannot fsync {self.job.path}: {exc.strerror}") from None
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Close the file and stop the hasher."""
-        self.hasher.close()
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def discard(self) -> None:
-        """Close and delete the file (its content is not the image)."""
-        self.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.job.path.unlink()
 
 
 def _transient_fetch_error(exc: FetchError) -> bool:
@@ -373,10 +185,10 @@ class Downloader:
         transfer = Transfer(job.identifier, job.size)
         with self._lock:
             self._transfers[job.identifier] = transfer
-        partial: _Partial | None = None
+        partial: PartialFile | None = None
         try:
             self._check_scheme(job)
-            partial = _Partial(job, self.cancel)
+            partial = PartialFile(job, self.cancel)
             result.resumed_from = partial.offset
             transfer.done = transfer.window_done = partial.offset
             self._check_space(job, partial.offset)
@@ -424,12 +236,12 @@ class Downloader:
         available = free_space(job.path.parent)
         if needed > available:
             raise DiskSpaceError(
-                f"{job.identifier} needs {_size_text(needed)} more, but only "
-                f"{_size_text(available)} are free in {job.path.parent}"
+                f"{job.identifier} needs {size_text(needed)} more, but only "
+                f"{size_text(available)} are free in {job.path.parent}"
             )
 
     def _run(
-        self, job: DownloadJob, partial: _Partial, transfer: Transfer, result: DownloadResult
+        self, job: DownloadJob, partial: PartialFile, transfer: Transfer, result: DownloadResult
     ) -> None:
         partial.validator = job.validator
         fresh_retry = False
@@ -477,7 +289,7 @@ class Downloader:
                 )
                 self._sleep(delay)
 
-    def _attempt(self, job: DownloadJob, partial: _Partial, transfer: Transfer) -> None:
+    def _attempt(self, job: DownloadJob, partial: PartialFile, transfer: Transfer) -> None:
         if urlsplit(job.uri).scheme.lower() == "file":
             self._copy_file(job, partial, transfer)
             return
@@ -512,7 +324,7 @@ class Downloader:
             response.close()
 
     def _check_response(
-        self, job: DownloadJob, partial: _Partial, response: requests.Response, shown: str
+        self, job: DownloadJob, partial: PartialFile, response: requests.Response, shown: str
     ) -> None:
         status = response.status_code
         offset = partial.offset
@@ -551,7 +363,7 @@ class Downloader:
     def _stream(
         self,
         job: DownloadJob,
-        partial: _Partial,
+        partial: PartialFile,
         transfer: Transfer,
         response: requests.Response,
         shown: str,
@@ -602,7 +414,7 @@ class Downloader:
                 transient=True,
             )
 
-    def _copy_file(self, job: DownloadJob, partial: _Partial, transfer: Transfer) -> None:
+    def _copy_file(self, job: DownloadJob, partial: PartialFile, transfer: Transfer) -> None:
         parts = urlsplit(job.uri)
         if parts.netloc not in ("", "localhost"):
             raise DownloadError(f"cannot download {job.uri}: file URLs must name a local path")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..errors import EXIT_EVENTS_FAILED, EXIT_IMAGES_FAILED
-from .download import Transfer
+from .jobs import Transfer
 
 __all__ = ["ImageResult", "ProgressDisplay", "Summary", "human_bytes"]
 
