@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.market_web.app import RunningApp, start_app
 from tests.market_web.browser import Browser, missing_browser_peer
 from tests.market_web.nginx import Nginx, SiteValues, build_bundles, free_port, nginx_binary
 from tests.market_web.pki import WebPki, build_web_pki
@@ -105,3 +106,19 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[RunningApp]:
+    """The market application on uvicorn (127.0.0.1, a free port), trusting 127.0.0.1 as proxy."""
+    running = start_app(tmp_path / "market")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def site(market: RunningApp, nginx_factory: NginxFactory) -> Nginx:
+    """nginx (the shipped configuration) in front of ``market``, serving its data dir."""
+    return nginx_factory(market.address, market.settings.data_dir)
