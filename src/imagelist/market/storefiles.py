@@ -138,14 +138,17 @@ class StoreDirectory:
                 self._check(path[-1:])
                 try:
                     file_fd = os.open(
-                        path[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                        path[-1],
+                        os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                        dir_fd=fd,
                     )
                 except OSError:
                     return None
+                info = os.fstat(file_fd)
+                if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_READ:
+                    os.close(file_fd)
+                    return None
                 with os.fdopen(file_fd, "rb") as handle:
-                    info = os.fstat(handle.fileno())
-                    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_READ:
-                        return None
                     data = handle.read(_MAX_READ + 1)
                 return StoredFile(
                     data,
