@@ -12,6 +12,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from tests.market_web.nginx import free_port
+
 
 @dataclass
 class Received:
@@ -58,7 +60,8 @@ class SmtpServer:
 
     def __init__(self) -> None:
         self.mailbox = Mailbox()
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=0)
+        self._port = free_port()
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self._port)
 
     def start(self) -> SmtpServer:
         self.controller.start()
@@ -66,10 +69,7 @@ class SmtpServer:
 
     @property
     def port(self) -> int:
-        server = self.controller.server
-        assert server is not None
-        port: int = server.sockets[0].getsockname()[1]
-        return port
+        return self._port
 
     def stop(self) -> None:
         self.controller.stop()

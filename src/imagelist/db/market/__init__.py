@@ -18,7 +18,7 @@ __all__ = ["HEAD_REVISION", "SCRIPT_LOCATION", "VERSION_TABLE", "open_database"]
 #: The Alembic scripts of this database.
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 #: The newest migration; a test checks it against the scripts.
-HEAD_REVISION = "0002_market_job_lease"
+HEAD_REVISION = "0003_market_notifications"
 #: Alembic's version table for this database (see migrations/env.py).
 VERSION_TABLE = "market_alembic_version"
 

@@ -60,6 +60,7 @@ __all__ = [
     "IntegrityJob",
     "Person",
     "PublishedDocument",
+    "SentNotification",
     "Vo",
     "VoList",
     "VoListEntry",
@@ -429,3 +430,23 @@ class AuditEvent(Base):
     object: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SentNotification(Base):
+    """A notification mail, claimed before it is sent so that it goes out once (revision 0003).
+
+    ``kind`` is ``version-expiring``, ``version-expires-today``, ``version-expired``,
+    ``vo-obsolete`` or ``vo-update``; ``subject`` names what it is about (``version:12``,
+    ``vo:3:version:12``). ``sent_at`` stays empty if the sender died between claim and send.
+    """
+
+    __tablename__ = "sent_notification"
+    __table_args__ = (UniqueConstraint("kind", "subject", "person_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
