@@ -518,6 +518,7 @@ class ConfigurationError(ImageListError):
 # --- market (imagelist-market, exit codes 80-89; ADR 0019) ---------------------------------------
 
 __all__ += [
+    "MarketAuthenticationError",
     "MarketConflictError",
     "MarketError",
     "MarketImportError",
@@ -572,6 +573,13 @@ class MarketPermissionError(MarketError):
     exit_code = 84
     http_status = 403
     code = "forbidden"
+
+
+class MarketAuthenticationError(MarketPermissionError):
+    """No usable credentials: no token, an unknown, expired or revoked one (exit 84, HTTP 401)."""
+
+    http_status = 401
+    code = "unauthenticated"
 
 
 class MarketImportError(MarketError):

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.httpserver import HttpServer
+from tests.market.support import Market, running_market, settings_for
+from tests.pki import TestPki
 from tests.subscriber.support import fresh_database_url
 
 
@@ -16,3 +19,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     postgres = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
     with fresh_database_url(request.param, tmp_path, postgres) as url:
         yield url
+
+
+@pytest.fixture
+def market(database_url: str, tmp_path: Path, test_pki: TestPki) -> Iterator[Market]:
+    """A market on SQLite and PostgreSQL, trusting the test PKI for imports."""
+    settings = settings_for(tmp_path, database_url, ca_dir=test_pki.trust_dir)
+    with running_market(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def server() -> Iterator[HttpServer]:
+    with HttpServer() as running:
+        yield running

@@ -35,5 +35,5 @@ def open_database(url: str, *, echo: bool = False) -> Engine:
         head=HEAD_REVISION,
         version_table=VERSION_TABLE,
         echo=echo,
-        setting="IMAGELIST_MARKET_DATABASE or --database",
+        setting="IMAGELIST_MARKET_DATABASE_URL or --database",
     )
