@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.httpserver import HttpServer
+from tests.market.pubsupport import service_credential
 from tests.market.support import Market, running_market, settings_for
 from tests.pki import TestPki
 from tests.subscriber.support import fresh_database_url
@@ -24,7 +25,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def market(database_url: str, tmp_path: Path, test_pki: TestPki) -> Iterator[Market]:
     """A market on SQLite and PostgreSQL, trusting the test PKI for imports."""
-    settings = settings_for(tmp_path, database_url, ca_dir=test_pki.trust_dir)
+    cert, key = service_credential(test_pki).write(tmp_path / "service")
+    settings = settings_for(
+        tmp_path, database_url, ca_dir=test_pki.trust_dir, signer_cert=cert, signer_key=key
+    )
     with running_market(settings) as running:
         yield running
 

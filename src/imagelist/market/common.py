@@ -38,7 +38,6 @@ __all__ = [
     "get_vo",
     "member_permission",
     "now",
-    "publication_hook",
     "require_member",
     "require_vo_role",
     "vo_roles",
@@ -51,14 +50,6 @@ SLUG_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 VO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 _T = TypeVar("_T", bound=Base)
-
-
-def publication_hook(name: str) -> Any:
-    """``imagelist.market.publication.<name>`` (signing and storing lists; ADR 0020),
-    imported when first needed."""
-    import importlib
-
-    return getattr(importlib.import_module("imagelist.market.publication"), name)
 
 
 def now() -> datetime:

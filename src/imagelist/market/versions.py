@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..db.market.models import VERSION_TRANSITIONS, Appliance, ApplianceVersion, ImageInstance
 from ..errors import MarketConflictError, MarketInputError, MarketStateError
-from .common import Caller, audit, now, publication_hook, require_member
+from .common import Caller, audit, now, require_member
 from .schemas import VersionCreate, VersionUpdate
 from .settings import MarketSettings
 
@@ -237,7 +237,8 @@ def publish_version(
     ``caller`` None: the integrity runner publishing after "Verify & Publish" (checked when
     the job was asked for).
     """
-    publish_appliance = publication_hook("publish_appliance")
+    from .publication import publish_appliance
+
     appliance = version.appliance
     person = None if caller is None else require_member(session, caller, appliance)
     if version.state != "verified":

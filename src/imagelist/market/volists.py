@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db.market.models import ApplianceVersion, Vo, VoList, VoListEntry
 from ..errors import MarketConflictError, MarketNotFoundError, MarketStateError
-from .common import Caller, audit, get_appliance, now, publication_hook, require_vo_role
+from .common import Caller, audit, get_appliance, now, require_vo_role
 from .schemas import EntryAdd
 from .settings import MarketSettings
 
@@ -183,7 +183,8 @@ def remove_entry(session: Session, caller: Caller, vo: Vo, slug: str) -> None:
 
 def publish_draft(session: Session, caller: Caller, vo: Vo, settings: MarketSettings) -> VoList:
     """Publish the draft (which must change something and hold no obsolete entry)."""
-    publish_vo_list = publication_hook("publish_vo_list")
+    from .publication import publish_vo_list
+
     person = require_vo_role(session, caller, vo)
     draft = get_draft(session, vo)
     assert draft is not None

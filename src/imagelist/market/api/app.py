@@ -91,33 +91,31 @@ class BodyLimit:
                 if int(value) > self.limit:
                     await _error(413, message, "body_too_large")(scope, receive, send)
                     return
-        received = 0
-        started = False
-
-        async def limited() -> Message:
-            nonlocal received
+        if any(name == b"content-length" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)  # the server stops at the announced length
+            return
+        # No length announced (chunked): read up to the limit, then replay what was read.
+        body = bytearray()
+        while True:
             event = await receive()
-            if event["type"] == "http.request":
-                received += len(event.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return event
-
-        async def tracking(event: Message) -> None:
-            nonlocal started
-            if event["type"] == "http.response.start":
-                started = True
-            await send(event)
-
-        try:
-            await self.app(scope, limited, tracking)
-        except _TooLarge:
-            if not started:
+            if event["type"] != "http.request":
+                return  # the client went away
+            body += event.get("body", b"")
+            if len(body) > self.limit:
                 await _error(413, message, "body_too_large")(scope, receive, send)
+                return
+            if not event.get("more_body", False):
+                break
+        replayed = False
 
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
 
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str]:
