@@ -23,7 +23,9 @@ from imagelist.market.tokens import create_token
 SHA = hashlib.sha512(b"image bytes").hexdigest()
 
 
-def image_body(uri: str, *, title: str = "Ubuntu", size: int = 11, sha512: str = SHA) -> dict[str, Any]:
+def image_body(
+    uri: str, *, title: str = "Ubuntu", size: int = 11, sha512: str = SHA
+) -> dict[str, Any]:
     """A valid POST /versions/{id}/images body."""
     return {
         "title": title,
@@ -72,7 +74,7 @@ class Market:
         """A person called ``name`` with a token (returned) and, if given, an X.509 identity."""
         with self.session() as session:
             person = create_person(session, CLI, name)
-            token, secret = create_token(
+            _token, secret = create_token(
                 session, CLI, person.id, "test", list(scopes), days=30, max_days=366
             )
             if dn is not None and issuer is not None:
@@ -100,7 +102,10 @@ def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every market table (for 'the database is unchanged')."""
     with engine.connect() as connection:
         return {
-            name: [tuple(row) for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))]
+            name: [
+                tuple(row)
+                for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))
+            ]
             for name, table in Base.metadata.tables.items()
         }
 

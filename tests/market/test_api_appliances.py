@@ -41,7 +41,8 @@ def test_create_and_browse_appliance(market: Market) -> None:
     listed = market.call("GET", "/api/v1/appliances").json()  # anonymous browse
     assert [a["slug"] for a in listed] == ["ubuntu"]
     one = market.call("GET", "/api/v1/appliances/ubuntu").json()
-    assert one["versions"] == [] and one["images"] == []
+    assert one["versions"] == []
+    assert one["images"] == []
     members = market.call("GET", "/api/v1/appliances/ubuntu/members").json()
     assert members == [
         {"person_id": market.people["ann"], "display_name": "ann", "permission": "owner"}
@@ -94,11 +95,15 @@ def test_duplicate_slug_and_roles(market: Market) -> None:
     market.person("reader", scopes=())
     _appliance(market)
     before = snapshot(market.engine)
-    duplicate = market.call("POST", "/api/v1/appliances", "bob", json={"slug": "ubuntu", "title": "x"})
+    duplicate = market.call(
+        "POST", "/api/v1/appliances", "bob", json={"slug": "ubuntu", "title": "x"}
+    )
     assert (duplicate.status_code, duplicate.json()["code"]) == (409, "conflict")
     anonymous = market.call("POST", "/api/v1/appliances", json={"slug": "other", "title": "x"})
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")
-    read_only = market.call("POST", "/api/v1/appliances", "reader", json={"slug": "o", "title": "x"})
+    read_only = market.call(
+        "POST", "/api/v1/appliances", "reader", json={"slug": "o", "title": "x"}
+    )
     assert read_only.status_code == 403
     assert "market:write" in read_only.json()["detail"]
     stranger = market.call("PATCH", "/api/v1/appliances/ubuntu", "bob", json={"title": "Mine"})
@@ -128,12 +133,13 @@ def test_members_owner_only_and_last_owner_stays(market: Market) -> None:
         json={"person_id": bob, "permission": "maintainer"},
     )
     assert added.status_code == 201, added.text
-    again = market.call(
-        "POST", "/api/v1/appliances/ubuntu/members", "ann", json={"person_id": bob}
-    )
+    again = market.call("POST", "/api/v1/appliances/ubuntu/members", "ann", json={"person_id": bob})
     assert again.status_code == 409
     # a maintainer edits and makes versions, but does not manage members
-    assert market.call("PATCH", "/api/v1/appliances/ubuntu", "bob", json={"title": "T"}).status_code == 200
+    assert (
+        market.call("PATCH", "/api/v1/appliances/ubuntu", "bob", json={"title": "T"}).status_code
+        == 200
+    )
     _version(market, "bob")
     by_maintainer = market.call(
         "POST", "/api/v1/appliances/ubuntu/members", "bob", json={"person_id": cid}
@@ -152,8 +158,12 @@ def test_members_owner_only_and_last_owner_stays(market: Market) -> None:
     assert bad_permission.status_code == 422
     last = market.call("DELETE", f"/api/v1/appliances/ubuntu/members/{market.people['ann']}", "ann")
     assert (last.status_code, last.json()["code"]) == (409, "illegal_state")
-    assert market.call("DELETE", f"/api/v1/appliances/ubuntu/members/{bob}", "ann").status_code == 204
-    assert market.call("DELETE", f"/api/v1/appliances/ubuntu/members/{bob}", "ann").status_code == 404
+    assert (
+        market.call("DELETE", f"/api/v1/appliances/ubuntu/members/{bob}", "ann").status_code == 204
+    )
+    assert (
+        market.call("DELETE", f"/api/v1/appliances/ubuntu/members/{bob}", "ann").status_code == 404
+    )
 
 
 def test_version_expiry_rules(market: Market) -> None:
@@ -166,7 +176,10 @@ def test_version_expiry_rules(market: Market) -> None:
         ({"version": "1", "expires_at": "2000-01-01T00:00:00Z"}, "past"),
         ({"version": "1", "expires_at": "2999-01-01T00:00:00Z"}, "12 months"),
         ({"version": "1", "expires_at": "2027-01-01T00:00:00"}, "time zone"),
-        ({"version": "1", "expires_in_months": 3, "expires_at": "2027-01-01T00:00:00Z"}, "not both"),
+        (
+            {"version": "1", "expires_in_months": 3, "expires_at": "2027-01-01T00:00:00Z"},
+            "not both",
+        ),
         ({"version": "x" * 21, "expires_in_months": 3}, "version"),
         ({"version": "1", "expires_in_months": "six"}, "expires_in_months"),
     ]
@@ -210,7 +223,8 @@ def test_images_of_a_version(market: Market, server: HttpServer) -> None:
     added = market.call("POST", f"/api/v1/versions/{version_id}/images", "ann", json=body)
     assert added.status_code == 201, added.text
     instance = added.json()
-    assert instance["format"] == "QCOW2" and instance["hypervisors"] == ["KVM"]
+    assert instance["format"] == "QCOW2"
+    assert instance["hypervisors"] == ["KVM"]
     assert instance["integrity_state"] == "pending"
     before = snapshot(market.engine)
     same = market.call("POST", f"/api/v1/versions/{version_id}/images", "ann", json=body)
@@ -237,7 +251,8 @@ def test_images_of_a_version(market: Market, server: HttpServer) -> None:
         "ann",
         json={"os_version": "24.04.1"},
     )
-    assert changed.status_code == 200 and changed.json()["os_version"] == "24.04.1"
+    assert changed.status_code == 200
+    assert changed.json()["os_version"] == "24.04.1"
     null = market.call(
         "PATCH", f"/api/v1/versions/{version_id}/images/{instance['id']}", "ann", json={"uri": None}
     )

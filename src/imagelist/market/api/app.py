@@ -9,12 +9,10 @@ handler expects is logged and answered 500 ``internal_error`` without details.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +27,6 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +36,7 @@ from ...db.market import open_database
 from ...errors import DatabaseError, ImageListError, MarketError
 from ..jobs import JobRunner
 from ..settings import MarketSettings
+from ..store_routes import store_router
 from . import routes_appliances, routes_misc, routes_versions, routes_vos
 
 __all__ = ["API_PREFIX", "app_from_env", "create_app"]
@@ -179,16 +177,6 @@ def _metrics_registry() -> CollectorRegistry | None:
     return None
 
 
-def _store_router(app: FastAPI, settings: MarketSettings) -> None:
-    """Serve ``/store`` with :mod:`imagelist.market.store_routes` (ADR 0020) when present."""
-    try:
-        module: Any = importlib.import_module("imagelist.market.store_routes")
-    except ImportError:
-        return
-    engine = app.state.engine
-    app.include_router(module.store_router(settings, lambda: Session(engine)))
-
-
 def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
     """The market application on ``settings`` (the database is migrated to the head).
 
@@ -251,7 +239,7 @@ def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
         REQUESTS.labels(request.method, str(response.status_code)).inc()
         return response
 
-    _store_router(app, settings)
+    app.include_router(store_router())  # /store (ADR 0020)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 
