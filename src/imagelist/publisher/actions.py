@@ -232,7 +232,16 @@ def upload_imagelist(
             environ=environ,
             allow_open_key=allow_open_key,
         )
-    return (
+    message = (
         f"image list {identifier} version {publication.version} published at "
         f"{publication.uri}, expires {publication.expires:%Y-%m-%dT%H:%M:%SZ}"
     )
+    receipt = publication.receipt
+    if receipt is not None:  # protocol marketplace: what the marketplace made of it
+        message = (
+            f"image list {identifier} version {publication.version} imported by the "
+            f"marketplace as version {receipt.get('version', '?')!s} of appliance "
+            f"{receipt.get('appliance', '?')!s} (id {receipt.get('id', '?')!s}, state "
+            f"{receipt.get('state', '?')!s}): {receipt.get('url', '?')!s}"
+        )
+    return " ".join(message.split())

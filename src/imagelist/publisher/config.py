@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 #: The fallback when neither -C, $VMCASTER_CFG nor ~/.vmcaster.cfg names an existing file.
 SYSTEM_CONFIG = Path("/etc/vmcaster/vmcaster.cfg")
 #: Transfer protocols this vmcaster can use.
-PROTOCOLS = ("local", "scp", "gsidcap", "command")
+PROTOCOLS = ("local", "scp", "gsidcap", "command", "marketplace")
 _REQUIRED = ("server", "protocol", "uriMatch", "uriReplace")
 # Optional keys per protocol (configparser lower-cases key names; these are the spellings shown).
 _OPTIONAL: dict[str, tuple[str, ...]] = {
@@ -50,6 +50,7 @@ _OPTIONAL: dict[str, tuple[str, ...]] = {
     "scp": (),
     "gsidcap": ("pdcapPreload",),
     "command": ("command", "renameCommand"),
+    "marketplace": ("token_file", "ca_file"),
 }
 _DEFAULT_PDCAP_PRELOAD = "/usr/lib64/libpdcap.so.1"
 # Percent-encoded dot, slash and backslash: a transfer program or server might decode them.
@@ -280,6 +281,10 @@ def _section(path: Path, name: str, raw: Mapping[str, str]) -> ServerSection:
         )
         if not isinstance(options["pdcapPreload"], str):
             raise PublishConfigError(f"{path}: section [{name}] key pdcapPreload must be a string")
+    elif protocol == "marketplace":
+        options["token_file"] = _string(path, name, raw, "token_file")
+        if "ca_file" in raw:
+            options["ca_file"] = _string(path, name, raw, "ca_file")
     return ServerSection(
         name=name,
         server=server,

@@ -61,6 +61,9 @@ class ListPublication:
     created: datetime
     expires: datetime
     signed: bytes
+    #: What a ``marketplace`` server answered: the created version (id, appliance, version,
+    #: state, url); None for the other protocols.
+    receipt: Mapping[str, Any] | None = None
 
 
 # --- image lists ----------------------------------------------------------------------------------
@@ -195,4 +198,5 @@ def upload_imagelist(
         transport.put(signed_path, uri)
     store.record_publication(identifier, generated, when)
     logger.info("image list %s version %s published at %s", identifier, version, uri)
-    return ListPublication(identifier, uri, target, version, when, expires, signed)
+    receipt = getattr(transport, "receipt", None)
+    return ListPublication(identifier, uri, target, version, when, expires, signed, receipt)

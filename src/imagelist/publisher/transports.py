@@ -398,4 +398,8 @@ _TRANSPORTS: dict[str, Callable[[ServerSection, Mapping[str, str] | None], Trans
 
 def make_transport(section: ServerSection, environ: Mapping[str, str] | None = None) -> Transport:
     """The transport for a section's ``protocol`` (validated when the config was read)."""
+    if section.protocol == "marketplace":
+        from .marketplace import MarketplaceTransport
+
+        return MarketplaceTransport(section, environ)
     return _TRANSPORTS[section.protocol](section, environ)
