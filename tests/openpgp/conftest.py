@@ -10,6 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.openpgp.gpg import Key, Keyring
+from tests.subscriber.conftest import (  # noqa: F401
+    database_url,
+    server,
+    site,
+    sqlite_site,
+    sqlite_url,
+)
 
 
 def _stop_agent(home: Path) -> None:

@@ -18,6 +18,7 @@ from tests.backends.conftest import (  # noqa: F401
     qemu_img,
 )
 from tests.httpserver import HttpServer
+from tests.openpgp.conftest import fresh_keyring, good_key, keyring, other_key  # noqa: F401
 from tests.pki import TestPki
 from tests.subscriber.conftest import database_url, server, site  # noqa: F401
 from tests.subscriber.support import Site, World, build_world

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..errors import UsageError
+from ..openpgp import read_certificates
 from ..subscriber import endorsers
 from ..subscriber.commands import (
     add_common_logging,
@@ -34,8 +36,13 @@ compat' prints (/DC=es/O=cesga/CN=name, '\\/' and '\\+' for '/' and '+' inside v
 given in the RFC 4514 comma form (CN=name,O=cesga,DC=es) is converted and the stored form
 printed.
 
+--openpgp-cert FILE (with --create, repeatable) stores the OpenPGP certificates in FILE for
+the endorser; --dn/--issuer are then optional (an endorser outside the IGTF). Registering a
+certificate again replaces the stored copy (a new expiry or a revocation).
+
 exit codes: 0 ok; 1 usage (also a DN that is not one), or an unknown endorser or subscription;
-12 the DN is already registered to another endorser or issuer; 36 database error.
+12 the DN (or OpenPGP certificate) is already registered to another endorser or issuer;
+36 database error; 64 an OpenPGP certificate file that cannot be read or holds no certificate.
 """
 ACTIONS = ("list", "links", "create", "delete", "link", "unlink", "info")
 
@@ -84,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="subscription id (for --link/--unlink)",
     )
+    options.add_argument(
+        "--openpgp-cert",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="with --create: an OpenPGP certificate file of the endorser (repeatable; ADR 21)",
+    )
     add_format_option(options)
     add_database_option(options)
     add_common_logging(parser)
@@ -100,6 +114,8 @@ def _body(argv: Sequence[str]) -> int:
     args = parse_with_site_config(build_parser(), argv)
     fmt = setup_logging(args)
     action = selected_action(args, ACTIONS)
+    if args.openpgp_cert and action != "create":
+        raise UsageError("--openpgp-cert goes with --create")
     engine = open_engine(args)
     if action == "list":
         write_output(None, render_endorsers(endorsers.list_endorsers(engine), fmt))
@@ -108,12 +124,15 @@ def _body(argv: Sequence[str]) -> int:
     elif action == "create":
         identifier = _one(args.endorser_uuid, "-e/--endorser_uuid")
         dns = [*args.dn, *args.subject]
-        added = endorsers.create_endorser(engine, identifier, dns, args.issuer)
+        certs = read_certificates(Path(name) for name in args.openpgp_cert)
+        added = endorsers.create_endorser(engine, identifier, dns, args.issuer, openpgp=certs)
         for what, typed in [*(("DN", dn) for dn in dns), *(("issuer", ca) for ca in args.issuer)]:
             stored, converted = normalise_typed_dn(typed, what)
             if converted:
                 print(f"{PROG}: {what} {typed!r} stored as {stored!r}", file=sys.stderr)
         print(f"{PROG}: endorser {identifier!r}: {added} principal(s) added", file=sys.stderr)
+        for cert in certs:
+            print(f"{PROG}: endorser {identifier!r}: OpenPGP {cert.fingerprint}", file=sys.stderr)
     elif action == "delete":
         if not args.endorser_uuid:
             raise UsageError("give the endorser with -e/--endorser_uuid")

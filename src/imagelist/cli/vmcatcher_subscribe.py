@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from ..companions import SignaturePolicy
 from ..db.engine import reader
 from ..db.subscriber import open_database
 from ..db.subscriber.legacy import migrate_legacy
@@ -30,6 +31,7 @@ from ..subscriber.commands import (
     setup_logging,
 )
 from ..subscriber.decide import Policy
+from ..subscriber.openpgp_certs import set_signature_policy
 from ..subscriber.settings import (
     database_url,
     event_command,
@@ -54,8 +56,12 @@ signer, or no CA in the trust directory; 13 signer not an endorser of the subscr
 directory unreadable; 15 image id owned by another subscription; 16 same version, other content;
 17 lower version (rollback); 18 hv:uri moved (not followed); 31 list id changed, or unsafe image
 id; 32 new image refused; 33 created in the future; 34 expired; 36 database error; 37/38 not a
-valid image list; 70 internal error. With -U: the worst result of all subscriptions, that is 70
-if any had an internal error, else 36 if any had a database error, else the last non-zero code.
+valid image list; 70 internal error. OpenPGP (--signature-policy, ADR 21): 60 the signature of
+LIST.json is invalid, 61 made by no certificate of the endorser, 62 the certificate or its
+signing key is expired, revoked or not signing-capable, 63 LIST.json differs from the S/MIME
+payload, 64 LIST.json or LIST.json.asc cannot be fetched (or no certificate is registered).
+With -U: the worst result of all subscriptions, that is 70 if any had an internal error, else
+36 if any had a database error, else the last non-zero code.
 """
 _NEWIMAGE_MODES = {"refuse": 0, "accept": 1, "subscribe": 3}
 _ANCHORS = {"none": 0, "browser": 1, "igtf": 2}
@@ -74,6 +80,7 @@ ACTIONS = (
     "credentials",
     "reset_trust",
     "migrate_legacy_db",
+    "signature_policy_set",
 )
 
 
@@ -126,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--reset-trust",
         action="store_true",
         help="let the next -U accept a lower version once (after confirmation)",
+    )
+    actions.add_argument(
+        "--signature-policy",
+        choices=[policy.value for policy in SignaturePolicy],
+        help="with -s: the new subscription's; with -u/-r: change it. smime (default): "
+        "image.list only; smime+openpgp: also URL.json (byte for byte the S/MIME payload) and "
+        "its OpenPGP signature URL.json.asc; openpgp: only URL.json and URL.json.asc",
     )
     actions.add_argument(
         "--migrate-legacy-db",
@@ -293,6 +307,7 @@ def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> i
                     subscribe_images=args.newimage_mode == "subscribe",
                     follow_uri=args.follow_uri,
                     now=now,
+                    signature_policy=SignaturePolicy(args.signature_policy or "smime"),
                 )
             except ImageListError as exc:
                 shown = redact_url_safe(url)
@@ -349,6 +364,7 @@ def _body(argv: Sequence[str]) -> int:
     args = parse_with_site_config(build_parser(), argv)
     args.newimage = args.newimage_mode is not None and not args.subscribe
     args.trust_anchor = args.uri_trustanchor_set is not None
+    args.signature_policy_set = args.signature_policy is not None and not args.subscribe
     args.credentials = any(
         (
             args.uri_username_set is not None,
@@ -400,6 +416,12 @@ def _body(argv: Sequence[str]) -> int:
         elif args.uri_username_set is not None:
             username = args.uri_username_set
         subs.set_credentials(engine, args.uuid, args.uri, username=username, password=password)
+        return 0
+    if action == "signature_policy_set":
+        policy = SignaturePolicy(args.signature_policy)
+        for name in _selected(engine, args, required=True):
+            set_signature_policy(engine, name, policy)
+            print(f"{PROG}: {name}: signature policy {policy}", file=sys.stderr)
         return 0
     if action == "reset_trust":
         names = _selected(engine, args, required=True)

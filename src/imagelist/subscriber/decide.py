@@ -36,6 +36,7 @@ from ..errors import (
     ListIdMismatchError,
     ListMovedError,
     ListTooLargeError,
+    OpenPGPSignerUnknownError,
     SameVersionChangedError,
     UnsafeIdentifierError,
     VersionLowerError,
@@ -43,6 +44,7 @@ from ..errors import (
 from ..fetch import redact_url, scheme_rank
 from ..verify import VerifiedList, check_dates
 from ..versions import compare_versions
+from .openpgp_check import OpenPGPList
 
 __all__ = [
     "UPDATE_MODE_ACCEPT",
@@ -131,12 +133,14 @@ class Policy:
 class Received:
     """A list that was retrieved and passed verification (reference §1.5 steps 1-6)."""
 
-    verified: VerifiedList
+    verified: VerifiedList | OpenPGPList
     data: bytes
     data_hash: str
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    #: policy ``smime+openpgp``: the link whose endorser's OpenPGP certificate signed the .json
+    openpgp_link: int | None = None
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,9 @@ def _reject(state: SubscriptionState, error: ImageListError, expired_now: bool) 
     return Plan(state.identifier, outcome, error.exit_code, message, mark_expired=expired_now)
 
 
-def _signer_link(state: SubscriptionState, verified: VerifiedList) -> int:
+def _signer_link(state: SubscriptionState, verified: VerifiedList | OpenPGPList) -> int:
+    if isinstance(verified, OpenPGPList):  # its certificate came from an authorised link
+        return verified.link
     for key in (
         (verified.signer_dn, verified.signer_ca),
         (verified.endorser.dn, verified.endorser.ca),
@@ -431,6 +437,11 @@ def decide(
         _check_identifiers(state, imagelist)
         check_dates(imagelist, now=now)
         link = _signer_link(state, outcome.verified)
+        if outcome.openpgp_link is not None and outcome.openpgp_link != link:
+            raise OpenPGPSignerUnknownError(
+                "the OpenPGP signature was made by another endorser's certificate than the "
+                f"S/MIME signer's ({outcome.verified.imagelist.endorser.dn!r})"
+            )
         if latest is not None and latest.data_hash == outcome.data_hash and not state.reimport:
             validators = (outcome.etag, outcome.last_modified)
             changed = validators != (state.etag, state.last_modified)

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from ..db.engine import reader, transaction
 from ..db.subscriber.models import Endorser, EndorserPrincipal, Subscription, SubscriptionAuth
 from ..errors import EndorserRegistryError, SelectionError, UsageError
+from ..openpgp import Certificate
 from ..trust.typed_dn import normalise_typed_dn
+from .openpgp_certs import store_certificates
 from .records import SubscriptionRecord
 
 __all__ = [
@@ -102,15 +104,22 @@ def _subscription(session: Session, identifier: str) -> Subscription:
 
 
 def create_endorser(
-    engine: Engine, identifier: str, dns: Sequence[str], issuers: Sequence[str]
+    engine: Engine,
+    identifier: str,
+    dns: Sequence[str],
+    issuers: Sequence[str],
+    *,
+    openpgp: Sequence[Certificate] = (),
 ) -> int:
     """Create the endorser (or add principals to it); returns the number of principals added.
 
+    ``openpgp``: OpenPGP certificates stored with it in the same transaction (ADR 0021); with
+    them, DNs are optional (an endorser outside the IGTF).
     Raises EndorserRegistryError (12) if a DN already belongs to another endorser or to this
-    one with another issuer.
+    one with another issuer, or a certificate to another endorser.
     """
     _check_text("endorser id", identifier)
-    pairs = _pair(dns, issuers)
+    pairs = _pair(dns, issuers) if dns or issuers or not openpgp else []
     added = 0
     with transaction(engine) as session:
         endorser = session.scalars(
@@ -134,6 +143,8 @@ def create_endorser(
                 )
             session.add(EndorserPrincipal(hv_dn=dn, hv_ca=ca, endorser_id=endorser.id))
             added += 1
+        if openpgp:
+            store_certificates(session, endorser, openpgp)
     return added
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session
 
+from ..companions import SignaturePolicy
 from ..db.engine import reader, transaction
 from ..db.subscriber.models import (
     Endorser,
@@ -41,15 +42,17 @@ from ..document import is_safe_identifier
 from ..errors import (
     EndorserRegistryError,
     ImageListError,
+    OpenPGPSignerUnknownError,
     SelectionError,
     SubscribeError,
     UnsafeIdentifierError,
     UsageError,
 )
 from ..fetch import Fetcher, split_credentials
-from ..verify import ListVerifier, check_dates
+from ..verify import ListVerifier, VerifiedList, check_dates
 from .decide import UPDATE_MODE_ACCEPT, UPDATE_MODE_SUBSCRIBE, normalise_uri
 from .images import image_states
+from .openpgp_certs import openpgp_subscribe_check
 from .records import ListRecord, SubscriptionDetails, SubscriptionRecord
 
 __all__ = [
@@ -118,15 +121,32 @@ def subscribe(
     subscribe_images: bool = False,
     follow_uri: bool = False,
     now: datetime | None = None,
+    signature_policy: SignaturePolicy = SignaturePolicy.SMIME,
 ) -> SubscribeResult:
-    """Subscribe to the list at ``url`` (credentials in it are stored apart)."""
+    """Subscribe to the list at ``url`` (credentials in it are stored apart).
+
+    ``signature_policy`` other than ``smime``: the companions are checked as ``-U`` will check
+    them (ADR 0021) against every registered OpenPGP certificate, and the certificate that
+    signed must be the endorser's.
+    """
     when = now or datetime.now(UTC)
     typed, username, password = split_credentials(url.strip())
-    fetched = fetcher.fetch(typed, username=username, password=password)
-    if fetched.data is None:  # pragma: no cover - no validators are sent, so no 304
-        raise SubscribeError(f"{typed} sent no list")
-    verified = verifier.verify(fetched.data, at=when)
-    imagelist = verified.imagelist
+    verified: VerifiedList | None = None
+    signed_by: int | None = None  # the endorser id of the OpenPGP certificate that signed
+    if signature_policy is SignaturePolicy.OPENPGP:
+        imagelist, signed_by = openpgp_subscribe_check(
+            engine, fetcher, typed, username, password, None, when
+        )
+    else:
+        fetched = fetcher.fetch(typed, username=username, password=password)
+        if fetched.data is None:  # pragma: no cover - no validators are sent, so no 304
+            raise SubscribeError(f"{typed} sent no list")
+        verified = verifier.verify(fetched.data, at=when)
+        imagelist = verified.imagelist
+        if signature_policy.openpgp:
+            _, signed_by = openpgp_subscribe_check(
+                engine, fetcher, typed, username, password, verified.payload, when
+            )
     if not is_safe_identifier(imagelist.identifier):
         raise UnsafeIdentifierError(
             f"list dc:identifier {imagelist.identifier[:80]!r} is not a safe identifier"
@@ -166,9 +186,16 @@ def subscribe(
             return SubscribeResult(
                 existing.identifier, existing.uri, False, "", warnings=tuple(warnings)
             )
-        claimed = (verified.endorser.dn, verified.endorser.ca)
-        found = _find_endorser(session, [claimed, (verified.signer_dn, verified.signer_ca)])
         endorser_created = False
+        if verified is None:
+            assert signed_by is not None
+            found: tuple[Endorser, EndorserPrincipal | None] | None = (
+                session.get_one(Endorser, signed_by),
+                None,
+            )
+        else:
+            claimed = (verified.endorser.dn, verified.endorser.ca)
+            found = _find_endorser(session, [claimed, (verified.signer_dn, verified.signer_ca)])
         if found is None:
             if not auto_endorse:
                 raise SubscribeError(
@@ -195,6 +222,11 @@ def subscribe(
             )
         else:
             endorser = found[0]
+        if signed_by is not None and signed_by != endorser.id:
+            raise OpenPGPSignerUnknownError(
+                f"the OpenPGP signature was made by a certificate of another endorser than "
+                f"{endorser.identifier!r}"
+            )
         subscription = Subscription(
             identifier=imagelist.identifier,
             description=imagelist.description,
@@ -207,6 +239,7 @@ def subscribe(
             list_uri=list_uri,
             allow_rollback=False,
             reimport=False,
+            signature_policy=signature_policy.value,
         )
         session.add(subscription)
         session.flush()

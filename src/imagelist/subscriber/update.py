@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..companions import SignaturePolicy
 from ..db.engine import database_error, reader, transaction
 from ..db.subscriber.models import (
     EndorserPrincipal,
@@ -40,6 +41,7 @@ from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher, redact_url
 from ..monitoring.record import UpdateRecord, record_updates
+from ..openpgp import Certificate
 from ..trust import CrlPolicy, TrustStore
 from ..trust.keys import KeyPolicy
 from ..verify import ListVerifier
@@ -56,6 +58,8 @@ from .decide import (
     SubscriptionState,
     decide,
 )
+from .openpgp_certs import subscription_certificates
+from .openpgp_update import check_both, fetch_openpgp_only
 
 __all__ = ["RunVerifier", "UpdateResult", "Updater", "exit_code"]
 
@@ -143,6 +147,8 @@ class Updater:
         self.dry_run = dry_run
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
         self.verifier = RunVerifier(store, crl_policy=crl_policy, key_policy=key_policy)
+        #: per subscription id: its endorsers' OpenPGP certificates and links (ADR 0021)
+        self.openpgp: dict[int, list[tuple[Certificate, int]]] = {}
 
     # --- reading the state ---------------------------------------------------------------------
 
@@ -170,6 +176,7 @@ class Updater:
             )
             for subscription_id, link, dn, ca in session.execute(links):
                 principals.setdefault(subscription_id, {})[(dn, ca)] = link
+            self.openpgp = subscription_certificates(session)
             latest_ids = [s.imagelist_latest for s in subscriptions if s.imagelist_latest]
             latest: dict[int, StoredList] = {}
             for chunk in range(0, len(latest_ids), _IN_CHUNK):
@@ -245,7 +252,12 @@ class Updater:
         self, subscription: Subscription, state: SubscriptionState
     ) -> Received | NotModified | Failed:
         conditional = state.latest is not None and not state.reimport
+        policy = SignaturePolicy(subscription.signature_policy)
+        certs = self.openpgp.get(subscription.id, [])
+        openpgp_link = None
         try:
+            if policy is SignaturePolicy.OPENPGP:
+                return fetch_openpgp_only(self.fetcher, subscription, state, certs, now=self.now)
             fetched = self.fetcher.fetch(
                 subscription.uri,
                 username=subscription.username,
@@ -256,6 +268,8 @@ class Updater:
             if fetched.not_modified or fetched.data is None:
                 return NotModified()
             verified = self.verifier.verify(fetched.data, at=self.now)
+            if policy is SignaturePolicy.SMIME_OPENPGP:
+                openpgp_link = check_both(self.fetcher, subscription, verified, certs, now=self.now)
         except ImageListError as error:
             return Failed(error)
         except Exception as exc:  # a bug must cost one subscription, not the whole run
@@ -273,6 +287,7 @@ class Updater:
             url=fetched.url,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
+            openpgp_link=openpgp_link,
         )
 
     def update_one(self, subscription: Subscription, state: SubscriptionState) -> UpdateResult:

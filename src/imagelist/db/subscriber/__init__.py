@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 #: As vmcatcher 0.6: a file ``vmcatcher.db`` in the current working directory.
 DEFAULT_DATABASE_URL = "sqlite:///vmcatcher.db"
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0002_vmcatcher_monitoring"
+HEAD_REVISION = "0003_vmcatcher_openpgp"
 VERSION_TABLE = "vmcatcher_alembic_version"
 #: Tables of a vmcatcher 0.6 database (reference §2.5).
 LEGACY_TABLES = frozenset(

@@ -15,6 +15,9 @@ it. What changed:
 * Monitoring (revision 0002): ``subscriptionStatus`` (last attempt, success, error of each
   subscription's update) and ``monitoringMetric`` (counters and last-run gauges kept across
   runs). Neither describes a list: :data:`MONITORING_TABLES` names them.
+* OpenPGP (revision 0003, ADR 0021): ``endorserOpenpgpCert`` (an endorser's OpenPGP
+  certificates) and ``subscription.signature_policy`` (``smime``, ``smime+openpgp``,
+  ``openpgp``).
 
 Times are stored as naive UTC and read back as aware UTC datetimes.
 """
@@ -45,6 +48,7 @@ __all__ = [
     "MONITORING_TABLES",
     "Base",
     "Endorser",
+    "EndorserOpenpgpCert",
     "EndorserPrincipal",
     "ImageDefinition",
     "ImageInstance",
@@ -114,6 +118,21 @@ class EndorserPrincipal(Base):
     )
 
 
+class EndorserOpenpgpCert(Base):
+    """One OpenPGP certificate of an endorser (armored); a certificate belongs to one endorser."""
+
+    __tablename__ = "endorserOpenpgpCert"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endorser_id: Mapped[int] = mapped_column(
+        "endorser",
+        ForeignKey("endorser.id", ondelete="CASCADE", onupdate="CASCADE"),
+        index=True,
+    )
+    fingerprint: Mapped[str] = mapped_column(Text, unique=True)
+    certificate: Mapped[str] = mapped_column(Text)
+
+
 class Subscription(Base):
     """A subscribed image list: where it is fetched from and what was accepted last."""
 
@@ -135,6 +154,8 @@ class Subscription(Base):
     http_last_modified: Mapped[str | None] = mapped_column(Text)
     allow_rollback: Mapped[bool] = mapped_column(Boolean, default=False)
     reimport: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ``smime`` | ``smime+openpgp`` | ``openpgp`` (imagelist.companions.SignaturePolicy)
+    signature_policy: Mapped[str] = mapped_column(Text, default="smime", server_default="smime")
 
 
 class SubscriptionAuth(Base):
