@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +19,7 @@ from imagelist.db.market.models import Vo, VoList, VoListEntry
 from imagelist.document import parse_date
 from imagelist.errors import UsageError
 from imagelist.market.publication import publish_vo_list
-from imagelist.market.resign import render, resign_due
+from imagelist.market.resign import render, report_document, resign_due
 from imagelist.market.settings import MarketSettings
 from tests.market.pubsupport import Seeded, market_settings, seed, service_credential
 from tests.pki import TestPki
@@ -93,13 +96,13 @@ def test_due_lists_resigned_once_with_same_content(
     fresh = parse_date(str(after["dc:date:expires"])) - dt.datetime.now(dt.UTC)
     assert fresh > dt.timedelta(days=29)  # a full lifetime again, not the 2 days left
     assert _list(settings, "second") == before["second"]
-    lines = render(report, "text")
+    lines = render(report)
     assert lines[0].startswith("VO vo.example.org: re-signed, hv:version ")
     assert lines[-1] == "1 VO list(s) re-signed, 0 failed, 1 not due"
     again = resign_due(sessions, settings, margin_days=7)  # idempotent: nothing due now
     assert again.resigned == ()
     assert again.failed == ()
-    assert render(again, "text") == ["0 VO list(s) re-signed, 0 failed, 2 not due"]
+    assert render(again) == ["0 VO list(s) re-signed, 0 failed, 2 not due"]
 
 
 def test_one_failure_does_not_stop_the_others(
@@ -118,7 +121,8 @@ def test_one_failure_does_not_stop_the_others(
     assert [item.vo for item in report.failed] == ["vo.example.org"]
     assert [item.vo for item in report.resigned] == ["second"]
     assert _list(settings, "second")["hv:version"] != old_second
-    document = json.loads(render(report, "json")[0])
+    document = report_document(report)
+    assert document["ok"] is False
     assert document["checked"] == 2
     assert document["failed"][0]["vo"] == "vo.example.org"
     assert "symbolic link" in document["failed"][0]["error"]
@@ -135,3 +139,50 @@ def test_margin_must_be_below_the_lifetime(
 ) -> None:
     with pytest.raises(UsageError, match="--margin-days"):
         resign_due(sessions, settings, margin_days=margin)
+
+
+def _cli(settings: MarketSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "IMAGELIST_MARKET_SIGNER_CERT": str(settings.signer_cert),
+        "IMAGELIST_MARKET_SIGNER_KEY": str(settings.signer_key),
+        "IMAGELIST_MARKET_PUBLIC_BASE_URL": settings.public_base_url,
+    }
+    home = settings.data_dir.parent
+    command = [sys.executable, "-m", "imagelist.cli.imagelist_market", "--home", str(home)]
+    command += ["--database", settings.database_url, *args]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_cli_resign_due_text_json_and_exit_codes(
+    settings: MarketSettings, sessions: sessionmaker[Session], seeded: Seeded, tmp_path: Path
+) -> None:
+    _age(sessions, "second", 3)
+    text = _cli(settings, "resign", "--due")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[-1] == "1 VO list(s) re-signed, 0 failed, 1 not due"
+    quiet = _cli(settings, "resign", "--due", "-f", "json")
+    assert quiet.returncode == 0
+    assert json.loads(quiet.stdout) == {"ok": True, "checked": 2, "resigned": [], "failed": []}
+    _age(sessions, "vo.example.org", 1)
+    directory = settings.store_dir / "vo" / "vo.example.org"
+    for child in directory.iterdir():
+        child.unlink()
+    directory.rmdir()
+    directory.symlink_to(tmp_path, target_is_directory=True)
+    failed = _cli(settings, "resign", "--due", "-f", "json")
+    assert failed.returncode == 88
+    assert json.loads(failed.stdout)["failed"][0]["vo"] == "vo.example.org"
+    assert failed.stderr.splitlines() == [
+        "imagelist-market: error: 1 VO list(s) not re-signed: vo.example.org"
+    ]
+    usage = _cli(settings, "resign", "--due", "--margin-days", "45")
+    assert usage.returncode == 1
+    assert "--margin-days must be" in usage.stderr
+    assert settings.signer_key is not None
+    settings.signer_key.chmod(0o644)
+    unusable = _cli(settings, "resign", "--due")
+    assert unusable.returncode == 87
+    assert len(unusable.stderr.splitlines()) == 1

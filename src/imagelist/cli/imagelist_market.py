@@ -8,6 +8,7 @@
     imagelist-market role grant|revoke VO PERSON manager|deputy|expert
     imagelist-market token create PERSON --name NAME [--scope S]... [--days N]
     imagelist-market token list [--person ID] | token revoke ID
+    imagelist-market resign --due [--margin-days N] [-f json]
 
 Settings: ``--home`` (default ``$IMAGELIST_MARKET_HOME``, else ``./imagelist-market``) holds
 the embedded default (``market.db`` and ``data/``); ``IMAGELIST_MARKET_*`` variables override
@@ -41,6 +42,7 @@ from ..market.people import (
 from ..market.settings import MarketSettings
 from ..market.tokens import create_token, list_tokens, revoke_token
 from ._common import add_logging_options, configure_logging, make_parser, run_command
+from ._market_resign import add_resign_parser, run_resign
 
 __all__ = ["HOME_ENV", "build_parser", "main", "settings_from_args"]
 
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_list.add_argument("--person", type=int)
     token_revoke = token_commands.add_parser("revoke", help="revoke a token")
     token_revoke.add_argument("id", type=int)
+    add_resign_parser(commands)
     return parser
 
 
@@ -222,6 +225,8 @@ def _body(argv: Sequence[str]) -> int:
     settings = settings_from_args(args)
     if args.command == "serve":
         return _serve(args, settings)
+    if args.command == "resign":
+        return run_resign(args, settings)
     if args.command == "db":
         settings.ensure_dirs()
         open_database(settings.database_url).dispose()

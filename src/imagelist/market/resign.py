@@ -12,7 +12,6 @@ own transaction, so one failure does not stop the others; the run then exits 88
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ from ..errors import ImageListError, MarketPublishError, UsageError
 from .publication import PublicationSettings, publish_vo_list
 from .signing import load_service_signer
 
-__all__ = ["DEFAULT_MARGIN_DAYS", "ResignReport", "render", "resign_due"]
+__all__ = ["DEFAULT_MARGIN_DAYS", "ResignReport", "render", "report_document", "resign_due"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def resign_due(
             logger.info("VO %s list re-signed: %s -> %s", name, old, new)
         except ImageListError as exc:
             failed.append(Resigned(name, old, None, None, str(exc)))
-            logger.error("VO %s list not re-signed: %s", name, exc)
+            logger.info("VO %s list not re-signed: %s", name, exc)  # reported by the caller
     return ResignReport(len(rows), tuple(resigned), tuple(failed))
 
 
@@ -112,19 +111,18 @@ def _shown(value: datetime | None) -> str | None:
     return None if value is None else f"{value:%Y-%m-%dT%H:%M:%SZ}"
 
 
-def render(report: ResignReport, output_format: str) -> Sequence[str]:
-    """The lines to print: one per VO list and a summary, or one JSON document."""
-    if output_format == "json":
-        return [
-            json.dumps(
-                {
-                    "checked": report.checked,
-                    "resigned": [asdict(item) for item in report.resigned],
-                    "failed": [asdict(item) for item in report.failed],
-                },
-                sort_keys=True,
-            )
-        ]
+def report_document(report: ResignReport) -> dict[str, Any]:
+    """The ``-f json`` document of a run."""
+    return {
+        "ok": not report.failed,
+        "checked": report.checked,
+        "resigned": [asdict(item) for item in report.resigned],
+        "failed": [asdict(item) for item in report.failed],
+    }
+
+
+def render(report: ResignReport) -> Sequence[str]:
+    """The text lines: one per VO list re-signed or failed, then a summary."""
     lines = [
         f"VO {item.vo}: re-signed, hv:version {item.old_version} -> {item.new_version}, "
         f"expires {item.expires}"
