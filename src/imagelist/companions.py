@@ -35,6 +35,7 @@ __all__ = [
     "check_payload",
     "companion_names",
     "make_companions",
+    "verify_companion_signature",
     "verify_openpgp_list",
 ]
 
@@ -93,16 +94,27 @@ def check_payload(json: bytes, smime_payload: bytes) -> None:
     )
 
 
-def verify_openpgp_list(
+def verify_companion_signature(
     json: bytes,
     signature: bytes,
     certificates: Sequence[Certificate],
     *,
     smime_payload: bytes | None = None,
     now: datetime | None = None,
-) -> tuple[ImageList, VerifiedSignature]:
-    """Check the companions (payload first, then the signature) and parse the list they carry."""
+) -> VerifiedSignature:
+    """Check the companions: the payload first (63), then the signature (60-62, 64)."""
     if smime_payload is not None:
         check_payload(json, smime_payload)
-    verified = verify_detached(json, signature, certificates, now=now)
+    return verify_detached(json, signature, certificates, now=now)
+
+
+def verify_openpgp_list(
+    json: bytes,
+    signature: bytes,
+    certificates: Sequence[Certificate],
+    *,
+    now: datetime | None = None,
+) -> tuple[ImageList, VerifiedSignature]:
+    """Policy ``openpgp``: check the signature and parse the ``.json`` as the list."""
+    verified = verify_companion_signature(json, signature, certificates, now=now)
     return ImageList.from_bytes(json), verified

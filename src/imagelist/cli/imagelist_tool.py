@@ -16,7 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..companions import SignaturePolicy, companion_names, make_companions, verify_openpgp_list
+from ..companions import (
+    SignaturePolicy,
+    companion_names,
+    make_companions,
+    verify_companion_signature,
+    verify_openpgp_list,
+)
 from ..document import ImageList, parse_date
 from ..errors import OpenPGPMaterialError, UsageError
 from ..openpgp import VerifiedSignature, read_certificates
@@ -125,7 +131,7 @@ def _verify(args: argparse.Namespace) -> tuple[VerifiedList, VerifiedSignature |
     if policy.openpgp:
         json_path, asc_path = _companion_paths(args, policy)
         certs = read_certificates(Path(name) for name in args.openpgp_cert)
-        _, signed = verify_openpgp_list(
+        signed = verify_companion_signature(
             _read_companion(json_path),
             _read_companion(asc_path),
             certs,

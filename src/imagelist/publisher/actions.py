@@ -17,6 +17,7 @@ from ..errors import UsageError
 from .store import Kind, PublisherStore, vmcaster_json
 
 if TYPE_CHECKING:
+    from ..openpgp import SigningKey
     from ..verify import ListVerifier
 
 # The actions import what they need when they run: listing keys should not load cryptography,
@@ -211,8 +212,12 @@ def upload_imagelist(
     digest: str,
     allow_open_key: bool,
     environ: Mapping[str, str],
+    openpgp_key: SigningKey | None = None,
 ) -> str:
-    """Sign the list and publish it (``--upload-imagelist``); the message to print."""
+    """Sign the list and publish it (``--upload-imagelist``); the message to print.
+
+    ``openpgp_key``: also publish ``.json`` and ``.json.asc`` beside the list (ADR 21).
+    """
     from .config import load_config
     from .credentials import default_passphrase, resolve_paths
     from .publish import upload_imagelist as publish
@@ -231,11 +236,14 @@ def upload_imagelist(
             digest=digest,
             environ=environ,
             allow_open_key=allow_open_key,
+            openpgp_key=openpgp_key,
         )
     message = (
         f"image list {identifier} version {publication.version} published at "
         f"{publication.uri}, expires {publication.expires:%Y-%m-%dT%H:%M:%SZ}"
     )
+    if publication.openpgp is not None:
+        message += f", with .json and .json.asc (OpenPGP {publication.openpgp})"
     receipt = publication.receipt
     if receipt is not None:  # protocol marketplace: what the marketplace made of it
         message = (

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,16 @@ class MarketplaceTransport(Transport):
         #: The marketplace's answer to the last successful import (id, appliance, version,
         #: state, url).
         self.receipt: dict[str, Any] | None = None
+
+    def put_many(self, files: Sequence[tuple[Path, str]]) -> list[str]:
+        """The marketplace takes the signed list only: no OpenPGP companions (ADR 21)."""
+        if len(files) != 1:
+            raise PublishConfigError(
+                f"{self.section.source}: section [{self.section.name}]: protocol marketplace "
+                "imports the S/MIME list only; publish without --openpgp-key (the marketplace "
+                "signs its own publications)"
+            )
+        return super().put_many(files)
 
     def put(self, source: Path, uri: str) -> str:
         target = self.target(uri)

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
+from ..companions import companion_names, make_companions
 from ..document import REQUIRED_ENDORSER_KEYS, REQUIRED_IMAGE_KEYS, ImageList, format_date
 from ..errors import (
     DocumentError,
@@ -25,6 +26,7 @@ from ..errors import (
     SigningEndorserMismatchError,
     UsageError,
 )
+from ..openpgp import SigningKey
 from ..smime import sign_detached
 from ..trust import issuer_oneline, subject_oneline
 from ..versions import next_version
@@ -64,6 +66,8 @@ class ListPublication:
     #: What a ``marketplace`` server answered: the created version (id, appliance, version,
     #: state, url); None for the other protocols.
     receipt: Mapping[str, Any] | None = None
+    #: The fingerprint of the OpenPGP key that signed ``image.list.json`` (ADR 21), if any.
+    openpgp: str | None = None
 
 
 # --- image lists ----------------------------------------------------------------------------------
@@ -139,11 +143,14 @@ def upload_imagelist(
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
     allow_open_key: bool = False,
+    openpgp_key: SigningKey | None = None,
 ) -> ListPublication:
     """Sign and publish a list: checks, new version and dates, S/MIME, atomic upload, DB.
 
     Unlike vmcaster 0.0.x, the dates and version need not be set beforehand (they are
-    generated), and an empty list is published with ``"hv:images": []``.
+    generated), and an empty list is published with ``"hv:images": []``. With ``openpgp_key``
+    the list's URI also gets ``.json`` (the S/MIME-signed bytes) and ``.json.asc`` (their
+    detached OpenPGP signature), uploaded with it (:meth:`Transport.put_many`; ADR 21).
     """
     if lifetime_days < 1:
         raise UsageError(f"image list lifetime must be at least 1 day, not {lifetime_days}")
@@ -189,14 +196,27 @@ def upload_imagelist(
         )
     payload = vmcaster_json(document).encode("utf-8")
     signed = sign_detached(payload, certificate, key, digest=digest)
+    files: list[tuple[str, bytes, str]] = []
+    if openpgp_key is not None:
+        companions = make_companions(payload, openpgp_key, now=when)
+        json_uri, asc_uri = companion_names(uri)
+        files += [("image.list.json", companions.json, json_uri)]
+        files += [("image.list.json.asc", companions.signature, asc_uri)]
+    files.append(("image.list", signed, uri))  # the list last: its companions are there first
 
     with tempfile.TemporaryDirectory(prefix="vmcaster-") as tmp:
-        signed_path = Path(tmp) / "image.list"
-        signed_path.write_bytes(signed)
-        # Copies made from it (scp's temporary file) stay private until they are renamed.
-        signed_path.chmod(PARTIAL_MODE)
-        transport.put(signed_path, uri)
+        uploads = []
+        for name, data, target_uri in files:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            # Copies made from it (scp's temporary file) stay private until they are renamed.
+            path.chmod(PARTIAL_MODE)
+            uploads.append((path, target_uri))
+        transport.put_many(uploads)
     store.record_publication(identifier, generated, when)
     logger.info("image list %s version %s published at %s", identifier, version, uri)
     receipt = getattr(transport, "receipt", None)
-    return ListPublication(identifier, uri, target, version, when, expires, signed, receipt)
+    fingerprint = openpgp_key.fingerprint if openpgp_key is not None else None
+    return ListPublication(
+        identifier, uri, target, version, when, expires, signed, receipt, fingerprint
+    )

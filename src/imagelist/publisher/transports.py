@@ -184,6 +184,15 @@ class Transport(ABC):
         """Copy and hash ``source`` beside the target of ``uri`` (transports that stream)."""
         raise NotImplementedError(f"protocol {self.section.protocol} does not stream")
 
+    def put_many(self, files: Sequence[tuple[Path, str]]) -> list[str]:
+        """Publish several files together (the list last: its companions go first, ADR 21).
+
+        This default publishes them one after the other, each atomically; a failure stops
+        before the next (so before the list). ``local`` and ``scp`` copy every file first and
+        rename them only when all copies succeeded.
+        """
+        return [self.put(source, uri) for source, uri in files]
+
 
 class LocalTransport(Transport):
     """A directory on this machine (or a mounted file system): ``uriReplace`` is a path prefix."""
@@ -242,6 +251,20 @@ class LocalTransport(Transport):
             staged.discard()
             raise
         return str(staged.target)
+
+    def put_many(self, files: Sequence[tuple[Path, str]]) -> list[str]:
+        """Copy every file beside its target first, then rename them in order."""
+        staged: list[StagedUpload] = []
+        try:
+            for source, uri in files:
+                staged.append(self.stage(source, uri))
+            for upload in staged:
+                upload.commit()
+        except BaseException:
+            for upload in staged:
+                upload.discard()
+            raise
+        return [str(upload.target) for upload in staged]
 
 
 class ScpTransport(Transport):
@@ -306,6 +329,41 @@ class ScpTransport(Transport):
             raise
         logger.info("published %s", target)
         return target
+
+    def put_many(self, files: Sequence[tuple[Path, str]]) -> list[str]:
+        """scp every file to a temporary name, then one ssh command renames them all in order."""
+        if len({self._split(self.target(uri))[0] for _, uri in files}) != 1:
+            return super().put_many(files)
+        host = self._split(self.target(files[0][1]))[0]
+        moves: list[tuple[str, str]] = []
+        try:
+            for source, uri in files:
+                path = self._split(self.target(uri))[1]
+                moves.append((_temporary_name(path), path))
+                _run(
+                    ["scp", "-q", *self._ssh_options(), "--", str(source.absolute()),
+                     f"{host}:{moves[-1][0]}"],
+                    f"scp upload to {self.target(uri)}",
+                )  # fmt: skip
+            checks = "".join(
+                f"if test -d {shlex.quote(path)}; then echo {shlex.quote(path)} is a directory "
+                ">&2; exit 1; fi; "
+                for _, path in moves
+            )
+            renames = " && ".join(
+                f"chmod a+r -- {shlex.quote(tmp)} && mv -f -- {shlex.quote(tmp)} "
+                f"{shlex.quote(path)}"
+                for tmp, path in moves
+            )
+            _run(self._ssh(host, checks + renames), f"scp upload to {host}")
+        except BaseException:
+            leftovers = " ".join(shlex.quote(tmp) for tmp, _ in moves)
+            if leftovers:
+                _best_effort(self._ssh(host, f"rm -f -- {leftovers}"))
+            raise
+        targets = [f"{host}:{path}" for _, path in moves]
+        logger.info("published %s", ", ".join(targets))
+        return targets
 
 
 class GsiDcapTransport(Transport):

@@ -27,7 +27,7 @@ from ..document import ImageList
 from ..errors import EndorserRegistryError, OpenPGPMaterialError, SelectionError
 from ..fetch import Fetcher
 from ..openpgp import Certificate, load_certificates
-from .openpgp_check import fetch_signature, verify_companions
+from .openpgp_check import fetch_signature, verify_beside_smime, verify_companions
 
 __all__ = [
     "CertificateRecord",
@@ -175,11 +175,15 @@ def openpgp_subscribe_check(
     password: str | None,
     smime_payload: bytes | None,
     now: datetime,
-) -> tuple[ImageList, int]:
+) -> tuple[ImageList | None, int]:
     """``-s URL`` under an OpenPGP policy: the companions verify against a registered
     certificate; returns the list they carry and the id of that certificate's endorser."""
     json, signature = fetch_signature(fetcher, uri, username=username, password=password)
-    imagelist, _, endorser_id = verify_companions(
-        json, signature, all_certificates(engine), smime_payload=smime_payload, now=now
+    certificates = all_certificates(engine)
+    if smime_payload is None:
+        imagelist, _, endorser_id = verify_companions(json, signature, certificates, now=now)
+        return imagelist, endorser_id
+    _, endorser_id = verify_beside_smime(
+        json, signature, certificates, smime_payload=smime_payload, now=now
     )
-    return imagelist, endorser_id
+    return None, endorser_id

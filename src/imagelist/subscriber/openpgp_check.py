@@ -13,13 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..companions import companion_names, verify_openpgp_list
+from ..companions import companion_names, verify_companion_signature, verify_openpgp_list
 from ..document import Endorser, ImageList
 from ..errors import FetchError, OpenPGPMaterialError
 from ..fetch import Fetcher, FetchResult, redact_url
 from ..openpgp import Certificate, VerifiedSignature
 
-__all__ = ["OpenPGPList", "fetch_companion", "fetch_signature", "verify_companions"]
+__all__ = [
+    "OpenPGPList",
+    "fetch_companion",
+    "fetch_signature",
+    "verify_beside_smime",
+    "verify_companions",
+]
 
 
 @dataclass(frozen=True)
@@ -70,23 +76,42 @@ def fetch_signature(
     return found[0], found[1]
 
 
+def _pairs(certificates: Sequence[tuple[Certificate, int]]) -> list[Certificate]:
+    if not certificates:
+        raise OpenPGPMaterialError(
+            "no OpenPGP certificate of an endorser (linked to this subscription) is registered "
+            "(vmcatcher_endorser --create -e ID --openpgp-cert FILE)"
+        )
+    return [cert for cert, _ in certificates]
+
+
+def _link(certificates: Sequence[tuple[Certificate, int]], signed: VerifiedSignature) -> int:
+    return next(link for cert, link in certificates if cert.fingerprint == signed.fingerprint)
+
+
 def verify_companions(
     json: bytes,
     signature: bytes,
     certificates: Sequence[tuple[Certificate, int]],
     *,
-    smime_payload: bytes | None,
     now: datetime,
 ) -> tuple[ImageList, VerifiedSignature, int]:
-    """Verify against the (certificate, link) pairs; returns the list, signature and link."""
-    certs = [cert for cert, _ in certificates]
-    if not certs:
-        raise OpenPGPMaterialError(
-            "no OpenPGP certificate of an endorser (linked to this subscription) is registered "
-            "(vmcatcher_endorser --create -e ID --openpgp-cert FILE)"
-        )
-    imagelist, signed = verify_openpgp_list(
-        json, signature, certs, smime_payload=smime_payload, now=now
+    """Policy ``openpgp``: verify against the (certificate, link) pairs and parse the list."""
+    imagelist, signed = verify_openpgp_list(json, signature, _pairs(certificates), now=now)
+    return imagelist, signed, _link(certificates, signed)
+
+
+def verify_beside_smime(
+    json: bytes,
+    signature: bytes,
+    certificates: Sequence[tuple[Certificate, int]],
+    *,
+    smime_payload: bytes,
+    now: datetime,
+) -> tuple[VerifiedSignature, int]:
+    """Policy ``smime+openpgp``: the .json is the S/MIME payload (not parsed again) and its
+    signature verifies; returns the signature and the link of the certificate that made it."""
+    signed = verify_companion_signature(
+        json, signature, _pairs(certificates), smime_payload=smime_payload, now=now
     )
-    link = next(link for cert, link in certificates if cert.fingerprint == signed.fingerprint)
-    return imagelist, signed, link
+    return signed, _link(certificates, signed)

@@ -17,7 +17,13 @@ from ..fetch import Fetcher
 from ..openpgp import Certificate
 from ..verify import VerifiedList
 from .decide import NotModified, Received, SubscriptionState
-from .openpgp_check import OpenPGPList, fetch_companion, fetch_signature, verify_companions
+from .openpgp_check import (
+    OpenPGPList,
+    fetch_companion,
+    fetch_signature,
+    verify_beside_smime,
+    verify_companions,
+)
 
 __all__ = ["check_both", "fetch_openpgp_only"]
 
@@ -47,7 +53,7 @@ def fetch_openpgp_only(
         fetcher, asc_url, username=subscription.username, password=subscription.password
     ).data
     imagelist, signed, link = verify_companions(
-        fetched.data, signature or b"", certificates, smime_payload=None, now=now
+        fetched.data, signature or b"", certificates, now=now
     )
     return Received(
         verified=OpenPGPList(imagelist, signed, link),
@@ -75,7 +81,7 @@ def check_both(
     json, signature = fetch_signature(
         fetcher, subscription.uri, username=subscription.username, password=subscription.password
     )
-    _, _, link = verify_companions(
+    _, link = verify_beside_smime(
         json, signature, certificates, smime_payload=verified.payload, now=now
     )
     return link

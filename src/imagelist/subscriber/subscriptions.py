@@ -134,9 +134,11 @@ def subscribe(
     verified: VerifiedList | None = None
     signed_by: int | None = None  # the endorser id of the OpenPGP certificate that signed
     if signature_policy is SignaturePolicy.OPENPGP:
-        imagelist, signed_by = openpgp_subscribe_check(
+        parsed, signed_by = openpgp_subscribe_check(
             engine, fetcher, typed, username, password, None, when
         )
+        assert parsed is not None
+        imagelist = parsed
     else:
         fetched = fetcher.fetch(typed, username=username, password=password)
         if fetched.data is None:  # pragma: no cover - no validators are sent, so no 304
