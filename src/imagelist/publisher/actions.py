@@ -213,10 +213,12 @@ def upload_imagelist(
     allow_open_key: bool,
     environ: Mapping[str, str],
     openpgp_key: SigningKey | None = None,
+    openpgp_loader: Callable[[str], SigningKey] | None = None,
 ) -> str:
     """Sign the list and publish it (``--upload-imagelist``); the message to print.
 
-    ``openpgp_key``: also publish ``.json`` and ``.json.asc`` beside the list (ADR 21).
+    ``openpgp_key``: also publish ``.json`` and ``.json.asc`` beside the list (ADR 21);
+    ``openpgp_loader`` loads the key a vmcaster.cfg section names (``openpgpKey``) otherwise.
     """
     from .config import load_config
     from .credentials import default_passphrase, resolve_paths
@@ -237,6 +239,7 @@ def upload_imagelist(
             environ=environ,
             allow_open_key=allow_open_key,
             openpgp_key=openpgp_key,
+            openpgp_loader=openpgp_loader,
         )
     message = (
         f"image list {identifier} version {publication.version} published at "

@@ -46,10 +46,10 @@ PROTOCOLS = ("local", "scp", "gsidcap", "command", "marketplace")
 _REQUIRED = ("server", "protocol", "uriMatch", "uriReplace")
 # Optional keys per protocol (configparser lower-cases key names; these are the spellings shown).
 _OPTIONAL: dict[str, tuple[str, ...]] = {
-    "local": (),
-    "scp": (),
-    "gsidcap": ("pdcapPreload",),
-    "command": ("command", "renameCommand"),
+    "local": ("openpgpKey",),
+    "scp": ("openpgpKey",),
+    "gsidcap": ("pdcapPreload", "openpgpKey"),
+    "command": ("command", "renameCommand", "openpgpKey"),
     "marketplace": ("token_file", "ca_file"),
 }
 _DEFAULT_PDCAP_PRELOAD = "/usr/lib64/libpdcap.so.1"
@@ -269,6 +269,8 @@ def _section(path: Path, name: str, raw: Mapping[str, str]) -> ServerSection:
             f"{', '.join(unknown)}"
         )
     options: dict[str, Any] = {}
+    if "openpgpkey" in raw:  # the OpenPGP secret key for .json.asc (ADR 21)
+        options["openpgpKey"] = _string(path, name, raw, "openpgpKey")
     if protocol == "command":
         options["command"] = _argv_template(path, name, raw, "command")
         if "renamecommand" in raw:

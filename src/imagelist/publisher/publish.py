@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -144,6 +144,7 @@ def upload_imagelist(
     environ: Mapping[str, str] | None = None,
     allow_open_key: bool = False,
     openpgp_key: SigningKey | None = None,
+    openpgp_loader: Callable[[str], SigningKey] | None = None,
 ) -> ListPublication:
     """Sign and publish a list: checks, new version and dates, S/MIME, atomic upload, DB.
 
@@ -151,6 +152,7 @@ def upload_imagelist(
     generated), and an empty list is published with ``"hv:images": []``. With ``openpgp_key``
     the list's URI also gets ``.json`` (the S/MIME-signed bytes) and ``.json.asc`` (their
     detached OpenPGP signature), uploaded with it (:meth:`Transport.put_many`; ADR 21).
+    Without it, the section's ``openpgpKey`` (vmcaster.cfg) is loaded with ``openpgp_loader``.
     """
     if lifetime_days < 1:
         raise UsageError(f"image list lifetime must be at least 1 day, not {lifetime_days}")
@@ -167,6 +169,9 @@ def upload_imagelist(
         raise SigningEndorserMismatchError(mismatch or "no signing endorser")
     uri = keys["hv:uri"]
     transport, target = transport_for(config, uri, environ)
+    configured = transport.section.options.get("openpgpKey")
+    if openpgp_key is None and configured and openpgp_loader is not None:
+        openpgp_key = openpgp_loader(str(Path(str(configured)).expanduser()))
     key = load_private_key(credentials.key, certificate, passphrase, allow_open=allow_open_key)
 
     when = utc_now(now)
