@@ -7,9 +7,9 @@
   images ``integrity_concurrency`` at a time, reports a heartbeat, and finishes the job:
   every image ok (or skipped, when the endorser turned the check off) → ``verified`` (and
   published, for "Verify & Publish"); any failure → ``failed``; cancelled → ``draft``.
-* A running job whose heartbeat is older than the lease was abandoned (the service stopped):
-  the runner marks it failed with that reason, and its version failed. Queued jobs simply run
-  after a restart.
+* Stopping the service puts a running job back in the queue; queued jobs run after the
+  restart. A running job whose heartbeat is older than the lease was abandoned (its process
+  died): the runner marks it failed with that reason, and its version failed.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class JobRunner:
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop after the current chunk; a running job is cancelled back to queued."""
+        """Stop after the current chunk; a running job goes back to the queue."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -287,10 +287,17 @@ class JobRunner:
             version = session.get_one(ApplianceVersion, job.version_id)
             job.bytes_read = done
             job.finished = now()
+            if cancelled and self._stop.is_set() and not job.cancel_requested:
+                # the service is stopping: the job runs again after the restart
+                job.state, job.started, job.finished, job.worker = "queued", None, None, None
+                job.error = "requeued: the service stopped while it ran"
+                for instance in version.instances:
+                    instance.integrity_state = "pending"
+                    instance.integrity_message = None
+                logger.info("integrity job %d requeued (service stopping)", job_id)
+                return
             if cancelled:
                 _finish_cancelled(session, job, version)
-                if self._stop.is_set() and not job.cancel_requested:
-                    job.error = "cancelled: the service stopped"
                 return
             failed = [r for r in results.values() if r.state == "failed"]
             job.state = "done" if not failed else "failed"
