@@ -11,20 +11,16 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagelist.db.market import open_database
+from imagelist.market.api.app import create_app
 from imagelist.market.settings import MarketSettings
-from imagelist.market.web import WebSettings, mount_web
+from imagelist.market.web import WebSettings
 from tests.market_web.nginx import free_port
 
 
-def build_app(
-    settings: MarketSettings, web_settings: WebSettings
-) -> tuple[FastAPI, sessionmaker[Session]]:
-    engine = open_database(settings.database_url)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    app = FastAPI()
-    mount_web(app, settings, sessions, web_settings)
-    return app, sessions
+def build_app(settings: MarketSettings) -> tuple[FastAPI, sessionmaker[Session]]:
+    """The market's own application (REST API, /store, pages), as ``imagelist-market serve``."""
+    app = create_app(settings)
+    return app, app.state.market_web.sessions
 
 
 @dataclass
@@ -46,10 +42,12 @@ class RunningApp:
 
 
 def start_app(base: Path, **overrides: object) -> RunningApp:
-    settings = MarketSettings.embedded(base, trusted_proxies=("127.0.0.1",), **overrides)
+    values: dict[str, object] = {"trusted_proxies": ("127.0.0.1",)}
+    values.update(overrides)
+    settings = MarketSettings.embedded(base, **values)
     settings.ensure_dirs()
-    web_settings = WebSettings.from_env(settings.data_dir, environ={})
-    app, sessions = build_app(settings, web_settings)
+    app, sessions = build_app(settings)
+    web_settings = app.state.market_web.web
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -15,7 +15,7 @@ from tests.market_web.smtp import SmtpServer
 from tests.peers import require_peer
 from tests.pki import Credential, TestPki
 
-NginxFactory = Callable[[str, Path], Nginx]
+NginxFactory = Callable[..., Nginx]
 BrowserFactory = Callable[[Credential | None, str], Browser]
 
 
@@ -32,11 +32,18 @@ def nginx_path() -> str:
     return path
 
 
-def start_nginx(binary: str, prefix: Path, web_pki: WebPki, upstream: str, data_dir: Path) -> Nginx:
+def start_nginx(
+    binary: str,
+    prefix: Path,
+    web_pki: WebPki,
+    upstream: str,
+    data_dir: Path,
+    https_port: int | None = None,
+) -> Nginx:
     """Render the shipped configuration for ``upstream`` and start nginx under ``prefix``."""
     ca_bundle, crl_bundle = build_bundles(web_pki.pki.trust_dir, prefix / "igtf")
     values = SiteValues(
-        https_port=free_port(),
+        https_port=https_port or free_port(),
         upstream=upstream,
         host_cert=web_pki.host_cert,
         host_key=web_pki.host_key,
@@ -52,9 +59,9 @@ def nginx_factory(nginx_path: str, web_pki: WebPki, tmp_path: Path) -> Iterator[
     """Start nginx (the shipped configuration) in front of ``upstream``; stopped after the test."""
     started: list[Nginx] = []
 
-    def factory(upstream: str, data_dir: Path) -> Nginx:
+    def factory(upstream: str, data_dir: Path, https_port: int | None = None) -> Nginx:
         prefix = tmp_path / f"nginx{len(started)}"
-        proxy = start_nginx(nginx_path, prefix, web_pki, upstream, data_dir)
+        proxy = start_nginx(nginx_path, prefix, web_pki, upstream, data_dir, https_port)
         started.append(proxy)
         return proxy
 
@@ -109,9 +116,23 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def market(tmp_path: Path) -> Iterator[RunningApp]:
-    """The market application on uvicorn (127.0.0.1, a free port), trusting 127.0.0.1 as proxy."""
-    running = start_app(tmp_path / "market")
+def site_port() -> int:
+    """nginx's https port, chosen first: the market's public base URL names it."""
+    return free_port()
+
+
+@pytest.fixture
+def market(tmp_path: Path, web_pki: WebPki, site_port: int) -> Iterator[RunningApp]:
+    """The market application (create_app: API, /store, pages) on uvicorn at 127.0.0.1,
+    trusting 127.0.0.1 as its proxy, signing with a service certificate of the test PKI."""
+    cert, key = web_pki.service.write(tmp_path / "service")
+    running = start_app(
+        tmp_path / "market",
+        ca_dir=web_pki.pki.trust_dir,
+        signer_cert=cert,
+        signer_key=key,
+        public_base_url=f"https://127.0.0.1:{site_port}",
+    )
     try:
         yield running
     finally:
@@ -119,6 +140,6 @@ def market(tmp_path: Path) -> Iterator[RunningApp]:
 
 
 @pytest.fixture
-def site(market: RunningApp, nginx_factory: NginxFactory) -> Nginx:
+def site(market: RunningApp, nginx_factory: NginxFactory, site_port: int) -> Nginx:
     """nginx (the shipped configuration) in front of ``market``, serving its data dir."""
-    return nginx_factory(market.address, market.settings.data_dir)
+    return nginx_factory(market.address, market.settings.data_dir, site_port)

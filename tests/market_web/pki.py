@@ -22,6 +22,7 @@ class WebPki:
     visitor: Credential  # logged in, no role
     revoked: Credential  # revoked in the intermediate's CRL
     untrusted: Credential  # issued by a CA nginx does not trust
+    service: Credential  # signs the market's published lists
     host_cert: Path  # nginx's certificate + the intermediate (chain)
     host_key: Path
     root_pem: Path  # what a browser must trust for the host certificate
@@ -50,6 +51,7 @@ def build_web_pki(pki: TestPki, directory: Path) -> WebPki:
         visitor=person("Victor Visitor"),
         revoked=pki.revoked,
         untrusted=pki.untrusted_endorser,
+        service=person("imagelist market service"),
         host_cert=host_cert,
         host_key=host_key,
         root_pem=root_pem,

@@ -240,6 +240,9 @@ def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
         return response
 
     app.include_router(store_router())  # /store (ADR 0020)
+    from ..web import mount_web  # the pages and logins (issue 13, ADR 0025)
+
+    mount_web(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -21,19 +21,22 @@ __all__ = ["WebSettings", "mount_web"]
 def mount_web(
     app: FastAPI,
     settings: MarketSettings,
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session] | None = None,
     web_settings: WebSettings | None = None,
 ) -> WebContext:
-    """Add the pages, logins and static files to ``app``."""
-    from . import login, pages
+    """Add the pages, logins and static files to ``app`` (sessions on ``app.state.engine``)."""
+    from . import editor, login, pages, vopages
 
     if web_settings is None:
         web_settings = WebSettings.from_env(settings.data_dir)
+    if sessions is None:
+        sessions = sessionmaker(app.state.engine, expire_on_commit=False)
     key = load_secret(web_settings.session_key_file, create=True)
     context = WebContext(settings=settings, web=web_settings, sessions=sessions)
     app.state.market_web = context
     app.add_middleware(SessionMiddleware, key=key, max_age=web_settings.session_max_age)
     app.include_router(login.router)
-    app.include_router(pages.router)
+    for module in (pages, editor, vopages):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return context

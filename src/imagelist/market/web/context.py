@@ -51,6 +51,13 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     """A page (or an HTMX fragment) with the caller and the CSRF token in its context."""
     context = web(request)
     values.setdefault("me", getattr(request.state, "me", None))
+    flashed = request.session.pop("flash", None)  # a message left by the previous action
+    if (
+        isinstance(flashed, list)
+        and len(flashed) == 2
+        and not (values.get("error") or values.get("notice"))
+    ):
+        values["error" if flashed[0] == "error" else "notice"] = str(flashed[1])
     response: Response = context.templates.TemplateResponse(
         request,
         template,

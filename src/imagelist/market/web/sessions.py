@@ -93,7 +93,8 @@ class _Session(dict[str, Any]):
         super().clear()
 
     def pop(self, key: str, *default: Any) -> Any:
-        self.modified = True
+        if key in self:
+            self.modified = True
         return super().pop(key, *default)
 
 
