@@ -41,6 +41,7 @@ from ..db.market.models import (
     VoListEntry,
 )
 from ..errors import MarketPublishError
+from . import openpgp_signing  # noqa: F401  (registers the OpenPGP signer, ADR 0021)
 from .listbuild import (
     ImageEntry,
     ListHeader,
@@ -81,6 +82,8 @@ class PublicationSettings:
     service_key: Path | None
     creator: str = DEFAULT_CREATOR
     vo_list_days: int = DEFAULT_VO_LIST_DAYS
+    #: The OpenPGP key of ``image.list.json.asc`` (:mod:`.openpgp_signing`), if configured.
+    openpgp_key: Path | None = None
 
     @classmethod
     def of(cls, settings: Any) -> PublicationSettings:
@@ -94,6 +97,7 @@ class PublicationSettings:
             service_key=settings.signer_key,
             creator=str(settings.service_name or DEFAULT_CREATOR),
             vo_list_days=int(settings.vo_list_expiry_days),
+            openpgp_key=getattr(settings, "openpgp_key", None),
         )
 
 

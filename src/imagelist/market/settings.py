@@ -37,6 +37,9 @@ class MarketSettings:
     signer_cert: Path | None = None
     signer_key: Path | None = None
     signer_chain: Path | None = None
+    #: The OpenPGP secret key (armored, unencrypted, mode 0600) that signs ``image.list.json``
+    #: of every publication; its certificate is served at ``/keys/`` (ADR 0021).
+    openpgp_key: Path | None = None
     #: Base URL the market is reached at (``hv:uri`` of published lists), no trailing slash.
     public_base_url: str = "http://127.0.0.1:8080"
     #: Reverse proxies (IP addresses or networks) whose X-SSL-Client-* headers are trusted.

@@ -35,6 +35,7 @@ from ...db.engine import db_reason
 from ...db.market import open_database
 from ...errors import DatabaseError, ImageListError, MarketError
 from ..jobs import JobRunner
+from ..openpgp_signing import keys_router
 from ..settings import MarketSettings
 from ..store_routes import store_router
 from . import routes_appliances, routes_misc, routes_versions, routes_vos
@@ -240,6 +241,7 @@ def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
         return response
 
     app.include_router(store_router())  # /store (ADR 0020)
+    app.include_router(keys_router())  # /keys/: the OpenPGP certificate (ADR 0021)
     from ..web import mount_web  # the pages and logins (issue 13, ADR 0025)
 
     mount_web(app, settings)
