@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import stat
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -43,10 +41,13 @@ from requests.utils import get_environ_proxies
 
 from . import __version__
 from .errors import FetchError, FetchTimeoutError, HttpStatusError, ListTooLargeError
+from .fetch_limits import DEFAULT_MAX_BYTES, FetchLimits, FetchResult
+from .http_reasons import describe_error, is_timeout, shorten
 from .https import HttpsTrust, igtf_https_enabled
 from .trust.store import TrustStore
 from .urls import (
     RANK,
+    quote_location,
     redact_url,
     redact_url_safe,
     same_origin,
@@ -68,98 +69,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Largest list accepted unless told otherwise (a 1,000-image list is about 1 MiB).
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 USER_AGENT = f"vmcatcher/{__version__} (imagelist)"
 _CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    """Timeouts (seconds), the size cap (bytes) and the redirect limit of one retrieval."""
-
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    max_time: float = 300.0
-    max_bytes: int = DEFAULT_MAX_BYTES
-    max_redirects: int = 5
-
-    def __post_init__(self) -> None:
-        for name in ("connect_timeout", "read_timeout", "max_time"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
-        if self.max_bytes < 1 or self.max_redirects < 0:
-            raise ValueError("max_bytes must be positive and max_redirects not negative")
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """What a retrieval gave: the bytes, or ``not_modified`` after a 304.
-
-    ``url`` is the URL the bytes came from (after redirects, without credentials); ``etag`` and
-    ``last_modified`` are the validators to send next time (None for files).
-    """
-
-    url: str
-    data: bytes | None
-    not_modified: bool = False
-    etag: str | None = None
-    last_modified: str | None = None
-    status: int = 200
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _reason(exc: BaseException) -> str:
-    """The most specific message in an exception chain (requests wraps urllib3 wraps OSError)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    best = str(exc)
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return f"certificate verify failed: {current.verify_message}"
-        if isinstance(current, ConnectionRefusedError):
-            return "connection refused"
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            best = str(reason)
-            current = reason
-            continue
-        args = getattr(current, "args", ())
-        nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
-        current = nested or current.__cause__ or current.__context__
-    return _short(best)
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return False
-        # urllib3 derives NewConnectionError (refused, unreachable, no route) from its
-        # ConnectTimeoutError: only the socket error beneath it says whether it timed out.
-        if not isinstance(current, urllib3.exceptions.NewConnectionError) and isinstance(
-            current,
-            requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError,
-        ):
-            return True
-        args = getattr(current, "args", ())
-        nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
-        reason = getattr(current, "reason", None)
-        current = (
-            nested
-            or (reason if isinstance(reason, BaseException) else None)
-            or current.__cause__
-            or current.__context__
-        )
-    return False
 
 
 class Fetcher:
@@ -351,7 +263,7 @@ class Fetcher:
                         status=304,
                     )
                 if status != 200:
-                    reason = f" {_short(response.reason)}" if response.reason else ""
+                    reason = f" {shorten(response.reason)}" if response.reason else ""
                     raise HttpStatusError(
                         f"cannot retrieve {current}: HTTP {status}{reason}", status=status
                     )
@@ -390,13 +302,13 @@ class Fetcher:
                 verify=True,  # the https adapter applies HttpsTrust whatever this says
             )
         except requests.RequestException as exc:
-            if _is_timeout(exc):
+            if is_timeout(exc):
                 raise FetchTimeoutError(
-                    f"cannot retrieve {url}: timed out ({_reason(exc)})"
+                    f"cannot retrieve {url}: timed out ({describe_error(exc)})"
                 ) from None
-            raise FetchError(f"cannot retrieve {url}: {_reason(exc)}") from None
+            raise FetchError(f"cannot retrieve {url}: {describe_error(exc)}") from None
         except (ValueError, OSError) as exc:  # e.g. an invalid port or host in the URL
-            raise FetchError(f"cannot retrieve {url}: {_short(str(exc))}") from None
+            raise FetchError(f"cannot retrieve {url}: {shorten(str(exc))}") from None
 
     def _redirect_target(self, current: str, response: requests.Response) -> str:
         location = response.headers.get("Location")
@@ -404,7 +316,7 @@ class Fetcher:
             raise FetchError(
                 f"cannot retrieve {current}: HTTP {response.status_code} without a Location"
             )
-        target = urljoin(current, _quote_unsafe(location))
+        target = urljoin(current, quote_location(location))
         rank = scheme_rank(target)
         if rank == 0:  # file:, ftp:...: named by a server; not followed and not echoed (ADR 0010)
             scheme = urlsplit(target).scheme.lower()[:20] or "relative"
@@ -449,18 +361,14 @@ class Fetcher:
                     )
                 chunks.append(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if _is_timeout(exc):
+            if is_timeout(exc):
                 raise FetchTimeoutError(
                     f"cannot retrieve {url}: the server stalled after {total} bytes "
                     f"(no data for {self.limits.read_timeout:g} s)"
                 ) from None
+            reason = describe_error(exc)
             raise FetchError(
-                f"cannot retrieve {url}: connection broken after {total} bytes ({_reason(exc)})"
+                f"cannot retrieve {url}: connection broken after {total} bytes ({reason})"
             ) from None
         raw.release_conn()  # the body is complete: keep the connection for the next list
         return b"".join(chunks)
-
-
-def _quote_unsafe(location: str) -> str:
-    """Percent-encode spaces and non-ASCII in a Location header, keeping reserved characters."""
-    return quote(location, safe="%/:=&?~#+!$,;'@()*[]")

@@ -236,7 +236,7 @@ def _check(path: str, key: Key, value: Any) -> Any:
     if key.dotted == "database.file_mode" and value not in ("0600", "0640"):
         raise _fail(path, f'database.file_mode must be "0600" or "0640", not {value!r}')
     if key.dotted == "subscriber.output_format":
-        from .subscriber.views import FORMATS  # only when the file sets it
+        from .subscriber.render import FORMATS  # only when the file sets it
 
         if value.lower() not in (name.lower() for name in FORMATS):
             raise _fail(path, f"{key.dotted} must be one of {', '.join(FORMATS)}, not {value!r}")

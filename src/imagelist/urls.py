@@ -1,11 +1,16 @@
-"""URL helpers of the fetcher: credentials in URLs, redaction, origins, scheme strength."""
+"""URL helpers: credentials in URLs, redaction, origins, scheme strength, Location quoting.
+
+Pure string work (no HTTP): the fetcher, the downloader, the subscriber's decisions and the
+status report all use them, so that a pure module never imports :mod:`imagelist.fetch`.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "RANK",
+    "quote_location",
     "redact_url",
     "redact_url_safe",
     "same_origin",
@@ -64,3 +69,8 @@ def same_origin(first: str, second: str) -> bool:
 def scheme_rank(url: str) -> int:
     """How strong a URL's transport is: 2 https, 1 http, 0 anything else (file, ...)."""
     return RANK.get(urlsplit(url).scheme.lower(), 0)
+
+
+def quote_location(location: str) -> str:
+    """Percent-encode spaces and non-ASCII in a Location header, keeping reserved characters."""
+    return quote(location, safe="%/:=&?~#+!$,;'@()*[]")

@@ -55,8 +55,9 @@ from ..errors import (
     ImageListError,
     ImageVerificationError,
 )
-from ..fetch import Fetcher, redact_url_safe
+from ..fetch import Fetcher
 from ..hashing import CHUNK, StreamHasher
+from ..urls import redact_url_safe
 from .jobs import DownloadJob, DownloadLimits, DownloadResult, Transfer
 from .partial import PartialFile, free_space, hash_file, size_text
 

@@ -34,7 +34,6 @@ from ..events import (
 from ..fetch import Fetcher
 from ..monitoring.runs import alarm_store, cache_facts, outbox_attempts
 from ..site_config import setting_source
-from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
 from . import _cache_admin
 from ._cache_output import (
@@ -48,6 +47,7 @@ from ._cache_output import (
 from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._json import emit_error
 from ._monitoring_options import add_monitoring_options, monitoring_for
+from ._vmcatcher_options import add_common_logging, add_database_option
 
 __all__ = ["build_parser", "main"]
 

@@ -15,7 +15,10 @@ from pathlib import Path
 from ..errors import UsageError
 from ..openpgp import read_certificates
 from ..subscriber import endorsers
-from ..subscriber.commands import (
+from ..subscriber.render import render_endorser_info, render_endorsers, render_links
+from ..trust.typed_dn import normalise_typed_dn
+from ._common import make_parser, parse_with_site_config, run_command, write_output
+from ._vmcatcher_options import (
     add_common_logging,
     add_database_option,
     add_format_option,
@@ -23,9 +26,6 @@ from ..subscriber.commands import (
     selected_action,
     setup_logging,
 )
-from ..subscriber.views import render_endorser_info, render_endorsers, render_links
-from ..trust.typed_dn import normalise_typed_dn
-from ._common import make_parser, parse_with_site_config, run_command, write_output
 
 __all__ = ["main"]
 

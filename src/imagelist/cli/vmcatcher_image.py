@@ -12,7 +12,12 @@ from collections.abc import Sequence
 
 from ..db.engine import reader
 from ..errors import UsageError
-from ..subscriber.commands import (
+from ..subscriber.images import image_details, image_states, select_images, set_cache
+from ..subscriber.render import render_image_info, render_image_states
+from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
+from ..subscriber.update import RunVerifier
+from ._common import make_parser, parse_with_site_config, run_command, write_output
+from ._vmcatcher_options import (
     add_common_logging,
     add_database_option,
     add_format_option,
@@ -20,11 +25,6 @@ from ..subscriber.commands import (
     selected_action,
     setup_logging,
 )
-from ..subscriber.images import image_details, image_states, select_images, set_cache
-from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
-from ..subscriber.update import RunVerifier
-from ..subscriber.views import render_image_info, render_image_states
-from ._common import make_parser, parse_with_site_config, run_command, write_output
 
 __all__ = ["main"]
 

@@ -20,11 +20,11 @@ from ..errors import ImageListError, UsageError
 from ..monitoring.alarms import Level, alarms, check_line, worst
 from ..monitoring.render import render_json, render_text
 from ..monitoring.status import gather, list_hashes, read_cache
-from ..subscriber.commands import add_common_logging, add_database_option
 from ..subscriber.settings import database_url, log_config, trust_directory
 from ..trust import TrustStore
 from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._monitoring_options import add_threshold_options, thresholds
+from ._vmcatcher_options import add_common_logging, add_database_option
 
 __all__ = ["build_parser", "main"]
 

@@ -19,19 +19,12 @@ from ..db.subscriber import open_database
 from ..db.subscriber.legacy import migrate_legacy
 from ..errors import ImageListError, UsageError
 from ..events import DEFAULT_HANDLER_TIMEOUT, EventDispatcher, build_dispatcher
-from ..fetch import DEFAULT_MAX_BYTES, Fetcher, FetchLimits, redact_url_safe
+from ..fetch import DEFAULT_MAX_BYTES, Fetcher, FetchLimits
 from ..monitoring.runs import update_failures
 from ..subscriber import subscriptions as subs
-from ..subscriber.commands import (
-    add_common_logging,
-    add_database_option,
-    add_format_option,
-    open_engine,
-    selected_action,
-    setup_logging,
-)
 from ..subscriber.decide import Policy
 from ..subscriber.openpgp_certs import set_signature_policy
+from ..subscriber.render import render_subscription_info, render_subscriptions, render_update
 from ..subscriber.settings import (
     database_url,
     event_command,
@@ -40,11 +33,19 @@ from ..subscriber.settings import (
     trust_directory,
 )
 from ..subscriber.update import RunVerifier, Updater, exit_code
-from ..subscriber.views import render_subscription_info, render_subscriptions, render_update
 from ..trust import CrlPolicy, TrustStore
+from ..urls import redact_url_safe
 from ._common import make_parser, parse_with_site_config, run_command, write_output
 from ._monitoring_options import add_monitoring_options, monitoring_for
 from ._trust_options import add_key_policy_option, key_policy
+from ._vmcatcher_options import (
+    add_common_logging,
+    add_database_option,
+    add_format_option,
+    open_engine,
+    selected_action,
+    setup_logging,
+)
 
 __all__ = ["main"]
 

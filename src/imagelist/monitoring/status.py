@@ -28,11 +28,11 @@ from ..db.subscriber.models import (
     SubscriptionStatus,
 )
 from ..errors import ImageListError
-from ..fetch import redact_url
 from ..smime import read_signed, stored_signer
 from ..subscriber.images import available
 from ..trust import TrustStore
 from ..trust.dn import issuer_oneline, subject_oneline
+from ..urls import redact_url
 
 __all__ = [
     "CaStatus",

@@ -2,7 +2,7 @@
 
 ``update.py`` is the pipeline of ``vmcatcher_subscribe -U`` (fetch → verify → decide → persist →
 emit) and ``decide.py`` its pure decision step; ``subscriptions.py``, ``endorsers.py`` and
-``images.py`` are the other commands' operations; ``views.py`` renders the output formats.
+``images.py`` are the other commands' operations; ``render.py`` renders the output formats.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..db.subscriber import DEFAULT_DATABASE_URL
 from ..errors import UsageError
 from ..trust import TrustStore, default_trust_dir
-from .views import FORMATS
+from .render import FORMATS
 
 __all__ = [
     "database_url",

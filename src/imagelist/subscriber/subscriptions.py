@@ -48,7 +48,8 @@ from ..errors import (
     UnsafeIdentifierError,
     UsageError,
 )
-from ..fetch import Fetcher, split_credentials
+from ..fetch import Fetcher
+from ..urls import split_credentials
 from ..verify import ListVerifier, VerifiedList, check_dates
 from .decide import UPDATE_MODE_ACCEPT, UPDATE_MODE_SUBSCRIBE, normalise_uri
 from .images import image_states

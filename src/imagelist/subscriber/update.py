@@ -39,11 +39,12 @@ from ..db.subscriber.models import (
 )
 from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
-from ..fetch import Fetcher, redact_url
+from ..fetch import Fetcher
 from ..monitoring.record import UpdateRecord, record_updates
 from ..openpgp import Certificate
 from ..trust import CrlPolicy, TrustStore
 from ..trust.keys import KeyPolicy
+from ..urls import redact_url
 from ..verify import ListVerifier
 from .decide import (
     ChangeKind,

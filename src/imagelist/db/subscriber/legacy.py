@@ -32,7 +32,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from ...document import is_safe_identifier
 from ...errors import DatabaseError, LegacyDatabaseError, UsageError
-from ...fetch import split_credentials
+from ...urls import split_credentials
 from ..engine import redact_url
 from . import LEGACY_TABLES, db_reason
 from .models import (

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from ..cli._common import add_logging_options, configure_logging
 from ..db.subscriber import open_database
 from ..errors import UsageError
-from .settings import database_url, log_config, output_format
-from .views import FORMATS
+from ..subscriber.render import FORMATS
+from ..subscriber.settings import database_url, log_config, output_format
+from ._common import add_logging_options, configure_logging
 
 __all__ = [
     "add_common_logging",
