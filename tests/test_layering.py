@@ -32,6 +32,7 @@ PURE = (
     "imagelist.versions",
     "imagelist.verify",
     "imagelist.smime",
+    "imagelist.smime_mime",
     "imagelist.trust",
     "imagelist.subscriber.decide",
     "imagelist.subscriber.decision",

@@ -57,9 +57,10 @@ from ..errors import (
 )
 from ..fetch import Fetcher
 from ..hashing import CHUNK, StreamHasher
+from ..progress import human_bytes
 from ..urls import redact_url_safe
 from .jobs import DownloadJob, DownloadLimits, DownloadResult, Transfer
-from .partial import PartialFile, free_space, hash_file, size_text
+from .partial import PartialFile, free_space, hash_file
 
 __all__ = [
     "CHUNK",
@@ -237,8 +238,8 @@ class Downloader:
         available = free_space(job.path.parent)
         if needed > available:
             raise DiskSpaceError(
-                f"{job.identifier} needs {size_text(needed)} more, but only "
-                f"{size_text(available)} are free in {job.path.parent}"
+                f"{job.identifier} needs {human_bytes(needed)} more, but only "
+                f"{human_bytes(available)} are free in {job.path.parent}"
             )
 
     def _run(

@@ -20,7 +20,7 @@ from ..hashing import StreamHasher, hash_descriptor
 from .jobs import DownloadJob
 from .safefs import Modes, open_nofollow, open_partial
 
-__all__ = ["PartialFile", "free_space", "hash_file", "size_text"]
+__all__ = ["PartialFile", "free_space", "hash_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +40,6 @@ def free_space(directory: Path) -> int:
     """Bytes available to us in ``directory``'s filesystem."""
     info = os.statvfs(directory)
     return info.f_bavail * info.f_frsize
-
-
-def size_text(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns at GiB
 
 
 class PartialFile:

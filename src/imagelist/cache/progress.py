@@ -1,36 +1,20 @@
-"""What a person sees: a progress bar per download on a terminal, and the summary line.
+"""What a ``vmcatcher_cache`` run reports: the summary line, its counts and exit code.
 
-The display is hand-written (ADR 0018): two dozen lines of ANSI redraws, no dependency, flat
-memory and CPU; ``tqdm``/``rich`` would add a dependency for the same output.
+The progress bars drawn while it runs are :class:`imagelist.progress.ProgressDisplay` (the one
+progress display of the commands), re-exported here.
 """
 
 from __future__ import annotations
 
-import shutil
-import threading
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from ..errors import EXIT_EVENTS_FAILED, EXIT_IMAGES_FAILED
-from .jobs import Transfer
+from ..progress import ProgressDisplay, human_bytes, progress_line
 
-__all__ = ["ImageResult", "ProgressDisplay", "Summary", "human_bytes"]
+__all__ = ["ImageResult", "ProgressDisplay", "Summary", "human_bytes", "progress_line"]
 
-_BAR = 20
 #: Image ids named in the summary line (the log has them all).
 _NAMED = 5
-
-
-def human_bytes(count: float) -> str:
-    """``1.5 GiB``, ``320.0 MiB``, ``12 B``."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _names(identifiers: list[str]) -> str:
@@ -125,119 +109,3 @@ class Summary:
             if count:
                 text += f"; {count} {what}"
         return text
-
-
-def _duration(seconds: float | None) -> str:
-    """``0:42``, ``1:02:03``; ``--:--`` when unknown."""
-    if seconds is None:
-        return "--:--"
-    total = int(seconds + 0.5)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def progress_line(transfer: Transfer, title: str, now: float, width: int) -> str:
-    """``<title> [####....]  45.0%  135.0 MiB/300.0 MiB  12.5 MiB/s  ETA 0:13``.
-
-    The rate is this run's bytes over this run's time (a resumed download does not count the
-    bytes it already had); the ETA is what is left at that rate.
-    """
-    size = max(transfer.size, 1)
-    fraction = min(1.0, transfer.done / size)
-    filled = int(fraction * _BAR)
-    elapsed = max(now - transfer.started, 1e-6)
-    rate = transfer.received / elapsed
-    left = max(transfer.size - transfer.done, 0)
-    eta = left / rate if rate > 0 else None
-    tail = (
-        f" [{'#' * filled}{'.' * (_BAR - filled)}] {fraction * 100:5.1f}% "
-        f"{human_bytes(transfer.done):>9}/{human_bytes(transfer.size):<9} "
-        f"{human_bytes(rate):>9}/s ETA {_duration(eta):>5}"
-    )
-    room = max(8, width - len(tail) - 1)
-    name = " ".join(title.split()) or transfer.identifier
-    if len(name) > room:
-        name = name[: room - 1] + "…"
-    return f"{name:<{room}}{tail}"
-
-
-class ProgressDisplay:
-    """Redraws, every ``interval``, a line ``images <done>/<total>`` and one line per active
-    download (title, bar, bytes done/total, rate, ETA) on ``stream``, a terminal.
-
-    Memory and CPU stay flat: one string per active download per redraw (at most ``--jobs``
-    lines), whatever the size of the images or the number of images.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO,
-        transfers: Callable[[], list[Transfer]],
-        *,
-        titles: Mapping[str, str] | None = None,
-        total: int = 0,
-        interval: float = 0.25,
-        width: int | None = None,
-    ) -> None:
-        self.stream = stream
-        self.transfers = transfers
-        self.titles = dict(titles or {})
-        self.total = total
-        self.completed = 0
-        self.interval = interval
-        self.width = width or shutil.get_terminal_size((100, 24)).columns
-        self._lines = 0
-        self._draw = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def lines(self) -> list[str]:
-        """What is drawn now (without the terminal's control sequences)."""
-        now = time.monotonic()
-        active = sorted(self.transfers(), key=lambda transfer: transfer.identifier)
-        shown = [f"images {self.completed}/{self.total} done, {len(active)} downloading"]
-        for transfer in active:
-            title = self.titles.get(transfer.identifier, transfer.identifier)
-            shown.append(progress_line(transfer, title, now, self.width - 1))
-        return shown
-
-    def finished(self) -> None:
-        """One download ended (verified or failed): count it and redraw."""
-        self.completed += 1
-        self.render()
-
-    def render(self) -> None:
-        """Draw the current lines over the previous ones."""
-        with self._draw:  # the redraw thread and finished() both draw
-            lines = self.lines()
-            out = f"\x1b[{self._lines}F" if self._lines else ""  # back to the first line
-            for line in lines:
-                out += "\x1b[2K" + line + "\n"
-            for _ in range(self._lines - len(lines)):
-                out += "\x1b[2K\n"
-            if self._lines > len(lines):
-                out += f"\x1b[{self._lines - len(lines)}F"
-            self._lines = len(lines)
-            self.stream.write(out)
-            self.stream.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.render()
-
-    def start(self) -> None:
-        """Start redrawing in the background."""
-        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and erase the bars."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._lines:
-            self.stream.write(f"\x1b[{self._lines}F" + "\x1b[2K\n" * self._lines)
-            self.stream.write(f"\x1b[{self._lines}F")
-            self.stream.flush()
-            self._lines = 0

@@ -11,13 +11,13 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, cast
 
 from ..db.publisher import DEFAULT_DATABASE_URL, open_database
 from ..errors import UsageError
+from ..progress import terminal_progress as _progress
 from ..publisher import actions
 from ..publisher.actions import KIND_NAMES as _NAMES
 from ..publisher.actions import KINDS as _KINDS
@@ -296,42 +296,6 @@ def _key_value(args: argparse.Namespace, kind: Kind) -> tuple[str, str]:
     if value is None:
         raise UsageError(f"--key-set-{kind} needs --key-value-{kind} or --key-value-{kind}-file")
     return key, value
-
-
-class _ProgressLine:
-    """A progress line on stderr (a terminal): percentage and rate, at most 4 times a second."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label = label
-        self.total = total
-        self.start = time.monotonic()
-        self.last = 0.0
-        self.open = False
-
-    def __call__(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.25 and done < self.total:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-6) / 2**20
-        percent = min(100, 100 * done // self.total)
-        sys.stderr.write(f"\r{self.label}: {percent:3d}% {rate:8.1f} MiB/s")
-        sys.stderr.flush()
-        self.open = True
-
-    def close(self) -> None:
-        """End the line (the byte count may not reach the total, e.g. after compression)."""
-        if self.open:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.open = False
-
-
-def _progress(label: str, total: int) -> _ProgressLine | None:
-    """A progress line if stderr is a terminal."""
-    if not sys.stderr.isatty() or total <= 0:
-        return None
-    return _ProgressLine(label, total)
 
 
 def _print_lines(lines: Sequence[str]) -> None:

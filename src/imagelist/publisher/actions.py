@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import UsageError
-from .store import Kind, PublisherStore, vmcaster_json
+from .rows import KIND_NAMES, Kind, vmcaster_json
+from .store import PublisherStore
 
 if TYPE_CHECKING:
     from ..openpgp import SigningKey
@@ -48,7 +49,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 KINDS: tuple[Kind, ...] = ("imagelist", "image", "endorser")
-KIND_NAMES: dict[Kind, str] = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
 LinkKind = Literal["image", "endorser"]
 
 

@@ -8,9 +8,7 @@ back the same JSON shapes it printed.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +20,23 @@ from sqlalchemy.orm import Session
 
 from ..db.engine import transaction
 from ..db.publisher import models
-from ..errors import DocumentError, PublishObjectNotFoundError, UsageError
-from ..versions import compare_versions
+from ..errors import DocumentError, PublishObjectNotFoundError
+from .rows import (
+    INT_LIKE,
+    KIND_NAMES,
+    RESERVED_KEYS,
+    Kind,
+    add_link,
+    check_identifier,
+    check_key,
+    image_object,
+    link_model,
+    new_object,
+    newer_or_equal,
+    set_items,
+    stored_text,
+    vmcaster_json,
+)
 
 __all__ = [
     "RESERVED_KEYS",
@@ -35,30 +48,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-Kind = Literal["imagelist", "image", "endorser"]
-
-#: Keys that come from the database structure, not from key/value rows.
-RESERVED_KEYS: dict[Kind, frozenset[str]] = {
-    "imagelist": frozenset({"dc:identifier", "hv:endorser", "hv:images"}),
-    "image": frozenset({"dc:identifier"}),
-    "endorser": frozenset({"hv:dn"}),
-}
-_NAMES: dict[Kind, str] = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
-_INT_LIKE = re.compile(r"\s*[+-]?[0-9]+\s*")
-
-
-def stored_text(value: object) -> str:
-    """How an imported JSON value is stored: strings as they are, anything else as JSON text."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def _size_value(identifier: str, text: str) -> int | str:
-    """``hv:size`` as vmcaster showed it: an integer, or the text if it is not one."""
-    if _INT_LIKE.fullmatch(text):
-        return int(text)
-    logger.warning("image %s: hv:size %r is not an integer", identifier, text)
-    return text
 
 
 @dataclass(frozen=True)
@@ -101,16 +90,8 @@ class PublisherStore:
     def _get(self, session: Session, kind: Kind, identifier: str) -> Any:
         found = self._find(session, kind, identifier)
         if found is None:
-            raise PublishObjectNotFoundError(f"{_NAMES[kind]} {identifier!r} does not exist")
+            raise PublishObjectNotFoundError(f"{KIND_NAMES[kind]} {identifier!r} does not exist")
         return found
-
-    @staticmethod
-    def _metadata_model(kind: Kind) -> Any:
-        return {
-            "imagelist": models.ImageListMetadata,
-            "image": models.ImageMetadata,
-            "endorser": models.EndorserMetadata,
-        }[kind]
 
     # --- objects ----------------------------------------------------------------------------------
 
@@ -130,13 +111,13 @@ class PublisherStore:
 
     def add(self, kind: Kind, identifier: str) -> bool:
         """Create an empty object; False (and nothing changes) if it exists already."""
-        _check_identifier(kind, identifier)
+        check_identifier(kind, identifier)
         with self._transaction() as session:
             if self._find(session, kind, identifier) is not None:
-                logger.warning("%s %s already exists", _NAMES[kind], identifier)
+                logger.warning("%s %s already exists", KIND_NAMES[kind], identifier)
                 return False
-            session.add(_new(kind, identifier))
-        logger.info("added %s %s", _NAMES[kind], identifier)
+            session.add(new_object(kind, identifier))
+        logger.info("added %s %s", KIND_NAMES[kind], identifier)
         return True
 
     def delete(self, kind: Kind, identifier: str) -> None:
@@ -144,7 +125,7 @@ class PublisherStore:
         with self._transaction() as session:
             obj = self._get(session, kind, identifier)
             session.delete(obj)
-        logger.info("deleted %s %s", _NAMES[kind], identifier)
+        logger.info("deleted %s %s", KIND_NAMES[kind], identifier)
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -165,10 +146,10 @@ class PublisherStore:
     def set_keys(self, kind: Kind, identifier: str, values: Mapping[str, str]) -> None:
         """Create or overwrite several keys in one transaction."""
         for key in values:
-            _check_key(kind, key)
+            check_key(kind, key)
         with self._transaction() as session:
             obj = self._get(session, kind, identifier)
-            _set_items(obj, kind, values)
+            set_items(obj, kind, values)
 
     def delete_key(self, kind: Kind, identifier: str, key: str) -> bool:
         """Delete a key; False (with a warning) if the object has no such key."""
@@ -178,7 +159,7 @@ class PublisherStore:
                 if item.key == key:
                     obj.items.remove(item)
                     return True
-        logger.warning("%s %s has no key %s", _NAMES[kind], identifier, key)
+        logger.warning("%s %s has no key %s", KIND_NAMES[kind], identifier, key)
         return False
 
     # --- links ------------------------------------------------------------------------------------
@@ -186,7 +167,7 @@ class PublisherStore:
     def link(self, kind: Literal["image", "endorser"], imagelist: str, identifier: str) -> bool:
         """Link an image or an endorser to a list; False if already linked."""
         with self._transaction() as session:
-            return _link(
+            return add_link(
                 session,
                 self._get(session, "imagelist", imagelist),
                 self._get(session, kind, identifier),
@@ -198,20 +179,20 @@ class PublisherStore:
         with self._transaction() as session:
             owner = self._get(session, "imagelist", imagelist)
             other = self._get(session, kind, identifier)
-            model, column = _link_model(kind)
+            model, column = link_model(kind)
             result = session.execute(
                 delete(model).where(model.imagelist_id == owner.id, column == other.id)
             )
             if not getattr(result, "rowcount", 0):
                 raise PublishObjectNotFoundError(
-                    f"{_NAMES[kind]} {identifier!r} is not linked to image list {imagelist!r}"
+                    f"{KIND_NAMES[kind]} {identifier!r} is not linked to image list {imagelist!r}"
                 )
 
     def linked(self, kind: Literal["image", "endorser"], imagelist: str) -> list[str]:
         """Identifiers (endorsers: subjects) linked to a list, in link order."""
         with self._transaction() as session:
             owner = self._get(session, "imagelist", imagelist)
-            model, column = _link_model(kind)
+            model, column = link_model(kind)
             target = models.Image if kind == "image" else models.Endorser
             name = models.Image.identifier if kind == "image" else models.Endorser.subject
             query = (
@@ -241,13 +222,13 @@ class PublisherStore:
     def show_image(self, identifier: str) -> dict[str, Any]:
         """``--show-image``: the image keys, ``dc:identifier`` and an integer ``hv:size``."""
         keys = self.keys("image", identifier)
-        return _image_object(identifier, keys)
+        return image_object(identifier, keys)
 
     def show_endorser(self, subject: str) -> dict[str, Any]:
         """``--show-endorser``: ``hv:dn`` and the keys, integer-looking values as integers."""
         out: dict[str, Any] = {"hv:dn": subject}
         for key, value in self.keys("endorser", subject).items():
-            out[key] = int(value) if _INT_LIKE.fullmatch(value) else value
+            out[key] = int(value) if INT_LIKE.fullmatch(value) else value
         return out
 
     def list_content(
@@ -258,7 +239,7 @@ class PublisherStore:
             owner = self._get(session, "imagelist", identifier)
             keys = {item.key: item.value for item in owner.items}
             images = [
-                _image_object(image.identifier, {item.key: item.value for item in image.items})
+                image_object(image.identifier, {item.key: item.value for item in image.items})
                 for image in session.scalars(
                     select(models.Image)
                     .join(models.ImageListImage, models.ImageListImage.image_id == models.Image.id)
@@ -299,7 +280,7 @@ class PublisherStore:
         """After a successful upload: store the published version and dates."""
         with self._transaction() as session:
             owner = self._get(session, "imagelist", identifier)
-            _set_items(owner, "imagelist", values)
+            set_items(owner, "imagelist", values)
             owner.updated = when
 
     # --- import (reference §3.7) ------------------------------------------------------------------
@@ -318,18 +299,18 @@ class PublisherStore:
         identifier = content.get("dc:identifier")
         if not isinstance(identifier, str) or not identifier:
             raise DocumentError("cannot import: hv:imagelist has no dc:identifier", exit_code=20)
-        _check_identifier("imagelist", identifier)
+        check_identifier("imagelist", identifier)
         with self._transaction() as session:
             owner = self._find(session, "imagelist", identifier)
             if owner is None:
-                owner = _new("imagelist", identifier)
+                owner = new_object("imagelist", identifier)
                 session.add(owner)
                 session.flush()
             self._import_images(session, owner, content.get("hv:images"))
             self._import_endorsers(session, owner, content.get("hv:endorser"))
             stored = {item.key: item.value for item in owner.items}
-            if _newer_or_equal(stored.get("hv:version"), content.get("hv:version")):
-                _set_items(
+            if newer_or_equal(stored.get("hv:version"), content.get("hv:version")):
+                set_items(
                     owner,
                     "imagelist",
                     {
@@ -363,14 +344,14 @@ class PublisherStore:
             assert isinstance(image, Mapping)
             obj = self._find(session, "image", ident)
             if obj is None:
-                _check_identifier("image", ident)
-                obj = _new("image", ident)
+                check_identifier("image", ident)
+                obj = new_object("image", ident)
                 session.add(obj)
                 session.flush()
-            _link(session, owner, obj, "image")
+            add_link(session, owner, obj, "image")
             stored = {item.key: item.value for item in obj.items}
-            if _newer_or_equal(stored.get("hv:version"), image.get("hv:version")):
-                _set_items(
+            if newer_or_equal(stored.get("hv:version"), image.get("hv:version")):
+                set_items(
                     obj,
                     "image",
                     {k: stored_text(v) for k, v in image.items() if k != "dc:identifier"},
@@ -390,100 +371,8 @@ class PublisherStore:
             assert isinstance(x509, Mapping)
             obj = self._find(session, "endorser", subject)
             if obj is None:
-                obj = _new("endorser", subject)
+                obj = new_object("endorser", subject)
                 session.add(obj)
                 session.flush()
-            _link(session, owner, obj, "endorser")
-            _set_items(
-                obj, "endorser", {k: stored_text(v) for k, v in x509.items() if k != "hv:dn"}
-            )
-
-
-# --- helpers --------------------------------------------------------------------------------------
-
-
-def _check_identifier(kind: Kind, identifier: str) -> None:
-    if (
-        not identifier
-        or not identifier.strip()
-        or "\n" in identifier
-        or len(identifier) > models.ID_LENGTH
-    ):
-        what = "subject" if kind == "endorser" else "identifier"
-        raise UsageError(f"invalid {_NAMES[kind]} {what} {identifier!r}")
-
-
-def _check_key(kind: Kind, key: str) -> None:
-    if key in RESERVED_KEYS[kind]:
-        raise UsageError(
-            f"key {key} of an {_NAMES[kind]} is reserved: it comes from the database, "
-            "not from a key/value"
-            if kind == "imagelist" or kind == "image"
-            else f"key {key} of an endorser is reserved: it is the endorser's subject"
-        )
-    if not key or len(key) > models.KEY_LENGTH:
-        raise UsageError(f"invalid key {key!r}")
-
-
-def _new(kind: Kind, identifier: str) -> Any:
-    if kind == "imagelist":
-        return models.ImageList(identifier=identifier)
-    if kind == "image":
-        return models.Image(identifier=identifier)
-    return models.Endorser(subject=identifier)
-
-
-def _set_items(obj: Any, kind: Kind, values: Mapping[str, str]) -> None:
-    model = PublisherStore._metadata_model(kind)
-    current = {item.key: item for item in obj.items}
-    for key, value in values.items():
-        item = current.get(key)
-        if item is None:
-            obj.items.append(model(key=key, value=value))
-        elif item.value != value:
-            item.value = value
-
-
-def _link_model(kind: Literal["image", "endorser"]) -> tuple[Any, Any]:
-    if kind == "image":
-        return models.ImageListImage, models.ImageListImage.image_id
-    return models.Endorsement, models.Endorsement.endorser_id
-
-
-def _link(session: Session, owner: Any, other: Any, kind: Literal["image", "endorser"]) -> bool:
-    model, column = _link_model(kind)
-    exists = session.scalars(
-        select(model.id).where(model.imagelist_id == owner.id, column == other.id)
-    ).first()
-    if exists is not None:
-        logger.info("%s already linked to image list %s", _NAMES[kind], owner.identifier)
-        return False
-    if kind == "image":
-        session.add(models.ImageListImage(imagelist_id=owner.id, image_id=other.id))
-    else:
-        session.add(models.Endorsement(imagelist_id=owner.id, endorser_id=other.id))
-    session.flush()
-    return True
-
-
-def _newer_or_equal(stored: str | None, imported: object) -> bool:
-    """vmcaster's rule: import keys when the stored version ≤ the imported one (default 0.0.0)."""
-    new = imported if isinstance(imported, str) and imported else "0.0.0"
-    return compare_versions(stored or "0.0.0", new) >= 0
-
-
-def _image_object(identifier: str, keys: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"dc:identifier": identifier}
-    for key, value in keys.items():
-        out[key] = _size_value(identifier, value) if key == "hv:size" else value
-    return out
-
-
-def vmcaster_json(document: Any) -> str:
-    """JSON text exactly as vmcaster 0.0.x (Python 2) wrote it: sorted keys, indent 4, ASCII.
-
-    Python 2's ``json.dumps(..., indent=4)`` separated items with ``", "``, so every line
-    that ends with a comma also ends with a space; this keeps those bytes, so ``--show-*``
-    output and signed lists are byte-identical to the old tool's.
-    """
-    return json.dumps(document, sort_keys=True, indent=4, separators=(", ", ": "))
+            add_link(session, owner, obj, "endorser")
+            set_items(obj, "endorser", {k: stored_text(v) for k, v in x509.items() if k != "hv:dn"})
