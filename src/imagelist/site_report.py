@@ -33,9 +33,9 @@ def _text(key: Key, value: Any) -> str:
         return f"{value:g}"
     text = str(value)
     if key.dotted == "database.url":
-        from .db.engine import redact_url  # SQLAlchemy only when printing
+        from .db.engine import hide_db_password  # SQLAlchemy only when printing
 
-        return redact_url(text)
+        return hide_db_password(text)
     return text
 
 

@@ -14,13 +14,13 @@ import contextlib
 import errno
 import logging
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import CachedFileError, EventDataError
+from ..fileio import NotRegularFileError, open_regular
 from ..hashing import hash_descriptor
 from .base import ImageSpec
 
@@ -65,8 +65,9 @@ def open_cached(spec: ImageSpec) -> Iterator[VerifiedFile]:
             f"image {spec.identifier}: cache directory {spec.path.parent}: {exc.strerror}"
         ) from None
     try:
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        descriptor = os.open(spec.path.name, flags, dir_fd=directory)
+        descriptor, info = open_regular(spec.path.name, dir_fd=directory)
+    except NotRegularFileError:
+        raise _refuse(spec, "is not a regular file") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _refuse(spec, "is a symbolic link") from None
@@ -77,10 +78,6 @@ def open_cached(spec: ImageSpec) -> Iterator[VerifiedFile]:
         raise _refuse(spec, f"cannot be opened ({exc.strerror})") from None
     finally:
         os.close(directory)
-    info = os.fstat(descriptor)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(descriptor)
-        raise _refuse(spec, "is not a regular file")
     handle = os.fdopen(descriptor, "rb")
     with handle:
         if spec.size is not None and info.st_size != spec.size:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..document import is_safe_identifier
 from ..errors import CacheError
-from ..fileio import fsync_directory
+from ..fileio import create_exclusive, fsync_directory, open_regular
 
 __all__ = [
     "DEFAULT_DIR_MODE",
@@ -173,17 +173,7 @@ def usable(directory: Path, name: str, modes: Modes | None = None) -> bool:
 
 def open_nofollow(path: Path) -> int:
     """Open a file of the cache for reading: never through a link, only a regular file."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OSError(errno.ELOOP, "it is a symbolic link") from None
-        raise
-    info = os.fstat(descriptor)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
-        os.close(descriptor)
-        raise OSError(errno.EPERM, "it is not a regular file with one link")
-    return descriptor
+    return open_regular(path, one_link=True)[0]
 
 
 def open_partial(directory: Path, name: str, modes: Modes | None = None) -> int:
@@ -204,7 +194,7 @@ def open_partial(directory: Path, name: str, modes: Modes | None = None) -> int:
             descriptor = os.open(path, os.O_RDWR | _NOFOLLOW)
         except FileNotFoundError:
             try:
-                return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, modes.file)
+                return create_exclusive(path, modes.file, read=True)
             except FileExistsError:
                 continue  # created by someone meanwhile: check it again
         except OSError as exc:
@@ -225,7 +215,7 @@ def _copy_across(source: Path, destination: Path, modes: Modes) -> None:
         os.unlink(temporary)  # a leftover or planted name: only the name goes
     reader = open_nofollow(source)
     try:
-        writer = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, modes.file)
+        writer = create_exclusive(temporary, modes.file)
         try:
             while chunk := os.read(reader, 1024 * 1024):
                 view = memoryview(chunk)

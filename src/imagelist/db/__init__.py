@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .engine import make_engine, migrate, redact_url
+from .engine import hide_db_password, make_engine, migrate
 
-__all__ = ["make_engine", "migrate", "redact_url"]
+__all__ = ["hide_db_password", "make_engine", "migrate"]

@@ -32,11 +32,11 @@ from .files import create_sqlite_file_privately
 __all__ = [
     "database_error",
     "db_reason",
+    "hide_db_password",
     "make_engine",
     "migrate",
     "open_schema",
     "reader",
-    "redact_url",
     "run_alembic_environment",
     "transaction",
 ]
@@ -50,8 +50,10 @@ _URL_HINT = "expected e.g. sqlite:////abs/path/vmcatcher.db or postgresql://user
 _PASSWORD_IN_TEXT = re.compile(r"(?<=:)[^:@/]*(?=@)")
 
 
-def redact_url(url: str | URL) -> str:
-    """The URL with any password hidden, for logs and messages.
+def hide_db_password(url: str | URL) -> str:
+    """A database URL with its password hidden (the user kept), for logs and messages.
+
+    Not :func:`imagelist.urls.redact_url`, which drops the whole user info of a list URL.
 
     A value that is not a URL at all is echoed (it is what the admin typed), with anything
     between ``:`` and ``@`` hidden in case it holds a password.
@@ -89,7 +91,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(parsed, echo=echo, future=True, hide_parameters=True)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise UsageError(
-            f"invalid database URL {redact_url(url)!r}: {_no_url(exc, url)} ({_URL_HINT})"
+            f"invalid database URL {hide_db_password(url)!r}: {_no_url(exc, url)} ({_URL_HINT})"
         ) from None
     except ImportError as exc:
         raise UsageError(
@@ -101,7 +103,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             parent = path.resolve().parent
             if not parent.is_dir():
                 raise UsageError(
-                    f"cannot open database {redact_url(parsed)}: directory {parent} does not "
+                    f"cannot open database {hide_db_password(parsed)}: directory {parent} does not "
                     f"exist ({_URL_HINT})"
                 )
         busy_ms = None if "timeout" in parsed.query else SQLITE_BUSY_TIMEOUT_MS
@@ -118,7 +120,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 cursor.execute("PRAGMA journal_mode = WAL")
             cursor.close()
 
-    logger.info("database: %s", redact_url(url))
+    logger.info("database: %s", hide_db_password(url))
     return engine
 
 
@@ -162,7 +164,7 @@ def database_error(
     engine: Engine, exc: BaseException, what: str = "database error"
 ) -> DatabaseError:
     """The one-line DatabaseError (36) for ``exc``: what failed, the redacted URL, the cause."""
-    return DatabaseError(f"{what} on {redact_url(engine.url)}: {db_reason(exc)}")
+    return DatabaseError(f"{what} on {hide_db_password(engine.url)}: {db_reason(exc)}")
 
 
 @contextlib.contextmanager
@@ -222,7 +224,7 @@ def open_schema(
     ``setting`` (how to choose another database).
     """
     engine = make_engine(url, echo=echo)
-    shown = redact_url(url)
+    shown = hide_db_password(url)
     path = _sqlite_file(engine.url) if engine.url.get_backend_name() == "sqlite" else None
     created = path is not None and not path.exists()
     try:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from ..errors import UsageError
+from ..fileio import create_exclusive
 
 __all__ = ["DB_FILE_MODE_ENV", "create_sqlite_file_privately", "sqlite_file_mode"]
 
@@ -42,9 +43,8 @@ def sqlite_file_mode(environ: Mapping[str, str] | None = None) -> int:
 
 
 def _create(path: Path, mode: int) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        descriptor = os.open(path, flags, mode)
+        descriptor = create_exclusive(path, mode)
     except FileExistsError:
         info = path.stat()
         if stat.S_IMODE(info.st_mode) & 0o026:

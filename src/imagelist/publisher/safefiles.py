@@ -10,10 +10,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import stat
 from pathlib import Path
 
+from .. import fileio
 from ..errors import SigningCredentialError, UsageError
 
 __all__ = [
@@ -45,18 +45,15 @@ def read_bounded(path: Path, limit: int) -> tuple[bytes, int]:
     """(content, mode) of the regular file ``path``, at most ``limit`` bytes.
 
     Opened without blocking (a FIFO would otherwise wait for a writer) and checked on the open
-    descriptor. Raises OSError, ``_NotRegular`` or ``_TooLarge``.
+    descriptor (:func:`imagelist.fileio.read_bounded`). Raises OSError, ``_NotRegular`` or
+    ``_TooLarge``.
     """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise _NotRegular
-        if info.st_size > limit:
-            raise _TooLarge
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise _TooLarge
+    try:
+        data, info = fileio.read_bounded(path, limit, follow_links=True)
+    except fileio.NotRegularFileError:
+        raise _NotRegular from None
+    except fileio.FileTooLargeError:
+        raise _TooLarge from None
     return data, stat.S_IMODE(info.st_mode)
 
 

@@ -1,22 +1,25 @@
 """Read a file once, in big chunks, hashing it with SHA-512 (and copying it, for ``local``).
 
 vmcaster 0.0.x hashed images by iterating over *lines* of a text-mode file (defect D19: a
-"line" of a binary image can be gigabytes). Here the file is read in :data:`CHUNK_SIZE` chunks
-into two reusable buffers, so memory stays constant whatever the file size. When copying, the
-SHA-512 of one chunk runs in a worker thread (``hashlib`` releases the GIL) while the main
-thread writes that chunk and reads the next: the copy costs about the time of the hash alone.
+"line" of a binary image can be gigabytes). Here the file is read in binary chunks, so memory
+stays constant whatever the file size, and hashed by the package's one streaming hasher
+(:class:`imagelist.hashing.StreamHasher`). When copying, the file is read in
+:data:`CHUNK_SIZE` chunks into two reusable buffers; the SHA-512 of one chunk runs in the
+hasher's thread (``hashlib`` releases the GIL) while this thread writes that chunk and reads the
+next: the copy costs about the time of the hash alone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..hashing import StreamHasher, hash_descriptor
 
 __all__ = ["CHUNK_SIZE", "WRITEBACK_LAG", "Digest", "ProgressCallback", "copy_hashing", "hash_file"]
 
@@ -64,49 +67,40 @@ def _write_all(fd: int, data: memoryview) -> None:
 
 def hash_file(path: Path, progress: ProgressCallback | None = None) -> Digest:
     """SHA-512 and size of ``path``, read once in binary chunks."""
-    sha = hashlib.sha512()
-    buffer = memoryview(bytearray(CHUNK_SIZE))
-    size = 0
     with path.open("rb", buffering=0) as stream:
         _advise_sequential(stream.fileno())
-        while count := stream.readinto(buffer):
-            sha.update(buffer[:count])
-            size += count
-            if progress is not None:
-                progress(size)
-    return Digest(size, sha.hexdigest())
+        hasher = hash_descriptor(stream.fileno(), path, progress=progress)
+    return Digest(hasher.size, hasher.hexdigest())
 
 
 def copy_hashing(source: Path, target_fd: int, progress: ProgressCallback | None = None) -> Digest:
     """Copy ``source`` to the open file descriptor ``target_fd``; return what was copied.
 
-    One pass over the source: each chunk is read once, then hashed (worker thread) and written
-    (this thread) at the same time. The digest is of exactly the bytes written. Writeback of
-    the target starts :data:`WRITEBACK_LAG` behind the writes, so a later ``fsync`` is quick.
+    One pass over the source: each chunk is read once, then hashed (the hasher's thread) and
+    written (this thread) at the same time. The digest is of exactly the bytes written.
+    Writeback of the target starts :data:`WRITEBACK_LAG` behind the writes, so a later
+    ``fsync`` is quick.
     """
-    sha = hashlib.sha512()
+    hasher = StreamHasher()
     buffers = (memoryview(bytearray(CHUNK_SIZE)), memoryview(bytearray(CHUNK_SIZE)))
     size = 0
-    pending: Future[None] | None = None
+    pending: threading.Event | None = None
     writeback = True
-    with (
-        source.open("rb", buffering=0) as stream,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha512") as hasher,
-    ):
-        _advise_sequential(stream.fileno())
-        index = 0
-        try:
+    try:
+        with source.open("rb", buffering=0) as stream:
+            _advise_sequential(stream.fileno())
+            index = 0
             while True:
                 # The buffer read into now was last hashed two rounds ago: that hash is done.
                 chunk = buffers[index]
                 count = stream.readinto(chunk)
                 if pending is not None:
-                    pending.result()
+                    pending.wait()
                     pending = None
                 if not count:
                     break
                 data = chunk[:count]
-                pending = hasher.submit(sha.update, data)
+                pending = hasher.submit(data)
                 _write_all(target_fd, data)
                 if writeback and size >= WRITEBACK_LAG:
                     writeback = _start_writeback(target_fd, size - WRITEBACK_LAG, CHUNK_SIZE)
@@ -114,7 +108,6 @@ def copy_hashing(source: Path, target_fd: int, progress: ProgressCallback | None
                 if progress is not None:
                     progress(size)
                 index ^= 1
-        finally:
-            if pending is not None:
-                pending.result()
-    return Digest(size, sha.hexdigest())
+    finally:
+        hasher.close()
+    return Digest(size, hasher.hexdigest())

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublishConfigError, UploadFailedError, UploadPathError
-from ..fileio import fsync_directory
+from ..fileio import create_exclusive, fsync_directory
 from .config import ServerSection
 from .streaming import Digest, ProgressCallback, copy_hashing
 
@@ -220,9 +220,8 @@ class LocalTransport(Transport):
     ) -> StagedUpload:
         target = self._path(uri)
         temporary = Path(_temporary_name(str(target)))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(temporary, flags, PARTIAL_MODE)
+            fd = create_exclusive(temporary, PARTIAL_MODE)
         except OSError as exc:
             raise UploadFailedError(
                 f"cannot create a file beside {target}: {exc.strerror}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect
 
-from ..engine import open_schema, redact_url
+from ..engine import hide_db_password, open_schema
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -63,8 +63,8 @@ def _note_legacy_tables(url: str) -> Callable[[set[str]], None]:
             logger.warning(
                 "database %s also holds vmcaster 0.0.x tables: import them with "
                 "'vmcaster --import-legacy-db %s'",
-                redact_url(url),
-                redact_url(url),
+                hide_db_password(url),
+                hide_db_password(url),
             )
 
     return check

@@ -33,7 +33,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ...errors import DatabaseError, UsageError
-from ..engine import db_reason, redact_url
+from ..engine import db_reason, hide_db_password
 from . import models
 
 __all__ = ["LegacyImportReport", "import_legacy_database"]
@@ -121,10 +121,10 @@ def _source_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database or ""
             if database in ("", ":memory:") or not Path(database).expanduser().is_file():
-                raise UsageError(f"legacy database {redact_url(url)}: no such file")
+                raise UsageError(f"legacy database {hide_db_password(url)}: no such file")
         return create_engine(parsed)
     except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as exc:
-        raise UsageError(f"invalid database URL {redact_url(url)}: {exc}") from None
+        raise UsageError(f"invalid database URL {hide_db_password(url)}: {exc}") from None
 
 
 class _Importer:
@@ -197,7 +197,7 @@ class _Importer:
 def import_legacy_database(source_url: str, target: Engine) -> LegacyImportReport:
     """Copy a vmcaster 0.0.x database at ``source_url`` into ``target`` (current schema)."""
     source = _source_engine(source_url)
-    where = redact_url(source_url)
+    where = hide_db_password(source_url)
     report = LegacyImportReport()
     try:
         with source.connect() as old:

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ...errors import LegacyDatabaseError
-from ..engine import db_reason, open_schema, redact_url
+from ..engine import db_reason, hide_db_password, open_schema
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -51,7 +51,7 @@ LEGACY_TABLES = frozenset(
 def _refuse_legacy(url: str) -> Callable[[set[str]], None]:
     def check(names: set[str]) -> None:
         if "subscription" in names:
-            shown = redact_url(url)
+            shown = hide_db_password(url)
             raise LegacyDatabaseError(
                 f"{shown} is a vmcatcher 0.6 database: migrate it into a new one with "
                 f"'vmcatcher_subscribe -d NEW_URL --migrate-legacy-db {shown}' "

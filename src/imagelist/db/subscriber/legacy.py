@@ -33,7 +33,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from ...document import is_safe_identifier
 from ...errors import DatabaseError, LegacyDatabaseError, UsageError
 from ...urls import split_credentials
-from ..engine import redact_url
+from ..engine import hide_db_password
 from . import LEGACY_TABLES, db_reason
 from .models import (
     Endorser,
@@ -92,7 +92,7 @@ def open_legacy(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise UsageError(f"invalid database URL {redact_url(url)}: {exc}") from None
+        raise UsageError(f"invalid database URL {hide_db_password(url)}: {exc}") from None
     try:
         if parsed.get_backend_name() == "sqlite":
             path = parsed.database or ""
@@ -105,7 +105,7 @@ def open_legacy(url: str) -> Engine:
             return create_engine("sqlite://", creator=connect)
         return create_engine(parsed)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise UsageError(f"cannot open legacy database {redact_url(url)}: {exc}") from None
+        raise UsageError(f"cannot open legacy database {hide_db_password(url)}: {exc}") from None
 
 
 def _reflect(engine: Engine, url: str) -> dict[str, Table]:
@@ -114,12 +114,13 @@ def _reflect(engine: Engine, url: str) -> dict[str, Table]:
         metadata.reflect(bind=engine, only=lambda name, _meta: name in LEGACY_TABLES)
     except SQLAlchemyError as exc:
         raise LegacyDatabaseError(
-            f"cannot read legacy database {redact_url(url)}: {db_reason(exc)}"
+            f"cannot read legacy database {hide_db_password(url)}: {db_reason(exc)}"
         ) from None
     missing = sorted(LEGACY_TABLES - set(metadata.tables))
     if missing:
+        tables = ", ".join(missing)
         raise LegacyDatabaseError(
-            f"{redact_url(url)} is not a vmcatcher 0.6 database: no table {', '.join(missing)}"
+            f"{hide_db_password(url)} is not a vmcatcher 0.6 database: no table {tables}"
         )
     return dict(metadata.tables)
 
@@ -364,7 +365,7 @@ def migrate_legacy(source_url: str, target: Engine) -> LegacyReport:
                 out.execute(select(func.count()).select_from(Endorser)).scalar_one()
             ):
                 raise UsageError(
-                    f"the new database {redact_url(str(target.url))} already holds "
+                    f"the new database {hide_db_password(str(target.url))} already holds "
                     "subscriptions or endorsers"
                 )
             with source.connect() as old:
