@@ -88,6 +88,10 @@ def test_endorser_certificates_are_stored_and_shown(
     assert "already registered to endorser 'pgp-only'" in taken.err
     assert sqlite_site.snapshot() == before
     assert sqlite_site.endorser("-l", "--openpgp-cert", str(good_key.public)).code == 1
+    info = sqlite_site.endorser("-i", "-e", "pgp-only")
+    assert f"endorser.openpgp:fingerprint={good_key.fingerprint}" in info.out
+    shown = json.loads(sqlite_site.endorser("-i", "-e", "pgp-only", "-f", "json").out)
+    assert shown["openpgp"] == [good_key.fingerprint, other_key.fingerprint]
 
 
 def test_unusable_certificate_file_changes_nothing(
@@ -106,6 +110,7 @@ def test_unusable_certificate_file_changes_nothing(
 
 def test_signature_policy_can_be_changed(both: PgpWorld) -> None:
     site = both.site
+    assert "subscription.signature_policy=smime+openpgp" in site.subscribe("-i").out
     assert (
         site.subscribe(
             "-u", "6b9c2f4e-3a1d-4c8e-9f5b-2d7e1a0c4b38", "--signature-policy", "smime"
@@ -125,3 +130,4 @@ def test_signature_policy_can_be_changed(both: PgpWorld) -> None:
     result = both.assert_refused(64)
     assert "image.list.json" in result.out
     assert site.subscribe("-u", "nope", "--signature-policy", "smime").code == 1
+    assert json.loads(site.subscribe("-i", "-f", "json").out)

@@ -18,7 +18,13 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from ..db.engine import reader, transaction
-from ..db.subscriber.models import Endorser, EndorserPrincipal, Subscription, SubscriptionAuth
+from ..db.subscriber.models import (
+    Endorser,
+    EndorserOpenpgpCert,
+    EndorserPrincipal,
+    Subscription,
+    SubscriptionAuth,
+)
 from ..errors import EndorserRegistryError, SelectionError, UsageError
 from ..openpgp import Certificate
 from ..trust.typed_dn import normalise_typed_dn
@@ -49,6 +55,8 @@ class EndorserRecord:
     identifier: str
     principals: tuple[tuple[str, str], ...]
     subscriptions: tuple[SubscriptionRecord, ...] = ()
+    #: fingerprints of its OpenPGP certificates (ADR 21)
+    openpgp: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,8 +235,14 @@ def endorser_details(engine: Engine, identifier: str) -> EndorserRecord:
             .where(SubscriptionAuth.endorser_id == endorser.id)
             .order_by(Subscription.id)
         )
+        fingerprints = session.scalars(
+            select(EndorserOpenpgpCert.fingerprint)
+            .where(EndorserOpenpgpCert.endorser_id == endorser.id)
+            .order_by(EndorserOpenpgpCert.id)
+        )
         return EndorserRecord(
             endorser.identifier,
             _principals(session, endorser.id),
             tuple(SubscriptionRecord.of(s) for s in subscriptions),
+            tuple(fingerprints),
         )

@@ -9,7 +9,6 @@ and registering it again replaces the stored copy (to take in a new expiry or a 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, select, update
@@ -30,23 +29,12 @@ from ..openpgp import Certificate, load_certificates
 from .openpgp_check import fetch_signature, verify_beside_smime, verify_companions
 
 __all__ = [
-    "CertificateRecord",
     "all_certificates",
-    "endorser_certificates",
     "openpgp_subscribe_check",
     "set_signature_policy",
     "store_certificates",
     "subscription_certificates",
 ]
-
-
-@dataclass(frozen=True)
-class CertificateRecord:
-    """A stored certificate as ``vmcatcher_endorser -i`` shows it."""
-
-    fingerprint: str
-    user_ids: tuple[str, ...]
-    expires: datetime | None
 
 
 def store_certificates(
@@ -82,25 +70,6 @@ def store_certificates(
 def _parse(fingerprint: str, armored: str) -> Certificate:
     certs = load_certificates(armored.encode("ascii", errors="replace"), source=fingerprint)
     return certs[0]
-
-
-def endorser_certificates(engine: Engine, identifier: str) -> list[CertificateRecord]:
-    """The certificates stored for an endorser (empty if none)."""
-    with reader(engine) as session:
-        rows = session.execute(
-            select(EndorserOpenpgpCert.fingerprint, EndorserOpenpgpCert.certificate)
-            .join(Endorser, Endorser.id == EndorserOpenpgpCert.endorser_id)
-            .where(Endorser.identifier == identifier)
-            .order_by(EndorserOpenpgpCert.id)
-        ).all()
-    records = []
-    for fingerprint, armored in rows:
-        try:
-            cert = _parse(fingerprint, armored)
-            records.append(CertificateRecord(fingerprint, tuple(cert.user_ids), cert.expiration))
-        except OpenPGPMaterialError:
-            records.append(CertificateRecord(fingerprint, (), None))
-    return records
 
 
 def subscription_certificates(session: Session) -> dict[int, list[tuple[Certificate, int]]]:

@@ -39,6 +39,8 @@ class SubscriptionRecord:
     has_password: bool
     update_mode: int
     updated: datetime | None
+    #: smime | smime+openpgp | openpgp (ADR 21)
+    signature_policy: str = "smime"
 
     @property
     def trust_anchor_name(self) -> str:
@@ -60,6 +62,7 @@ class SubscriptionRecord:
             has_password=bool(row.password),
             update_mode=row.update_mode,
             updated=row.updated,
+            signature_policy=row.signature_policy or "smime",
         )
 
 

@@ -91,6 +91,8 @@ def subscription_lines(record: SubscriptionRecord) -> list[str]:
     if record.has_password:
         lines.append(f"subscription.hv:uri.password={MASK}")
     lines.append(f"subscription.dc:date:updated={_date(record.updated)}")
+    if record.signature_policy != "smime":  # only where OpenPGP is involved (ADR 21)
+        lines.append(f"subscription.signature_policy={record.signature_policy}")
     return lines
 
 
@@ -110,6 +112,8 @@ def subscription_json(record: SubscriptionRecord) -> dict[str, Any]:
         output["uri.username"] = record.username
     if record.has_password:
         output["uri.password"] = MASK
+    if record.signature_policy != "smime":
+        output["signature_policy"] = record.signature_policy
     return output
 
 
@@ -360,11 +364,13 @@ def render_endorser_info(record: EndorserRecord, fmt: str) -> str:
                 # vmcatcher 0.6's key, kept for its readers (ADR 0018)
                 "Princables": [{"hv:dn": dn, "hv:ca": ca} for dn, ca in record.principals],
                 "Subscription": [subscription_json(s) for s in record.subscriptions],
+                **({"openpgp": list(record.openpgp)} if record.openpgp else {}),
             }
         )
     lines = [f"endorser.dc:identifier={record.identifier}"]
     for dn, ca in record.principals:
         lines += [f"endorser.hv:dn={dn}", f"endorser.hv:ca={ca}"]
+    lines += [f"endorser.openpgp:fingerprint={fingerprint}" for fingerprint in record.openpgp]
     for subscription in record.subscriptions:
         lines += subscription_lines(subscription)
     return _text(lines)
