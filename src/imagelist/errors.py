@@ -659,3 +659,17 @@ class OpenPGPMaterialError(OpenPGPError):
     """A required ``.json``/``.asc`` is missing, or a key/certificate file is unusable (64)."""
 
     exit_code = 64
+
+
+# --- web: the marketplace's pages and notifications (ADR 0025) -----------------------------------
+
+__all__ += ["MarketNotifyError"]
+
+
+class MarketNotifyError(MarketError):
+    """``imagelist-market notify`` could not send a due mail (SMTP unreachable or refusing);
+    the mails that were sent stay sent, the others are tried again by the next run (exit 80)."""
+
+    exit_code = 80
+    http_status = 503
+    code = "notify_failed"

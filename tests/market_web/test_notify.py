@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,3 +218,61 @@ def test_a_refused_mail_is_retried_by_the_next_run(world: World, tmp_path: Path)
         rows = session.scalars(select(SentNotification)).all()
         assert sorted(r.address for r in rows) == ["mike@example.org", "olga@example.org"]
         assert all(r.sent_at is not None for r in rows)
+
+
+def run_cli(home: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "IMAGELIST_MARKET_PUBLIC_BASE_URL": BASE,
+        "IMAGELIST_MARKET_SMTP_HOST": "127.0.0.1",
+        "IMAGELIST_MARKET_SMTP_PORT": str(port),
+        "IMAGELIST_MARKET_SMTP_FROM": "market@example.org",
+    }
+    command = Path(sys.executable).with_name("imagelist-market")
+    return subprocess.run(
+        [str(command), "--home", str(home), "notify", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_cli_notify_sends_once_and_is_cron_safe(
+    world: World, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    build(world, expires=datetime.now(UTC) + timedelta(days=2))
+    dry = run_cli(tmp_path, smtp_server.port, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would send version-expiring to olga@example.org" in dry.stdout
+    assert smtp_server.mailbox.take() == []
+
+    first = run_cli(tmp_path, smtp_server.port, "-f", "json")
+    assert first.returncode == 0, first.stderr
+    document = json.loads(first.stdout)
+    assert document["ok"] is True
+    assert sorted(item["to"] for item in document["sent"]) == [
+        "mike@example.org",
+        "olga@example.org",
+    ]
+    assert document["no_address"] == 1
+    assert recipients(smtp_server.mailbox.take()) == [("mike@example.org",), ("olga@example.org",)]
+
+    second = run_cli(tmp_path, smtp_server.port)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == ("0 sent, 2 sent before, 0 failed, 1 without a mail address")
+    assert smtp_server.mailbox.take() == []
+
+
+def test_cli_notify_without_smtp_server_exits_80_in_one_line(world: World, tmp_path: Path) -> None:
+    build(world, expires=datetime.now(UTC) + timedelta(days=2))
+    port = free_port()
+    done = run_cli(tmp_path, port)
+    assert done.returncode == 80
+    assert done.stderr.strip() == (
+        f"imagelist-market: error: cannot send mail through 127.0.0.1:{port}: "
+        "[Errno 111] Connection refused"
+    )
+    with world.sessions() as session:
+        assert session.scalars(select(SentNotification)).all() == []

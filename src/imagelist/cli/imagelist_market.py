@@ -9,6 +9,7 @@
     imagelist-market token create PERSON --name NAME [--scope S]... [--days N]
     imagelist-market token list [--person ID] | token revoke ID
     imagelist-market resign --due [--margin-days N] [-f json]
+    imagelist-market notify [--dry-run] [-f json]
 
 Settings: ``--home`` (default ``$IMAGELIST_MARKET_HOME``, else ``./imagelist-market``) holds
 the embedded default (``market.db`` and ``data/``); ``IMAGELIST_MARKET_*`` variables override
@@ -42,6 +43,7 @@ from ..market.people import (
 from ..market.settings import MarketSettings
 from ..market.tokens import create_token, list_tokens, revoke_token
 from ._common import add_logging_options, configure_logging, make_parser, run_command
+from ._market_notify import add_notify_parser, run_notify
 from ._market_resign import add_resign_parser, run_resign
 
 __all__ = ["HOME_ENV", "build_parser", "main", "settings_from_args"]
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke = token_commands.add_parser("revoke", help="revoke a token")
     token_revoke.add_argument("id", type=int)
     add_resign_parser(commands)
+    add_notify_parser(commands)
     return parser
 
 
@@ -227,6 +230,8 @@ def _body(argv: Sequence[str]) -> int:
         return _serve(args, settings)
     if args.command == "resign":
         return run_resign(args, settings)
+    if args.command == "notify":
+        return run_notify(args, settings)
     if args.command == "db":
         settings.ensure_dirs()
         open_database(settings.database_url).dispose()

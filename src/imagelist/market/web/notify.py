@@ -106,7 +106,7 @@ def _to(people: Iterable[Person], report: NotifyReport) -> Iterable[Person]:
             yield person
         else:
             report.no_address += 1
-            log.warning("person %s (%s) has no mail address", person.id, person.display_name)
+            log.info("person %s (%s) has no mail address", person.id, person.display_name)
 
 
 def due_notifications(
