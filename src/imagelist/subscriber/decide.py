@@ -60,8 +60,8 @@ from .decision import (
     normalise_uri,
 )
 
-if TYPE_CHECKING:  # a type only: openpgp_check fetches (HTTP), deciding stays pure
-    from .openpgp_check import OpenPGPList
+if TYPE_CHECKING:  # a type only (pure data, ADR 21)
+    from .openpgp_list import OpenPGPList
 
 __all__ = [
     "UPDATE_MODE_ACCEPT",

@@ -19,8 +19,8 @@ from ..errors import ImageListError
 from ..urls import redact_url
 from ..verify import VerifiedList
 
-if TYPE_CHECKING:  # a type only: openpgp_check fetches (HTTP), deciding stays pure
-    from .openpgp_check import OpenPGPList
+if TYPE_CHECKING:  # a type only (pure data, ADR 21)
+    from .openpgp_list import OpenPGPList
 
 __all__ = [
     "ACCEPTED_KINDS",

@@ -10,36 +10,20 @@ two companions only (the ``.json`` with the subscription's HTTP validators) and 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..companions import companion_names, verify_companion_signature, verify_openpgp_list
-from ..document import Endorser, ImageList
+from ..document import ImageList
 from ..errors import FetchError, OpenPGPMaterialError
 from ..fetch import Fetcher, FetchResult, redact_url
 from ..openpgp import Certificate, VerifiedSignature
 
 __all__ = [
-    "OpenPGPList",
     "fetch_companion",
     "fetch_signature",
     "verify_beside_smime",
     "verify_companions",
 ]
-
-
-@dataclass(frozen=True)
-class OpenPGPList:
-    """A list verified by OpenPGP only (policy ``openpgp``): what deciding needs of it."""
-
-    imagelist: ImageList
-    signature: VerifiedSignature
-    #: the subscriptionAuth id of the endorser whose certificate made the signature
-    link: int
-
-    @property
-    def endorser(self) -> Endorser:
-        return self.imagelist.endorser
 
 
 def fetch_companion(

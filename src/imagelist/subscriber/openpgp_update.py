@@ -18,12 +18,12 @@ from ..openpgp import Certificate
 from ..verify import VerifiedList
 from .decide import NotModified, Received, SubscriptionState
 from .openpgp_check import (
-    OpenPGPList,
     fetch_companion,
     fetch_signature,
     verify_beside_smime,
     verify_companions,
 )
+from .openpgp_list import OpenPGPList
 
 __all__ = ["check_both", "fetch_openpgp_only"]
 
