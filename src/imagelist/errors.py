@@ -53,7 +53,8 @@ class ImageListError(Exception):
     exit_code: int = 1
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
-        # Keep the message on one line whatever the input was.
+        # Keep the message on one line whatever the input was. The exit code is the class's: a
+        # failure with another code is another class (``exit_code=`` is going away; ADR 0024).
         super().__init__(" ".join(message.split()))
         if exit_code is not None:
             self.exit_code = exit_code
@@ -76,6 +77,12 @@ class DocumentError(ImageListError):
     """The image list is not a valid document: bad JSON, missing keys, bad dates (exit 38)."""
 
     exit_code = 38
+
+
+class NullListError(DocumentError):
+    """The image list is the JSON literal ``null`` (exit 37, as vmcatcher: reference §1.5)."""
+
+    exit_code = 37
 
 
 # --- S/MIME and trust (the old tools reported all of these as 11) --------------------------------
@@ -201,10 +208,22 @@ class FetchError(ImageListError):
     exit_code = 10
 
 
+#: Every command: the database cannot be opened, migrated or written.
+EXIT_DATABASE_ERROR = 36
+#: Every command: an error nobody anticipated (a bug; sysexits EX_SOFTWARE), still one line.
+EXIT_INTERNAL_ERROR = 70
+
+
 class DatabaseError(ImageListError):
     """The database cannot be opened, migrated or written (exit 36)."""
 
-    exit_code = 36
+    exit_code = EXIT_DATABASE_ERROR
+
+
+class InternalError(ImageListError):
+    """An error nobody anticipated, reported as one line (exit 70); ``-v`` shows where."""
+
+    exit_code = EXIT_INTERNAL_ERROR
 
 
 # --- publisher (vmcaster): helper-owned section, add vmcaster errors below this line -------------
@@ -212,6 +231,9 @@ class DatabaseError(ImageListError):
 __all__ += [
     "ImageNotListedError",
     "ImageUriMissingError",
+    "ImportDocumentError",
+    "ImportNullError",
+    "ListDownloadError",
     "PublishConfigError",
     "PublishObjectNotFoundError",
     "PublishRequiredKeysError",
@@ -226,6 +248,24 @@ __all__ += [
     "UploadHostNotRegisteredError",
     "UploadPathError",
 ]
+
+
+class ImportDocumentError(DocumentError):
+    """An imported list is not JSON, not an object, or lacks hv:imagelist/dc:identifier (20)."""
+
+    exit_code = 20
+
+
+class ImportNullError(DocumentError):
+    """An imported list is the JSON literal ``null`` (exit 21, as vmcaster)."""
+
+    exit_code = 21
+
+
+class ListDownloadError(FetchError):
+    """``--download-imagelist`` could not retrieve the list from its hv:uri (exit 22)."""
+
+    exit_code = 22
 
 
 class PublishConfigError(UsageError):
@@ -496,14 +536,32 @@ class ImageVerificationError(DownloadError):
 
 # --- shared outcomes (agreed across the cache, events and backends) -------------------------------
 
-__all__ += ["EXIT_EVENTS_FAILED", "EXIT_IMAGES_FAILED", "EXIT_INTERNAL_ERROR", "ConfigurationError"]
+__all__ += [
+    "EXIT_DATABASE_ERROR",
+    "EXIT_EVENTS_FAILED",
+    "EXIT_IMAGES_FAILED",
+    "EXIT_INTERNAL_ERROR",
+    "EXIT_INTERRUPTED",
+    "ConfigurationError",
+    "InternalError",
+    "InterruptedRunError",
+    "NullListError",
+]
 
-#: Every command: an error nobody anticipated (a bug; sysexits EX_SOFTWARE), still one line.
-EXIT_INTERNAL_ERROR = 70
 #: vmcatcher_cache: an image failed to download or verify in this run, or is given up.
 EXIT_IMAGES_FAILED = 40
 #: vmcatcher_cache: an event handler failed or timed out, or an event is dead-lettered.
 EXIT_EVENTS_FAILED = 41
+
+
+#: Ctrl-C or SIGTERM ended the run (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
+
+
+class InterruptedRunError(ImageListError):
+    """The run was interrupted (Ctrl-C, SIGTERM): exit 130; what it kept is in the message."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class ConfigurationError(ImageListError):

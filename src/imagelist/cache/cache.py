@@ -36,7 +36,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
-from ..errors import DatabaseError, ImageListError
+from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, Outbox
 from ..fetch import Fetcher
 from .download import DownloadLimits, hash_file
@@ -66,8 +66,6 @@ logger = logging.getLogger(__name__)
 
 ACTIONS = ("expire", "check", "download")
 OUTBOX_NAME = ".vmcatcher_cache.outbox"
-#: Exit code of an unexpected error in one image's step (as cli/_common's INTERNAL_ERROR).
-_INTERNAL_ERROR = 70
 
 
 @dataclass(frozen=True)
@@ -254,7 +252,9 @@ class CacheRun(Downloads, Recovery):
             logger.debug("%s: %s", key, what, exc_info=True)
             text = " ".join(str(exc).split())
             self._image_failed(
-                key, f"{what} failed: internal error: {type(exc).__name__}: {text}", _INTERNAL_ERROR
+                key,
+                f"{what} failed: internal error: {type(exc).__name__}: {text}",
+                EXIT_INTERNAL_ERROR,
             )
             return False
         return True

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..cache import CacheRun
 from ..cache.progress import Summary
-from ..errors import ImageListError, UsageError
+from ..errors import EXIT_INTERRUPTED, InterruptedRunError, UsageError
 from ._json import dump_json, error_document
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 #: Exit code of an interrupted run (128 + SIGINT), as run_command returns it.
-EXIT_INTERRUPTED = 130
 
 
 def add_format_option(group: argparse._ArgumentGroup) -> None:
@@ -138,5 +137,5 @@ def report_interrupted(prog: str, args: argparse.Namespace, run: CacheRun) -> in
     print(line, file=sys.stderr)
     if args.format == "json":
         message = line.removeprefix(f"{prog}: ")
-        dump_json(error_document(ImageListError(message, exit_code=EXIT_INTERRUPTED)))
+        dump_json(error_document(InterruptedRunError(message)))
     return EXIT_INTERRUPTED

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import EXIT_INTERNAL_ERROR, ImageListError
+from ..errors import ImageListError, InternalError
 from ._common import _database_error, write_output
 
 __all__ = ["dump_json", "emit_error", "error_document", "json_text"]
@@ -50,7 +50,5 @@ def emit_error(exc: Exception) -> None:
             exc = database
         else:
             text = " ".join(str(exc).split())
-            exc = ImageListError(
-                f"internal error: {type(exc).__name__}: {text}", exit_code=EXIT_INTERNAL_ERROR
-            )
+            exc = InternalError(f"internal error: {type(exc).__name__}: {text}")
     dump_json(error_document(exc))

@@ -12,7 +12,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import DocumentError, FetchError, UsageError
+from ..errors import (
+    FetchError,
+    ImportDocumentError,
+    ImportNullError,
+    ListDownloadError,
+    UsageError,
+)
 from ..fetch import Fetcher, FetchLimits
 from ..smime import read_signed
 from ..trust import TrustStore
@@ -51,11 +57,11 @@ def parse_json(data: bytes, where: str) -> dict[str, Any]:
         document = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise DocumentError(f"{where} is not valid JSON: {reason}", exit_code=20) from None
+        raise ImportDocumentError(f"{where} is not valid JSON: {reason}") from None
     if document is None:
-        raise DocumentError(f"{where} holds no JSON content (null)", exit_code=21)
+        raise ImportNullError(f"{where} holds no JSON content (null)")
     if not isinstance(document, dict):
-        raise DocumentError(f"{where} is not a JSON object", exit_code=20)
+        raise ImportDocumentError(f"{where} is not a JSON object")
     return document
 
 
@@ -86,7 +92,7 @@ def fetch_bytes(uri: str, store: TrustStore | None = None) -> bytes:
         with Fetcher(store, limits=FetchLimits(max_bytes=MAX_LIST_BYTES)) as fetcher:
             result = fetcher.fetch(uri)
     except FetchError as exc:
-        raise FetchError(str(exc), exit_code=22) from None
+        raise ListDownloadError(str(exc)) from None
     return result.data or b""
 
 
@@ -103,7 +109,5 @@ def download_imagelist(
     body = document.get("hv:imagelist")
     imported = body.get("dc:identifier") if isinstance(body, dict) else None
     if imported != identifier:
-        raise DocumentError(
-            f"{uri} holds image list {imported!r}, not {identifier!r}", exit_code=20
-        )
+        raise ImportDocumentError(f"{uri} holds image list {imported!r}, not {identifier!r}")
     return store.import_document(document)

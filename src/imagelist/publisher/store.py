@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..db.engine import transaction
 from ..db.publisher import models
-from ..errors import DocumentError, PublishObjectNotFoundError
+from ..errors import ImportDocumentError, PublishObjectNotFoundError
 from .rows import (
     INT_LIKE,
     KIND_NAMES,
@@ -295,10 +295,10 @@ class PublisherStore:
         """
         content = document.get("hv:imagelist") if isinstance(document, Mapping) else None
         if not isinstance(content, Mapping):
-            raise DocumentError("cannot import: the JSON has no hv:imagelist object", exit_code=20)
+            raise ImportDocumentError("cannot import: the JSON has no hv:imagelist object")
         identifier = content.get("dc:identifier")
         if not isinstance(identifier, str) or not identifier:
-            raise DocumentError("cannot import: hv:imagelist has no dc:identifier", exit_code=20)
+            raise ImportDocumentError("cannot import: hv:imagelist has no dc:identifier")
         check_identifier("imagelist", identifier)
         with self._transaction() as session:
             owner = self._find(session, "imagelist", identifier)
@@ -334,7 +334,7 @@ class PublisherStore:
         if images is None:
             return
         if not isinstance(images, list):
-            raise DocumentError("cannot import: hv:images is not an array", exit_code=20)
+            raise ImportDocumentError("cannot import: hv:images is not an array")
         for entry in images:
             image = entry.get("hv:image") if isinstance(entry, Mapping) else None
             ident = image.get("dc:identifier") if isinstance(image, Mapping) else None

@@ -30,7 +30,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..companions import SignaturePolicy
 from ..db.engine import database_error, reader
 from ..db.subscriber.models import Subscription
-from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
+from ..errors import (
+    EXIT_DATABASE_ERROR,
+    EXIT_INTERNAL_ERROR,
+    DatabaseError,
+    ImageListError,
+    InternalError,
+)
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher
 from ..monitoring.record import UpdateRecord, record_updates
@@ -88,7 +94,7 @@ class UpdateResult:
         return f"{self.subscription}\t{self.exit_code}\t{self.outcome}\t{self.message}"
 
 
-SEVERITY = (EXIT_INTERNAL_ERROR, 36)
+SEVERITY = (EXIT_INTERNAL_ERROR, EXIT_DATABASE_ERROR)
 
 
 def exit_code(results: Sequence[UpdateResult]) -> int:
@@ -173,11 +179,7 @@ class Updater:
         except Exception as exc:  # a bug must cost one subscription, not the whole run
             logger.debug("subscription %s: unexpected error", state.identifier, exc_info=True)
             text = " ".join(f"{type(exc).__name__}: {exc}".split())
-            return Failed(
-                ImageListError(
-                    f"internal error: {text} (run with -vv)", exit_code=EXIT_INTERNAL_ERROR
-                )
-            )
+            return Failed(InternalError(f"internal error: {text} (run with -vv)"))
         return Received(
             verified=verified,
             data=fetched.data,
@@ -208,7 +210,7 @@ class Updater:
                 self._persist(state, plan)
             except ConcurrentUpdateError as exc:
                 written = False
-                code, result_outcome = 36, Outcome.FAILED
+                code, result_outcome = EXIT_DATABASE_ERROR, Outcome.FAILED
                 message = f"database error, nothing written: {exc}"
             except DatabaseError as exc:
                 written = False
@@ -246,7 +248,7 @@ class Updater:
         try:
             return self.update_one(subscription, state)
         except SQLAlchemyError as exc:  # not through transaction()/reader(): still one line
-            code, text = 36, database_error(self.engine, exc).message
+            code, text = EXIT_DATABASE_ERROR, database_error(self.engine, exc).message
         except ImageListError as exc:
             code, text = exc.exit_code, str(exc)
         except Exception as exc:  # a bug must cost one subscription, not the whole run
