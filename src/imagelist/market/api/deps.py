@@ -69,7 +69,9 @@ def db_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(db_session)]
+#: Committed before the response is sent (``scope="function"``): a client that sees the answer
+#: sees its effect, and a failed commit is an error answer, never a 200 for a rolled-back change.
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def _token_from(header: str) -> str | None:
