@@ -25,7 +25,7 @@ from datetime import datetime
 from .document import ImageList
 from .errors import OpenPGPPayloadMismatchError
 from .openpgp import Certificate, SigningKey, VerifiedSignature, sign_detached, verify_detached
-from .smime import signed_content
+from .smime import read_signed, signed_content
 
 __all__ = [
     "JSON_SUFFIX",
@@ -34,7 +34,9 @@ __all__ = [
     "SignaturePolicy",
     "check_payload",
     "companion_names",
+    "is_openpgp_only",
     "make_companions",
+    "stored_payload",
     "verify_companion_signature",
     "verify_openpgp_list",
 ]
@@ -92,6 +94,17 @@ def check_payload(json: bytes, smime_payload: bytes) -> None:
         f"image.list.json ({len(json)} bytes) is not the S/MIME-signed payload "
         f"({len(smime_payload)} bytes): they differ from byte {at}"
     )
+
+
+def is_openpgp_only(stored: bytes) -> bool:
+    """Whether a stored accepted list is a ``.json`` accepted under the ``openpgp`` policy."""
+    return stored.lstrip()[:1] == b"{"
+
+
+def stored_payload(stored: bytes) -> bytes:
+    """The JSON of a stored accepted list: the S/MIME payload (its signature value checked
+    again), or, under the ``openpgp`` policy, the stored ``.json`` itself."""
+    return stored if is_openpgp_only(stored) else read_signed(stored).payload
 
 
 def verify_companion_signature(

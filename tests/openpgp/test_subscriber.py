@@ -37,6 +37,10 @@ def test_openpgp_only_endorser_outside_the_igtf(
     assert all(r.path != world.path for r in server.requests), "image.list is never fetched"
     rows = sqlite_site.query('select data from "imageListInstance"')
     assert bytes(rows[-1][0]).startswith(b"{")  # the .json is what was accepted
+    shown = sqlite_site.subscribe("-i", "-f", "message")
+    assert shown.code == 0, shown.err
+    assert shown.out.startswith("{")
+    assert sqlite_site.image("-i", "-u", "img-a", "-f", "message").out.startswith("{")
     world.publish_both(world.make_v2(), smime=False)
     result = world.update()
     assert result.code == 0, (result.out, result.err)

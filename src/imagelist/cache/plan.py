@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ..companions import stored_payload
 from ..db.subscriber import db_reason
 from ..db.subscriber.models import (
     ImageDefinition,
@@ -28,7 +29,6 @@ from ..db.subscriber.models import (
 )
 from ..document import ImageList, is_safe_identifier
 from ..errors import DatabaseError, ImageListError
-from ..smime import read_signed
 from ..subscriber.images import available
 
 __all__ = [
@@ -159,7 +159,7 @@ def read_stored_list(message: bytes) -> StoredList:
     """
     text = message.decode("utf-8", errors="replace")
     try:
-        imagelist = ImageList.from_bytes(read_signed(message).payload)
+        imagelist = ImageList.from_bytes(stored_payload(message))
     except ImageListError as exc:
         logger.warning("a stored list cannot be read again (%s); hv:image.* keys left out", exc)
         return StoredList(text, {}, None)

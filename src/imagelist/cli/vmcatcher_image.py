@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..companions import is_openpgp_only
 from ..db.engine import reader
 from ..errors import UsageError
 from ..subscriber.images import image_details, image_states, select_images, set_cache
@@ -109,7 +110,7 @@ def _body(argv: Sequence[str]) -> int:
                         f"{PROG}: warning: image {details.identifier} is in no current list",
                         file=sys.stderr,
                     )
-                elif verifier is not None:
+                elif verifier is not None and not is_openpgp_only(details.latest.data):
                     write_output(path, verifier.verify(details.latest.data).payload)
                 else:
                     write_output(path, details.latest.data)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from ..companions import SignaturePolicy
+from ..companions import SignaturePolicy, is_openpgp_only
 from ..db.engine import reader
 from ..db.subscriber import open_database
 from ..db.subscriber.legacy import migrate_legacy
@@ -336,7 +336,7 @@ def _info(args: argparse.Namespace, fmt: str, engine: Engine, *, images: bool) -
                 print(f"{PROG}: warning: no list imported yet for {name}", file=sys.stderr)
                 continue
             data = details.latest.data
-            if store is not None:
+            if store is not None and not is_openpgp_only(data):  # openpgp: the .json as is
                 checker = RunVerifier(
                     store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args)
                 )

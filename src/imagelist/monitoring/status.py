@@ -8,6 +8,7 @@ cached or given up (cache indexes), and the events waiting or dead-lettered (out
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from typing import Any
 from cryptography import x509
 from sqlalchemy import Engine, select
 
+from ..companions import is_openpgp_only
 from ..db.engine import reader
 from ..db.subscriber.models import (
     ImageDefinition,
@@ -240,6 +242,11 @@ def _message(
     from ..document import ImageList
 
     title: str | None = None
+    if is_openpgp_only(data):  # accepted under the openpgp policy: no X.509 signer (ADR 21)
+        if titles:
+            with contextlib.suppress(ImageListError):
+                title = ImageList.from_bytes(data).title
+        return title, None
     try:
         if titles:  # parsing the whole list costs more than the rest: status only
             message = read_signed(data)
