@@ -1,0 +1,253 @@
+"""One ``hv:image`` of a list (reference §1.1): the typed ``Image`` and ``DroppedImage``, what an
+unusable element becomes. Two parsers: a fast one for the usual image (checked at once, built
+lazily) and the general one, which names every problem; they agree (tests prove it).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from imagelist.document.fields import (
+    _IMAGE_KEY_SET,
+    _IMAGE_TEXT_ATTRS,
+    _IMAGE_TEXT_FIELDS,
+    _IMAGE_TEXT_GETTER,
+    _MAX_INT_DIGITS,
+    _SHA512_ANY_CASE_RE,
+    _SHA512_RE,
+    _SIZE_RE,
+    MAX_IMAGE_SIZE,
+    REQUIRED_IMAGE_KEYS,
+    _as_text,
+    _emit_text,
+    _optional_text,
+    _oversize,
+    _read_text_fields,
+    _unrecognized,
+)
+from imagelist.document.guards import (
+    _clean,
+    _json_type,
+    _show,
+    unsure_number,
+)
+from imagelist.errors import DocumentError
+
+
+class _UnsureNumberError(Exception):
+    """A list decoded by orjson holds a float or an integer outside 64 bits (see decode_fast)."""
+
+
+_STR_ONLY = frozenset({str})
+_IMAGE_KEY_COUNT = len(REQUIRED_IMAGE_KEYS)
+#: How deep the values of an ``hv:image`` sit: top, hv:imagelist, hv:images, wrapper, image.
+_IMAGE_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class DroppedImage:
+    """An ``hv:images`` element that was not kept; the subscriber treats it as a revocation.
+
+    ``identifier`` is the element's ``dc:identifier`` if it has a usable one, ``missing`` the
+    required keys it lacks, ``invalid`` the keys whose value is unusable, ``reason`` one line.
+    """
+
+    identifier: str | None
+    missing: tuple[str, ...]
+    reason: str
+    invalid: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Image:
+    """One ``hv:image`` (reference §1.1). ``size`` is in bytes; ``sha512`` is lower-case hex.
+
+    ``sha512`` is kept verbatim when it is not 128 hex digits (the document layer is
+    permissive); check :attr:`has_valid_sha512` before trusting it.
+    """
+
+    identifier: str
+    title: str
+    description: str
+    uri: str
+    size: int
+    sha512: str
+    arch: str
+    os: str
+    osversion: str
+    comments: str
+    hypervisor: str
+    version: str
+    unrecognized_fields: dict[str, Any] = field(default_factory=dict, hash=False)
+    _numbers: dict[str, int | float] = field(default_factory=dict, repr=False, compare=False)
+    _size_text: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+            raise DocumentError(
+                f"image size must be a non-negative integer, got {_show(self.size)}"
+            )
+        if self.size > MAX_IMAGE_SIZE:
+            raise _oversize(self.identifier, self.size)
+        if isinstance(self.sha512, str) and _SHA512_ANY_CASE_RE.fullmatch(self.sha512):
+            object.__setattr__(self, "sha512", self.sha512.lower())
+
+    @property
+    def has_valid_sha512(self) -> bool:
+        """True if ``sha512`` is 128 hex digits (stored lower-case)."""
+        return _SHA512_RE.fullmatch(self.sha512) is not None
+
+    @property
+    def format(self) -> str | None:
+        """``hv:format`` (e.g. "OVA", "QCOW2", "img.gz"), or None."""
+        return _optional_text(self.unrecognized_fields, "hv:format")
+
+    @property
+    def mpuri(self) -> str | None:
+        """``ad:mpuri`` (the AppDB marketplace URI), or None."""
+        return _optional_text(self.unrecognized_fields, "ad:mpuri")
+
+    def equal_content(self, other: Image) -> bool:
+        """True if both images describe the same content (same as ``==``)."""
+        return self == other
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Image:
+        """Read the inner ``hv:image`` mapping. Raises DocumentError if the image is unusable."""
+        result = cls._parse(_clean(data))
+        if isinstance(result, DroppedImage):
+            raise DocumentError(f"image {_show(result.identifier)} is invalid: {result.reason}")
+        return result
+
+    @classmethod
+    def _parse_common(cls, data: dict[str, Any], *, orjson_numbers: bool = False) -> Image | None:
+        """The hot path for the usual image: every text key a string, ``hv:size`` an integer or a
+        digit string. None means: take the general path.
+
+        The image is checked here, in full, but built lazily: it keeps ``data`` (which nobody
+        else holds) and fills its attributes on first use (:meth:`_materialize`), so verifying a
+        list of 1,000 images does not pay for 1,000 objects nobody reads. With
+        ``orjson_numbers``, raise _UnsureNumberError if a key beside the twelve holds a number
+        orjson may have read otherwise.
+        """
+        try:
+            texts = _IMAGE_TEXT_GETTER(data)
+            raw_size = data["hv:size"]
+        except KeyError:
+            return None
+        try:
+            "".join(texts)  # a TypeError names a non-string faster than a loop would
+        except TypeError:
+            return None
+        if not (type(raw_size) is int and 0 <= raw_size <= MAX_IMAGE_SIZE) and not (
+            type(raw_size) is str
+            and raw_size.isdigit()
+            and raw_size.isascii()
+            and len(raw_size) < 20
+            and int(raw_size) <= MAX_IMAGE_SIZE
+        ):
+            return None
+        if orjson_numbers and len(data) > _IMAGE_KEY_COUNT:
+            extra = [data[key] for key in data.keys() - _IMAGE_KEY_SET]
+            if not _STR_ONLY.issuperset(map(type, extra)) and unsure_number(extra, _IMAGE_DEPTH):
+                raise _UnsureNumberError
+        image = object.__new__(cls)
+        object.__setattr__(image, "__dict__", {"identifier": texts[0], "_lazy": data})
+        return image
+
+    def _materialize(self, data: dict[str, Any]) -> None:
+        """Fill the attributes of an image built by :meth:`_parse_common` from its mapping.
+
+        Idempotent and safe in threads: the attributes are set before the mapping is dropped,
+        and two threads that both fill them set the same values.
+        """
+        fields = dict(zip(_IMAGE_TEXT_ATTRS, _IMAGE_TEXT_GETTER(data), strict=True))
+        sha512 = fields["sha512"]
+        if len(sha512) == 128 and _SHA512_ANY_CASE_RE.fullmatch(sha512):
+            fields["sha512"] = sha512.lower()
+        raw_size = data["hv:size"]
+        self.__dict__.update(
+            fields,
+            size=int(raw_size),
+            unrecognized_fields={k: data[k] for k in data.keys() - _IMAGE_KEY_SET},
+            _numbers={},
+            _size_text=raw_size if type(raw_size) is str else None,
+        )
+        self.__dict__.pop("_lazy", None)
+
+    if not TYPE_CHECKING:  # for mypy every field is a plain attribute
+
+        def __getattr__(self, name: str) -> Any:
+            # Only called for an attribute not in __dict__: a lazy image's fields.
+            if name.startswith("__"):
+                raise AttributeError(name)
+            data = self.__dict__.get("_lazy")
+            if data is not None:
+                self._materialize(data)
+            try:
+                return self.__dict__[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+    @classmethod
+    def _parse(cls, data: object) -> Image | DroppedImage:
+        """An Image, or a DroppedImage saying why this element cannot be one."""
+        if type(data) is dict:
+            common = cls._parse_common(data)
+            if common is not None:
+                return common
+        return cls._parse_general(data)
+
+    @classmethod
+    def _parse_general(cls, data: object) -> Image | DroppedImage:
+        """The general path: every case, with a reason for each problem (and the reference the
+        fast path must agree with)."""
+        if not isinstance(data, dict):
+            return DroppedImage(None, (), f"hv:image is not an object (got {_json_type(data)})")
+        identifier = _as_text(data.get("dc:identifier"))
+        ident = None if identifier is None else identifier[0]
+        missing = tuple(key for key in REQUIRED_IMAGE_KEYS if key not in data)
+        values, numbers, invalid = _read_text_fields(data, _IMAGE_TEXT_FIELDS)
+        problems = [f"invalid {key}: {_show(data[key])} (expected a string)" for key in invalid]
+        size_text: str | None = None
+        size = 0
+        if "hv:size" in data:
+            raw = data["hv:size"]
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+                size = raw
+            elif isinstance(raw, str) and _SIZE_RE.fullmatch(raw) and len(raw) <= _MAX_INT_DIGITS:
+                size, size_text = int(raw), raw
+            else:
+                invalid.append("hv:size")
+                problems.append(
+                    f"invalid hv:size: {_show(raw)} "
+                    "(expected a non-negative integer or a string of decimal digits)"
+                )
+            if size > MAX_IMAGE_SIZE:
+                raise _oversize(ident, size)
+        if missing or invalid:
+            if missing:
+                problems.insert(0, f"missing required key(s): {', '.join(missing)}")
+            return DroppedImage(ident, missing, "; ".join(problems), tuple(invalid))
+        return cls(
+            **values,
+            size=size,
+            unrecognized_fields=_unrecognized(data, REQUIRED_IMAGE_KEYS),
+            _numbers=numbers,
+            _size_text=size_text,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``hv:image`` mapping, unknown keys included, values in the form they were read."""
+        out: dict[str, Any] = copy.deepcopy(self.unrecognized_fields)
+        for attr, key in _IMAGE_TEXT_FIELDS:
+            out[key] = _emit_text(self._numbers, key, getattr(self, attr))
+        size: int | str = self.size
+        if self._size_text is not None:
+            same = _SIZE_RE.fullmatch(self._size_text) and int(self._size_text) == self.size
+            size = self._size_text if same else str(self.size)
+        out["hv:size"] = size
+        return out

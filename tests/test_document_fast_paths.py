@@ -1,0 +1,175 @@
+"""The fast paths of imagelist.document agree with the general ones, on generated input.
+
+* the image fast path (``Image._parse_common``: checked at once, built lazily) against the
+  general parser (``Image._parse_general``), on generated ``hv:image`` mappings;
+* ``ImageList.from_bytes`` (orjson, with its fallbacks) against the reference decoder
+  (``guards.decode``, the standard library with hooks), on generated documents with awkward
+  numbers, nesting and strings: the same list, or the same one-line error.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import pickle
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imagelist.document import MAX_IMAGE_SIZE, REQUIRED_IMAGE_KEYS, Image, ImageList
+from imagelist.document.guards import decode
+from imagelist.errors import DocumentError
+
+TEXT_KEYS = [key for key in REQUIRED_IMAGE_KEYS if key != "hv:size"]
+HEX = "0123456789abcdefABCDEF"
+
+texts = st.text(max_size=12)
+sha512s = st.one_of(
+    st.text(alphabet=HEX, min_size=128, max_size=128),
+    st.text(alphabet=HEX, min_size=0, max_size=130),
+    texts,
+)
+sizes = st.one_of(
+    st.integers(min_value=0, max_value=MAX_IMAGE_SIZE),
+    st.integers(min_value=-5, max_value=2**66),
+    st.integers(min_value=0, max_value=10**25).map(str),
+    st.sampled_from(["", "12a", "٣", "-1", "0", "007", " 1", "1.5"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+)
+scalars = st.one_of(texts, st.integers(-(2**64), 2**64), st.booleans(), st.none(), st.floats())
+extra_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3)
+)
+
+
+@st.composite
+def image_mappings(draw: st.DrawFn) -> dict[str, Any]:
+    data: dict[str, Any] = {key: draw(texts) for key in TEXT_KEYS}
+    data["sl:checksum:sha512"] = draw(sha512s)
+    data["hv:size"] = draw(sizes)
+    for key in draw(st.lists(st.sampled_from(REQUIRED_IMAGE_KEYS), max_size=2)):
+        if draw(st.booleans()):
+            data.pop(key, None)  # a missing key
+        else:
+            data[key] = draw(scalars)  # a value of another type
+    extras = draw(st.dictionaries(st.sampled_from(["hv:format", "ad:mpuri", "x:y"]), extra_values))
+    data.update(extras)
+    return data
+
+
+def _state(image: Image) -> dict[str, Any]:
+    """Every attribute, the private ones included (how the image will be written back)."""
+    return {f.name: getattr(image, f.name) for f in dataclasses.fields(image)}
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(image_mappings())
+def test_fast_and_general_image_parsers_agree(data: dict[str, Any]) -> None:
+    fast = Image._parse_common(copy.deepcopy(data))
+    if fast is None:
+        return  # the fast path declined: the general parser decides alone
+    general = Image._parse_general(copy.deepcopy(data))
+    assert isinstance(general, Image)
+    assert fast == general
+    assert _state(fast) == _state(general)
+    assert fast.to_dict() == general.to_dict()
+    assert hash(fast) == hash(general)
+
+
+def test_a_lazy_image_copies_pickles_and_replaces_like_an_eager_one() -> None:
+    data = {key: f"v-{key}" for key in TEXT_KEYS}
+    data["sl:checksum:sha512"] = "AB" * 64
+    data["hv:size"] = "42"
+    data["hv:format"] = "QCOW2"
+    eager = Image._parse_general(copy.deepcopy(data))
+    assert isinstance(eager, Image)
+    for make in (
+        copy.copy,
+        copy.deepcopy,
+        lambda image: pickle.loads(pickle.dumps(image)),
+        lambda image: dataclasses.replace(image, title=image.title),
+    ):
+        lazy = Image._parse_common(copy.deepcopy(data))
+        assert lazy is not None
+        twin = make(lazy)
+        assert twin == eager
+        assert _state(twin) == _state(eager)
+        assert twin.sha512 == "ab" * 64
+        assert twin.size == 42
+        assert twin.to_dict()["hv:size"] == "42"
+
+
+# --- from_bytes (orjson and its fallbacks) against the reference decoder -----------------------
+
+numbers = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**70), 2**70),
+    st.integers(2**63 - 2, 2**64 + 2),  # orjson reads these as an int beyond 64 bits or a float
+    st.integers(-(2**63) - 2, -(2**63) + 2),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+awkward = st.recursive(
+    st.one_of(texts, numbers, st.booleans(), st.none()),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> bytes:
+    images = []
+    for _ in range(draw(st.integers(0, 3))):
+        image: dict[str, Any] = {key: f"{key}-{len(images)}" for key in TEXT_KEYS}
+        image["dc:identifier"] = f"id-{draw(st.integers(0, 3))}"
+        image["hv:size"] = draw(st.one_of(sizes, numbers))
+        if draw(st.booleans()):
+            image["ad:extra"] = draw(awkward)
+        images.append({"hv:image": image})
+    body: dict[str, Any] = {
+        "dc:identifier": "list",
+        "dc:title": draw(st.one_of(texts, numbers)),
+        "dc:description": "d",
+        "dc:source": "s",
+        "dc:date:created": "2026-01-01T00:00:00Z",
+        "dc:date:expires": draw(st.sampled_from(["2027-01-01T00:00:00Z", "2027-02-30T00:00:00Z"])),
+        "hv:version": "1",
+        "hv:uri": "https://example.org/list",
+        "hv:endorser": {
+            "hv:x509": {"hv:dn": "/CN=a", "hv:ca": "/CN=b", "hv:email": "e", "dc:creator": "c"}
+        },
+        "hv:images": images,
+    }
+    if draw(st.booleans()):
+        body["ad:extra"] = draw(awkward)
+    for _ in range(draw(st.integers(0, 70)) if draw(st.booleans()) else 0):
+        body = {"nest": [body]}  # too deep, possibly
+    text = json.dumps({"hv:imagelist": body}, allow_nan=False)
+    if draw(st.booleans()):
+        text = text.replace('"ad:extra": ', '"ad:extra": 1e999, "x": ', 1)
+    return text.encode()
+
+
+def _outcome(read: Any, data: bytes) -> Any:
+    try:
+        imagelist = read(data)
+    except DocumentError as exc:
+        return ("error", str(exc), exc.exit_code)
+    return (
+        "list",
+        imagelist,
+        [_state(image) for image in imagelist.images],
+        imagelist.dropped_images,
+        imagelist.warnings,
+        imagelist.unrecognized_fields,
+        imagelist.to_json_bytes(),
+    )
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_from_bytes_agrees_with_the_reference_decoder(data: bytes) -> None:
+    reference = _outcome(lambda raw: ImageList._from_clean(decode(raw)), data)
+    assert _outcome(ImageList.from_bytes, data) == reference
