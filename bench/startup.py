@@ -5,10 +5,12 @@ a rotating order, so that load from other processes on a shared machine hits the
 median over all runs of all rounds is printed per command, with its ratio to the interpreter
 alone (``python -c pass``, the floor) and the modules it imports (``python -X importtime``).
 
-    .venv/bin/python bench/startup.py [--rounds 5] [--runs 5]
+    .venv/bin/python bench/startup.py [--rounds 5] [--runs 5] [--compare SRC]
 
 Needs hyperfine (Debian ``hyperfine``). The commands are the ones installed next to
-``sys.executable`` (the venv's scripts); set ``PYTHONPATH`` to time another source tree.
+``sys.executable`` (the venv's scripts). ``--compare SRC`` also times every command with
+``PYTHONPATH=SRC`` (another checkout's ``src``, e.g. the code before a change), interleaved with
+this tree's, and prints the ratio.
 """
 
 from __future__ import annotations
@@ -64,11 +66,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--compare", metavar="SRC", help="also time the commands from SRC")
     args = parser.parse_args()
     if shutil.which("hyperfine") is None:
         raise SystemExit("hyperfine is needed: apt-get install hyperfine")
     commands = {"python -c pass": f"{sys.executable} -c pass"}
     commands.update({name: f"{BIN / name} --help" for name in COMMANDS})
+    if args.compare:
+        source = Path(args.compare).resolve()
+        for name in COMMANDS:
+            commands[f"{name} (compare)"] = f"env PYTHONPATH={source} {BIN / name} --help"
     times: dict[str, list[float]] = {name: [] for name in commands}
     names = list(commands)
     with tempfile.TemporaryDirectory(prefix="imagelist-startup-") as tmp:
@@ -82,11 +89,17 @@ def main() -> int:
         f"start-up, hyperfine, {args.rounds} rounds x {args.runs} runs, rotating order; "
         f"PYTHONPATH={os.environ.get('PYTHONPATH', '')!r}"
     )
-    print(f"  {'command':22s} {'median':>8s} {'x floor':>8s}  heavy modules imported by --help")
+    print(f"  {'command':32s} {'median':>8s} {'x floor':>8s}  heavy modules imported by --help")
     for name in names:
         median = statistics.median(times[name])
-        heavy = "" if name.startswith("python") else ", ".join(_heavy_imports(name)) or "none"
-        print(f"  {name:22s} {median * 1000:6.0f} ms {median / floor:7.2f}x  {heavy}")
+        heavy = ""
+        if not name.startswith("python") and not name.endswith("(compare)"):
+            heavy = ", ".join(_heavy_imports(name)) or "none"
+        line = f"  {name:32s} {median * 1000:6.0f} ms {median / floor:7.2f}x  {heavy}"
+        other = times.get(f"{name} (compare)")
+        if other:
+            line += f"  (this / compare: {median / statistics.median(other):.2f})"
+        print(line)
     return 0
 
 

@@ -91,7 +91,7 @@ KEYS: tuple[Key, ...] = (
     Key("cache", "event_command", str, env="VMCATCHER_CACHE_EVENT", option="-x"),
     Key("cache", "event_handlers", list, option="--event-handler", dest="event_handler",
         default="[]"),
-    Key("cache", "jobs", int, option="--jobs", dest="jobs", default="4"),
+    Key("cache", "jobs", int, option="--jobs", dest="jobs", default="one per image, at most 8"),
     Key("cache", "handler_timeout", float, option="--handler-timeout", dest="handler_timeout",
         default="1800"),
     Key("cache", "max_event_attempts", int, option="--max-event-attempts",

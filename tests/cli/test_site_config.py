@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from imagelist.cache.jobs import AUTO_JOBS_CAP
 from imagelist.cli import vmcatcher_cache, vmcatcher_status, vmcatcher_subscribe
 from imagelist.errors import ConfigurationError
 from imagelist.monitoring.alarms import DEFAULT_CRITICAL_DAYS, DEFAULT_WARNING_DAYS
@@ -283,7 +284,9 @@ def test_documented_defaults_are_the_options_defaults() -> None:
         if key.dest is None:
             continue
         value = defaults[key.dest]
-        if key.dest in ("dir_mode", "file_mode"):
+        if key.dest == "jobs":  # sized from the work unless given (cache.jobs.workers)
+            assert (value, key.default) == (None, f"one per image, at most {AUTO_JOBS_CAP}"), key
+        elif key.dest in ("dir_mode", "file_mode"):
             assert key.default == f"{value:04o}", key
         elif isinstance(value, float):
             assert float(key.default) == value, key

@@ -45,6 +45,7 @@ from .index import (
     EXPIRED_TIME_FORMAT,
     ManagedDirectory,
 )
+from .jobs import workers
 from .journal import Journal, JournalPendingError, Step
 from .plan import (
     StoredList,
@@ -76,7 +77,8 @@ class CacheConfig:
     partial_dir: str
     expired_dir: str
     actions: frozenset[str] = frozenset({"expire", "download"})
-    jobs: int = 4
+    #: Parallel downloads (and checksum threads); None: one per image, up to a cap (jobs.workers).
+    jobs: int | None = None
     max_tries: int = 5
     dry_run: bool = False
     expired_max_age: float | None = None
@@ -285,7 +287,8 @@ class CacheRun(Downloads, Recovery):
     def check(self) -> None:
         """Hash every cached file again; retire the corrupt ones with Expire events (D14)."""
         keys = sorted(self.cache.entries)
-        with ThreadPoolExecutor(max_workers=max(1, self.config.jobs)) as pool:
+        threads = workers(self.config.jobs, len(keys), cap=os.cpu_count() or 1)  # CPU-bound
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             problems = list(pool.map(self._verify, keys))
         for key, problem in zip(keys, problems, strict=True):
             if problem is None:

@@ -27,6 +27,7 @@ from .attempts import (
     record_failure,
 )
 from .download import Downloader, DownloadJob, DownloadResult
+from .jobs import workers
 from .journal import Step
 from .plan import StoredList, WantedImage, entry_sha512, image_metadata, plan_downloads
 from .progress import ProgressDisplay, Summary
@@ -167,7 +168,9 @@ class Downloads(Steps):
                 self.progress, downloader.transfers, titles=titles, total=len(jobs)
             )
             display.start()
-        pool = ThreadPoolExecutor(max_workers=max(1, self.config.jobs), thread_name_prefix="dl")
+        pool = ThreadPoolExecutor(
+            max_workers=workers(self.config.jobs, len(jobs)), thread_name_prefix="dl"
+        )
         try:
             futures = [pool.submit(downloader.download, job) for job in jobs]
             for future in as_completed(futures):

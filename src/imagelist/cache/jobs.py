@@ -18,7 +18,27 @@ from .safefs import DEFAULT_FILE_MODE
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["DownloadJob", "DownloadLimits", "DownloadResult", "Transfer"]
+__all__ = [
+    "AUTO_JOBS_CAP",
+    "DownloadJob",
+    "DownloadLimits",
+    "DownloadResult",
+    "Transfer",
+    "workers",
+]
+
+#: Without ``--jobs``, one download per image to fetch, at most this many at once. Images of a
+#: run usually come from one or two servers: 8 connections is what a browser opens to one host,
+#: little for any web server, and enough that a server throttling each connection (a common
+#: fair-share setting) serves a run of 8 images in about the time of the slowest one alone.
+AUTO_JOBS_CAP = 8
+
+
+def workers(jobs: int | None, work: int, cap: int = AUTO_JOBS_CAP) -> int:
+    """How many threads run ``work`` items: ``jobs`` if given, else one per item up to ``cap``."""
+    if jobs is not None:
+        return max(1, jobs)
+    return max(1, min(work, cap))
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("downloads")
     limits = DownloadLimits()
     run.add_argument(
-        "-j", "--jobs", type=int, default=4, metavar="N", help="parallel downloads (default 4)"
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel downloads (default: one per image to download, at most 8)",
     )
     run.add_argument(
         "--wait",

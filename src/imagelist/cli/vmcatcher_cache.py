@@ -84,7 +84,7 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig
         or environ.get("VMCATCHER_CACHE_DIR_EXPIRE")
         or os.path.join(cache_dir, "expired")
     )
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.max_tries < 0:
         raise UsageError("--max-tries must not be negative")

@@ -45,15 +45,17 @@ from imagelist.document.guards import (
     decode_fast,
     unsure_number,
 )
-from imagelist.document.image import (
-    _IMAGE_DEPTH,
-    DroppedImage,
-    Image,
-    _UnsureNumberError,
-)
+from imagelist.document.image import DroppedImage, Image
 from imagelist.errors import DocumentError
 
 logger = logging.getLogger("imagelist.document")
+
+#: How deep an ``hv:images`` element sits: top, hv:imagelist, hv:images, the element.
+_ELEMENT_DEPTH = 4
+
+
+class _UnsureNumberError(Exception):
+    """A list decoded by orjson holds a float or an integer outside 64 bits (see decode_fast)."""
 
 
 def _warn(warnings: list[str], message: str) -> None:
@@ -312,8 +314,8 @@ def _read_images(
 ) -> tuple[tuple[Image, ...], tuple[DroppedImage, ...]]:
     """``hv:images``: keep the usable images, report the others as dropped.
 
-    ``orjson_numbers``: see :meth:`ImageList._from_clean`. The usual image is checked by its fast
-    path (text keys strings, ``hv:size`` an integer in range); only its other keys are looked at.
+    ``orjson_numbers``: see :meth:`ImageList._from_clean`. The usual image passes the fast path,
+    which accepts strings and an in-range ``hv:size`` only; any other element is walked.
     """
     if not isinstance(value, list):
         raise DocumentError(f"image list key hv:images must be an array, got {_json_type(value)}")
@@ -327,12 +329,12 @@ def _read_images(
             and type(inner := wrapper.get("hv:image")) is dict
         ):
             # the usual entry, without the checks below
-            common = Image._parse_common(inner, orjson_numbers=orjson_numbers)
+            common = Image._parse_common(inner)
             if common is not None and common.identifier not in seen:
                 seen.add(common.identifier)
                 images.append(common)
                 continue
-        if orjson_numbers and unsure_number([wrapper], _IMAGE_DEPTH - 2):
+        if orjson_numbers and unsure_number([wrapper], _ELEMENT_DEPTH):
             raise _UnsureNumberError
         where = f"hv:images[{index}]"
         result: Image | DroppedImage
