@@ -21,7 +21,8 @@ def test_the_cache_and_status_read_a_stored_json(
     imagelist = make_list(test_pki.good, images=[make_image("img-a")])
     json_bytes = signed_content(imagelist.to_json_bytes())
     smime = sign(imagelist, test_pki.good)
-    assert is_openpgp_only(json_bytes) and not is_openpgp_only(smime)
+    assert is_openpgp_only(json_bytes)
+    assert not is_openpgp_only(smime)
     assert stored_payload(json_bytes) == stored_payload(smime) == json_bytes
     with caplog.at_level(logging.WARNING):
         stored = read_stored_list(json_bytes)
