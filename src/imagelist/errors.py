@@ -731,3 +731,73 @@ class MarketNotifyError(MarketError):
     exit_code = 80
     http_status = 503
     code = "notify_failed"
+
+
+# --- oci: images in OCI registries (docs/oci.md, ADR 0022) ---------------------------------------
+
+__all__ += [
+    "OciAuthError",
+    "OciBlobError",
+    "OciError",
+    "OciManifestError",
+    "OciReferenceError",
+    "OciSignatureError",
+    "OciSignatureExpiredError",
+    "OciSignatureMissingError",
+    "OciUnavailableError",
+]
+
+
+class OciError(DownloadError):
+    """An OCI registry could not give what was asked (base of the oci errors)."""
+
+
+class OciReferenceError(OciError):
+    """An ``oci://`` reference is malformed, not pinned by digest where it must be, or its
+    registry is not allowed (exit 56)."""
+
+    exit_code = 56
+
+
+class OciAuthError(OciError):
+    """The registry refused us (401/403), or its credentials file is unusable (exit 57)."""
+
+    exit_code = 57
+
+
+class OciUnavailableError(OciError):
+    """The registry cannot be reached, timed out or answered 5xx (exit 58)."""
+
+    exit_code = 58
+
+
+class OciManifestError(OciError, ImageVerificationError):
+    """A manifest's bytes do not hash to its digest, are too large or not a single-disk image
+    manifest (no or several disk layers, a size other than the list's) (exit 59)."""
+
+    exit_code = 59
+
+
+class OciBlobError(OciError, ImageVerificationError):
+    """A blob's bytes do not hash to the digest of its descriptor (exit 65)."""
+
+    exit_code = 65
+
+
+class OciSignatureMissingError(OciError):
+    """No cosign signature (``sha256-<hex>.sig``) for a manifest that must be signed (exit 66)."""
+
+    exit_code = 66
+
+
+class OciSignatureError(OciError):
+    """A cosign signature does not verify with the pinned key or names another manifest
+    (exit 67)."""
+
+    exit_code = 67
+
+
+class OciSignatureExpiredError(OciError):
+    """A cosign signature is older than the source's maximum age (exit 68)."""
+
+    exit_code = 68

@@ -26,8 +26,8 @@ _QUEUE_DEPTH = 8
 class StreamHasher:
     """SHA-512 of a stream, computed in a helper thread so that it overlaps the I/O."""
 
-    def __init__(self) -> None:
-        self._hash = hashlib.sha512()
+    def __init__(self, algorithm: str = "sha512") -> None:
+        self._hash = hashlib.new(algorithm)
         self._queue: queue.Queue[tuple[bytes | memoryview, threading.Event | None] | None]
         self._queue = queue.Queue(_QUEUE_DEPTH)
         self._thread: threading.Thread | None = None
@@ -43,7 +43,7 @@ class StreamHasher:
     def _put(self, data: bytes | memoryview, done: threading.Event | None) -> None:
         self.size += len(data)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="sha512", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self._hash.name, daemon=True)
             self._thread.start()
         self._queue.put((data, done))
 

@@ -115,6 +115,9 @@ KEYS: tuple[Key, ...] = (
         default="7"),
     Key("monitoring", "critical_days", float, option="--critical-days", dest="critical_days",
         default="1"),
+    Key("oci", "credentials", str, env="IMAGELIST_OCI_CREDENTIALS"),
+    Key("oci", "ca_bundle", str, env="IMAGELIST_OCI_CA_BUNDLE", default="the system CAs"),
+    Key("oci", "plain_http", str, env="IMAGELIST_OCI_PLAIN_HTTP"),
 )  # fmt: skip
 _BY_DOTTED = {key.dotted: key for key in KEYS}
 _SECTIONS = {key.section for key in KEYS}
@@ -153,6 +156,11 @@ class SiteConfig:
     monitoring_metrics_textfile: str | None = None
     monitoring_warning_days: float | None = None
     monitoring_critical_days: float | None = None
+    oci_credentials: str | None = None
+    oci_ca_bundle: str | None = None
+    oci_plain_http: str | None = None
+    #: ``[oci.sources.NAME]`` tables (imagelist.oci.source.RegistrySource), docs/oci.md
+    oci_sources: tuple[Any, ...] = ()
     #: the dotted keys the file sets, in file order
     keys: tuple[str, ...] = field(default=())
 
@@ -263,6 +271,12 @@ def parse_site_config(text: str, path: str) -> SiteConfig:
         if not isinstance(table, dict):
             raise _fail(path, f"{section} must be a table ([{section}])")
         for name, value in table.items():
+            if (section, name) == ("oci", "sources"):  # registry sources: tables of their own
+                from .oci.source import parse_sources
+
+                values["oci_sources"] = parse_sources(path, value)
+                seen.append("oci.sources")
+                continue
             key = _BY_DOTTED.get(f"{section}.{name}")
             if key is None:
                 raise _fail(path, f"unknown key {section}.{name}")

@@ -125,7 +125,7 @@ def test_other_schemes_are_refused_without_echoing_the_uri(http_site: CacheSite)
     result = http_site.cache()
     assert result.code == IMAGE_FAILED_EXIT
     line = one_warning(result, "img-b")
-    assert line == "ERROR: img-b: unsupported image URI scheme 'ftp' (http and https are)"
+    assert line == "ERROR: img-b: unsupported image URI scheme 'ftp' (http, https and oci are)"
 
 
 def test_allow_file_images_copies_them_from_an_http_list(

@@ -28,6 +28,7 @@ from ..errors import (
     BackendVerificationError,
 )
 from ..events.model import EVENT_PREFIX
+from ..oci.annotations import glance_properties as oci_glance_properties
 from .base import ImageSpec
 from .convert import Prepared
 from .ownership import GLANCE_SHA, GLANCE_UPLOADED_SHA
@@ -200,4 +201,5 @@ def image_properties(spec: ImageSpec, prepared: Prepared) -> dict[str, str]:
         props["os_distro"] = str(spec.attributes["sl:osname"]).lower()
     if prepared.converted:
         props[GLANCE_UPLOADED_SHA] = prepared.sha512
+    props.update(oci_glance_properties(spec.attributes))  # atrope's, for oci:// images
     return {k: v for k, v in props.items() if v}

@@ -54,9 +54,11 @@ from ..errors import (
     FetchTimeoutError,
     ImageListError,
     ImageVerificationError,
+    OciError,
 )
 from ..fetch import Fetcher
 from ..hashing import CHUNK, StreamHasher
+from ..oci.blobs import RegistryBlobs, is_oci_uri
 from ..progress import human_bytes
 from ..urls import redact_url_safe
 from .jobs import DownloadJob, DownloadLimits, DownloadResult, Transfer
@@ -128,8 +130,11 @@ class Downloader:
         cancel: threading.Event | None = None,
         on_validator: Callable[[DownloadJob, str | None], None] | None = None,
         sleep: Callable[[float], Any] | None = None,
+        registry: RegistryBlobs | None = None,
     ) -> None:
         self.fetcher = fetcher
+        #: Opens the layers of ``oci://`` images (made when the first one is downloaded).
+        self.registry = registry
         self.limits = limits or DownloadLimits()
         self.cancel = cancel or threading.Event()
         self.on_validator = on_validator
@@ -172,8 +177,16 @@ class Downloader:
                     _abort(response)
                 transfer.window_start, transfer.window_done = now, transfer.done
 
+    def _registry(self) -> RegistryBlobs:
+        with self._lock:
+            if self.registry is None:
+                self.registry = RegistryBlobs(adapter=self.fetcher.trust.adapter())
+            return self.registry
+
     def close(self) -> None:
-        """Stop the watchdog."""
+        """Stop the watchdog (and close the registry connections)."""
+        if self.registry is not None:
+            self.registry.close()
         self._stopped.set()
         if self._watchdog is not None:
             self._watchdog.join(timeout=5)
@@ -224,14 +237,16 @@ class Downloader:
             scheme = urlsplit(job.uri).scheme.lower()
         except ValueError:
             scheme = "?"
-        if scheme in _SCHEMES or (scheme == "file" and job.local_files):
+        if scheme in _SCHEMES or scheme == "oci" or (scheme == "file" and job.local_files):
             return
         if scheme == "file":
             raise DownloadError(
                 "refusing a file: image URI: the list was not read from a file: URL "
                 "(see --allow-file-images)"
             )
-        raise DownloadError(f"unsupported image URI scheme {scheme[:20]!r} (http and https are)")
+        raise DownloadError(
+            f"unsupported image URI scheme {scheme[:20]!r} (http, https and oci are)"
+        )
 
     def _check_space(self, job: DownloadJob, have: int) -> None:
         needed = job.size - have
@@ -254,7 +269,12 @@ class Downloader:
                 if partial.offset < job.size:
                     self._attempt(job, partial, transfer)
                 digest = partial.hasher.hexdigest()
-                if digest == job.sha512:
+                layer_error = (
+                    self._registry().check(job.uri, job.size, partial.hasher)
+                    if is_oci_uri(job.uri)
+                    else None
+                )
+                if digest == job.sha512 and layer_error is None:
                     return
                 if partial.resumed_from and not fresh_retry:
                     logger.warning(
@@ -266,6 +286,8 @@ class Downloader:
                     partial.resumed_from = 0
                     transfer.done = 0
                     continue
+                if layer_error is not None:
+                    raise layer_error
                 logger.info("%s: expected sha512 %s", job.identifier, job.sha512)
                 logger.info("%s: received sha512 %s", job.identifier, digest)
                 raise ImageVerificationError(
@@ -302,12 +324,14 @@ class Downloader:
             if partial.validator:
                 headers["If-Range"] = partial.validator
         shown = redact_url_safe(job.uri)
+        timeout = (self.limits.connect_timeout, self.limits.read_timeout)
         try:
-            response = self.fetcher.open_stream(
-                job.uri,
-                headers=headers,
-                timeout=(self.limits.connect_timeout, self.limits.read_timeout),
-            )
+            if is_oci_uri(job.uri):
+                response = self._registry().open(job.uri, job.size, headers, timeout)
+            else:
+                response = self.fetcher.open_stream(job.uri, headers=headers, timeout=timeout)
+        except OciError:
+            raise
         except FetchError as exc:
             raise DownloadError(str(exc), transient=_transient_fetch_error(exc)) from None
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import CacheError, DiskSpaceError
 from ..hashing import StreamHasher, hash_descriptor
+from ..oci.blobs import hasher_for
 from .jobs import DownloadJob
 from .safefs import Modes, open_nofollow, open_partial
 
@@ -51,7 +52,7 @@ class PartialFile:
             self.fd = open_partial(job.path.parent, job.path.name, Modes(file=job.file_mode))
         except OSError as exc:
             raise CacheError(f"cannot open {job.path}: {exc.strerror}") from None
-        self.hasher = StreamHasher()
+        self.hasher = hasher_for(job.uri)
         self.offset = 0
         self.flushed = 0
         #: ``If-Range`` value: the server's validator for the bytes in the file.
@@ -75,7 +76,7 @@ class PartialFile:
         """Empty the file and the hash."""
         self.validator = None
         self.hasher.close()
-        self.hasher = StreamHasher()
+        self.hasher = hasher_for(self.job.uri)
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
         self.offset = self.flushed = 0

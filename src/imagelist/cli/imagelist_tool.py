@@ -34,6 +34,7 @@ from ..trust import CrlPolicy, TrustStore, default_trust_dir
 from ..verify import ListVerifier, VerifiedList, check_dates
 from ._common import add_logging_options, configure_logging, make_parser, run_command, write_output
 from ._json import dump_json, emit_error
+from ._oci_commands import add_oci_parser
 from ._openpgp import OPENPGP_PASSPHRASE_ENV, openpgp_signing_key
 from ._trust_options import add_key_policy_option, key_policy
 
@@ -380,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--format", choices=["text", "json"], default="text", help="output format"
     )
     config.set_defaults(handler=_cmd_config)
+    add_oci_parser(commands)
     return parser
 
 

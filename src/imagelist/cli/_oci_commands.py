@@ -1,0 +1,168 @@
+"""``imagelist oci describe`` and ``imagelist oci verify``: images in OCI registries (docs/oci.md).
+
+``describe`` reads an image already in a registry once and prints the list entry an endorser
+signs (``hv:uri`` pinned to the manifest digest, ``hv:size``, ``sl:checksum:sha512`` and the
+fields EGI's annotations give); ``verify`` checks a cosign key-pair signature offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ImageListError, UsageError
+from ..oci.access import RegistryAccess
+from ..oci.client import RegistryClient
+from ..oci.cosign import load_public_key, verify_manifest
+from ..oci.describe import describe_image
+from ..oci.reference import parse_reference
+from ._common import write_output
+
+__all__ = ["OCI_EXIT_CODES", "add_oci_parser"]
+
+OCI_EXIT_CODES = """\
+exit codes: 0 done, 56 malformed or unpinned reference, 57 refused by the registry (401/403) or
+unusable credentials file, 58 registry unreachable, 59 manifest not its digest, too large, an
+index, no or several disk layers, 65 blob not its digest, 66 no cosign signature, 67 no valid
+cosign signature, 68 signature older than --max-age, 78 unusable key or CA file, 1 usage.
+"""
+
+
+def _access(args: argparse.Namespace) -> RegistryAccess:
+    base = RegistryAccess.from_environment(os.environ)
+    plain = set(base.plain_http)
+    if args.plain_http:
+        plain.add(args.reference_parsed.registry)
+    return RegistryAccess(
+        Path(args.credentials) if args.credentials else base.credentials_file,
+        Path(args.ca_bundle) if args.ca_bundle else base.ca_bundle,
+        frozenset(plain),
+    )
+
+
+def _client(args: argparse.Namespace) -> RegistryClient:
+    args.reference_parsed = parse_reference(args.reference, bare=True)
+    return RegistryClient(args.reference_parsed.registry, _access(args))
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    client = _client(args)
+    try:
+        if args.output:
+            target = Path(args.output)
+            if target.exists():
+                raise UsageError(f"{target} exists; not overwriting it")
+            with target.open("xb") as sink:
+                facts = describe_image(client, args.reference_parsed, sink=sink)
+        else:
+            facts = describe_image(client, args.reference_parsed)
+    finally:
+        client.close()
+    document: dict[str, Any] = facts.image_fields()
+    write_output(None, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.max_age is not None and args.max_age <= 0:
+        raise UsageError("--max-age must be positive")
+    key = load_public_key(Path(args.key))
+    client = _client(args)
+    try:
+        reference = args.reference_parsed
+        if not reference.pinned:
+            manifest = client.get_manifest(reference.repository, reference.target)
+            reference = reference.with_digest(manifest.digest)
+        verdict = verify_manifest(
+            client,
+            reference,
+            key,
+            max_age=None if args.max_age is None else args.max_age * 86400,
+        )
+    finally:
+        client.close()
+    write_output(None, f"{reference.uri()}\tsigned\t{verdict.signed_at or '-'}\n")
+    return 0
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from ..oci.source import discover
+    from ..site_config import load_site_config
+
+    config = load_site_config(args.config)
+    sources = [
+        source for source in config.oci_sources if source.name in args.source or not args.source
+    ]
+    unknown = set(args.source) - {source.name for source in config.oci_sources}
+    if unknown:
+        raise UsageError(f"no registry source {sorted(unknown)[0]!r} in the site file")
+    images: list[dict[str, Any]] = []
+    failures: list[ImageListError] = []
+    for source in sources:
+        found, failed = discover(source)
+        images += [image.to_dict() for image in found]
+        failures += failed
+    write_output(None, json.dumps({"hv:images": images}, indent=2, sort_keys=True) + "\n")
+    if failures:
+        raise max(failures, key=lambda error: error.exit_code)
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "reference", help="oci://HOST[:PORT]/REPO[:TAG][@sha256:HEX] or HOST/REPO:TAG"
+    )
+    parser.add_argument(
+        "--credentials",
+        metavar="FILE",
+        help="TOML credentials file (default $IMAGELIST_OCI_CREDENTIALS)",
+    )
+    parser.add_argument(
+        "--ca-bundle", metavar="FILE", help="CA bundle for https (default $IMAGELIST_OCI_CA_BUNDLE)"
+    )
+    parser.add_argument(
+        "--plain-http", action="store_true", help="talk to this registry over plain http"
+    )
+
+
+def add_oci_parser(commands: Any) -> None:
+    """Add ``oci describe`` and ``oci verify`` to the ``imagelist`` sub-commands."""
+    oci = commands.add_parser(
+        "oci",
+        help="images in OCI registries: describe one for a list, verify a cosign signature",
+        epilog=OCI_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = oci.add_subparsers(dest="oci_command", required=True, metavar="ACTION")
+    describe = actions.add_parser(
+        "describe",
+        help="read the disk layer once; print the list entry (hv:uri pinned by digest, size, "
+        "sha512, fields from the annotations)",
+        epilog=OCI_EXIT_CODES,
+    )
+    _common(describe)
+    describe.add_argument("-o", "--output", metavar="FILE", help="also save the layer here")
+    describe.set_defaults(handler=_cmd_describe)
+    verify = actions.add_parser(
+        "verify",
+        help="check the cosign key-pair signature (sha256-<hex>.sig) with a pinned public key",
+        epilog=OCI_EXIT_CODES,
+    )
+    _common(verify)
+    verify.add_argument("--key", required=True, metavar="PEM", help="the pinned cosign.pub")
+    verify.add_argument(
+        "--max-age", type=float, metavar="DAYS", help="refuse signatures older than this"
+    )
+    verify.set_defaults(handler=_cmd_verify)
+    discover = actions.add_parser(
+        "discover",
+        help="list, verify (cosign-key) and describe the images of the site file's registry "
+        "sources; print them as hv:image entries",
+        epilog=OCI_EXIT_CODES,
+    )
+    discover.add_argument("source", nargs="*", help="source names (default: all)")
+    discover.add_argument("--config", metavar="FILE", help="site configuration file")
+    discover.set_defaults(handler=_cmd_discover)
