@@ -83,9 +83,10 @@ def test_a_registry_image_in_a_signed_list_reaches_glance_with_atropes_propertie
     (image,) = _glance_images("ubuntu-2404")
     assert image.status == "active"  # type: ignore[attr-defined]
     props = image.properties  # type: ignore[attr-defined]
-    assert props["os_distro"] == "ubuntu"
-    assert props["os_version"] == "24.04"
-    assert props["architecture"] == "x86_64"
+    # openstacksdk gives Glance's common properties as attributes
+    assert image.os_distro == "ubuntu"  # type: ignore[attr-defined]
+    assert image.os_version == "24.04"  # type: ignore[attr-defined]
+    assert image.architecture == "x86_64"  # type: ignore[attr-defined]
     assert props["image_hash"] == pushed.layer.digest
     assert props["vmcatcher_event_dc_description"] == "Ubuntu 24.04 LTS"
     attributes = json.loads(props["APPLIANCE_ATTRIBUTES"])

@@ -6,6 +6,8 @@ and read timeouts. On top of that: a stall limit (no byte for ``stall_seconds`` 
 check), a size cap (the declared size, and the market's maximum), a cancel flag, and a
 ``Content-Length`` that differs from the declared size ends the check before any byte is read.
 The bytes go only into SHA-512 (:class:`imagelist.hashing.StreamHasher`); nothing is written.
+A digest-pinned ``oci://`` image is read through :class:`imagelist.oci.blobs.RegistryBlobs`
+(manifest bytes hashed to the digest, the one disk layer, its sha256 checked with the SHA-512).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import urllib3.exceptions
 from ..errors import FetchError
 from ..fetch import Fetcher, redact_url_safe
 from ..hashing import CHUNK, StreamHasher
+from ..oci.blobs import RegistryBlobs, hasher_for, is_oci_uri
 
 __all__ = ["CheckLimits", "CheckResult", "check_image"]
 
@@ -91,14 +94,19 @@ def check_image(
     cancel = cancel or threading.Event()
     shown = redact_url_safe(uri)
     scheme = urlsplit(uri).scheme.lower()
-    if scheme not in ("http", "https"):
-        return _failed(f"{shown}: only http and https images can be checked", 0)
+    registry = RegistryBlobs(adapter=fetcher.trust.adapter()) if is_oci_uri(uri) else None
+    if scheme not in ("http", "https") and registry is None:
+        return _failed(f"{shown}: only http, https and oci images can be checked", 0)
     if size > limits.max_size:
         return _failed(
             f"{shown}: declared size {size} is more than the limit of {limits.max_size} bytes", 0
         )
+    timeout = (limits.connect_timeout, limits.stall_seconds)
     try:
-        response = fetcher.open_stream(uri, timeout=(limits.connect_timeout, limits.stall_seconds))
+        if registry is not None:  # digest-pinned oci:// image: manifest and layer through ours
+            response = registry.open(uri, size, {}, timeout)
+        else:
+            response = fetcher.open_stream(uri, timeout=timeout)
     except FetchError as exc:
         return _failed(str(exc), 0)
     except _READ_ERRORS as exc:
@@ -121,8 +129,11 @@ def check_image(
 
         watcher = threading.Thread(target=watch, name="integrity-cancel", daemon=True)
         watcher.start()
-        return _stream(response, shown, size, sha512, limits, cancel, progress)
+        result = _stream(response, shown, size, sha512, limits, cancel, progress, registry, uri)
+        return result
     finally:
+        if registry is not None:
+            registry.close()
         finished.set()
         if watcher is not None:
             watcher.join(timeout=5)
@@ -137,8 +148,10 @@ def _stream(
     limits: CheckLimits,
     cancel: threading.Event,
     progress: Callable[[int], None] | None,
+    registry: RegistryBlobs | None = None,
+    uri: str = "",
 ) -> CheckResult:
-    hasher = StreamHasher()
+    hasher = hasher_for(uri) if registry is not None else StreamHasher()
     raw = response.raw
     done = 0
     started = time.monotonic()
@@ -173,6 +186,9 @@ def _stream(
         hasher.close()
     if done < size:
         return _failed(f"{shown}: the connection closed after {done} of {size} bytes", done)
+    layer_error = registry.check(uri, size, hasher) if registry is not None else None
+    if layer_error is not None:
+        return _failed(f"{shown}: {layer_error}", done)
     if digest != sha512.lower():
         return _failed(
             f"{shown}: sha512 {digest[:16]}... differs from the declared {sha512[:16]}...", done

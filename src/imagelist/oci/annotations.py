@@ -65,10 +65,10 @@ def list_fields(annotations: Mapping[str, str], layer_digest: str | None = None)
 
 
 def glance_properties(entry: Mapping[str, Any]) -> dict[str, str]:
-    """atrope's Glance properties for a signed list entry with OCI annotations (else {})."""
+    """atrope's Glance properties for a signed list entry of an OCI image (else {})."""
     annotations = entry.get(ANNOTATIONS_FIELD)
     if not isinstance(annotations, Mapping):
-        return {}
+        annotations = {}
     props: dict[str, str] = {}
     for source, target in _TO_GLANCE.items():
         value = annotations.get(source)
