@@ -28,3 +28,16 @@ def require_peer(name: str, reason: str) -> NoReturn:
     if peers_required():
         pytest.fail(f"{message} ({REQUIRE_PEERS_ENV}=1 requires every peer)", pytrace=False)
     pytest.skip(message)
+
+
+def peer_binary(name: str, package: str) -> str:
+    """The path of the peer program ``name`` (Debian package ``package``), else skip or fail.
+
+    Peers found this way: ``docker-registry`` (the OCI registry of tests/oci).
+    """
+    import shutil
+
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if found is None:
+        require_peer(name, f"not on PATH (Debian package {package})")
+    return found

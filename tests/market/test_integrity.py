@@ -100,7 +100,7 @@ def test_no_file_urls_and_size_cap(server: HttpServer, fetcher: Fetcher, tmp_pat
     local.write_bytes(DATA)
     result = check_image(fetcher, local.as_uri(), len(DATA), SHA, limits=LIMITS)
     assert result.state == "failed"
-    assert "only http and https" in result.message
+    assert "only http, https and oci" in result.message
     server.put("/to-file", b"", status=302, location=local.as_uri())
     redirected = check_image(fetcher, server.url("/to-file"), len(DATA), SHA, limits=LIMITS)
     assert redirected.state == "failed"

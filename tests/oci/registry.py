@@ -10,8 +10,6 @@ serves TLS with a certificate of the test PKI and asks for htpasswd (bcrypt) cre
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -25,7 +23,7 @@ from imagelist.oci.access import RegistryAccess
 from imagelist.oci.client import RegistryClient
 from imagelist.oci.manifest import Descriptor
 from imagelist.oci.push import EMPTY_CONFIG, build_manifest, push_blob, push_file, push_manifest
-from tests.peers import require_peer
+from tests.peers import peer_binary
 
 REGISTRY_BINARY = "docker-registry"
 USERNAME = "robot"
@@ -51,12 +49,7 @@ EGI_MANIFEST_ANNOTATIONS = {
 
 def registry_binary() -> str:
     """The registry program, or skip (fail under IMAGELIST_REQUIRE_PEERS=1)."""
-    found = shutil.which(REGISTRY_BINARY) or (
-        "/usr/bin/docker-registry" if os.access("/usr/bin/docker-registry", os.X_OK) else None
-    )
-    if found is None:
-        require_peer(REGISTRY_BINARY, "not on PATH (Debian package docker-registry)")
-    return found
+    return peer_binary(REGISTRY_BINARY, "docker-registry")
 
 
 def free_port() -> int:
