@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean system-deps glance
+.PHONY: demo test lint typecheck unit bench clean system-deps glance atrope
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ system-deps:
 glance:
 	@./.ci/glance-setup
 
+# EGI's atrope in its own virtualenv (.venv-atrope): a second real consumer of the market's lists.
+atrope:
+	@./.ci/atrope-setup
+
 demo: $(STAMP)
 	$(BIN)/python -m imagelist.demo
 
@@ -35,10 +39,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest --cov=imagelist --cov-branch --cov-report=term --cov-fail-under=90
 
-test: system-deps $(STAMP) glance lint typecheck unit
+test: system-deps $(STAMP) glance atrope lint typecheck unit
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-glance .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .venv-glance .venv-atrope .pytest_cache .mypy_cache .ruff_cache .coverage

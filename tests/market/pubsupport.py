@@ -120,7 +120,13 @@ def add_version(
 
 
 def seed(
-    session: Session, *, images: int = 2, vo_name: str = "vo.example.org", gated: bool = False
+    session: Session,
+    *,
+    images: int = 2,
+    vo_name: str = "vo.example.org",
+    gated: bool = False,
+    base_url: str = "http://127.0.0.1:9/images",
+    payloads: dict[str, bytes] | None = None,
 ) -> Seeded:
     """A person, an appliance with ``images`` images and a published version, a VO whose
     published list endorses that version."""
@@ -149,7 +155,7 @@ def seed(
         session.add(image)
         logical.append(image)
     session.flush()
-    version = add_version(session, appliance, "1.0", logical)
+    version = add_version(session, appliance, "1.0", logical, base_url=base_url, payloads=payloads)
     vo = Vo(name=vo_name, description="", gated=gated, created=now)
     session.add(vo)
     session.flush()
