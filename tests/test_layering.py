@@ -40,6 +40,8 @@ PURE = (
     "imagelist.urls",
     "imagelist.fetch_limits",
     "imagelist.errors",
+    "imagelist.errors_base",
+    "imagelist.errors_tools",
     "imagelist.fileio",
     "imagelist.events.model",
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import re
 
-from ..cache import DownloadLimits
 from ..cache.safefs import DEFAULT_DIR_MODE, DEFAULT_FILE_MODE
 from ..events import (
     DEFAULT_HANDLER_TIMEOUT,
@@ -18,6 +17,7 @@ from ._cache_output import (
     add_format_option,
 )
 from ._common import make_parser
+from ._fetch_options import add_fetch_limit_options
 from ._monitoring_options import add_monitoring_options
 from ._vmcatcher_options import add_common_logging, add_database_option
 
@@ -182,7 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run = parser.add_argument_group("downloads")
-    limits = DownloadLimits()
     run.add_argument(
         "-j",
         "--jobs",
@@ -211,31 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="trust directory whose CAs also verify https servers (default: $VMCATCHER_DIR_CERT, "
         "$X509_CERT_DIR, /etc/grid-security/certificates, if present)",
     )
-    run.add_argument(
-        "--connect-timeout", type=float, default=limits.connect_timeout, metavar="SECONDS"
-    )
-    run.add_argument(
-        "--read-timeout",
-        type=float,
-        default=limits.read_timeout,
-        metavar="SECONDS",
-        help="longest silence of a server (default 60)",
-    )
-    run.add_argument(
-        "--speed-limit",
-        type=int,
-        default=limits.speed_limit,
-        metavar="BYTES",
-        help="a download slower than this many bytes/s for --speed-time has stalled (default 1024)",
-    )
-    run.add_argument("--speed-time", type=float, default=limits.speed_time, metavar="SECONDS")
-    run.add_argument(
-        "--retries",
-        type=int,
-        default=limits.retries,
-        metavar="N",
-        help="retries of a download within a run, resuming (default 3)",
-    )
+    add_fetch_limit_options(run, downloads=True)
     run.add_argument(
         "--max-tries",
         type=int,

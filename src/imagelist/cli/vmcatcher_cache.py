@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun, DownloadLimits
+from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun
 from ..cache.cache import OUTBOX_NAME
 from ..cache.handler_check import check_handler_command
 from ..cache.report import dry_run_lines
@@ -44,6 +44,7 @@ from ._cache_output import (
     show_progress,
 )
 from ._common import configure_logging, parse_with_site_config, run_command
+from ._fetch_options import download_limits
 from ._json import emit_error
 from ._monitoring_options import monitoring_for
 
@@ -88,16 +89,7 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig
         raise UsageError("--jobs must be at least 1")
     if args.max_tries < 0:
         raise UsageError("--max-tries must not be negative")
-    try:
-        limits = DownloadLimits(
-            connect_timeout=args.connect_timeout,
-            read_timeout=args.read_timeout,
-            speed_limit=args.speed_limit,
-            speed_time=args.speed_time,
-            retries=args.retries,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    limits = download_limits(args)
     max_age = args.expired_max_age
     if max_age is not None and max_age < 0:
         raise UsageError("--expired-max-age must not be negative")

@@ -19,7 +19,7 @@ from ..db.subscriber import open_database
 from ..db.subscriber.legacy import migrate_legacy
 from ..errors import ImageListError, UsageError
 from ..events import DEFAULT_HANDLER_TIMEOUT, EventDispatcher, build_dispatcher
-from ..fetch import DEFAULT_MAX_BYTES, Fetcher, FetchLimits
+from ..fetch import Fetcher
 from ..monitoring.runs import update_failures
 from ..subscriber import subscriptions as subs
 from ..subscriber.decide import Policy
@@ -36,6 +36,7 @@ from ..subscriber.update import RunVerifier, Updater, exit_code
 from ..trust import CrlPolicy, TrustStore
 from ..urls import redact_url_safe
 from ._common import make_parser, parse_with_site_config, run_command, write_output
+from ._fetch_options import add_fetch_limit_options, fetch_limits
 from ._monitoring_options import add_monitoring_options, monitoring_for
 from ._trust_options import add_key_policy_option, key_policy
 from ._vmcatcher_options import (
@@ -205,43 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_key_policy_option(options)
     add_monitoring_options(options)
-    limits = FetchLimits()
-    options.add_argument(
-        "--connect-timeout", type=float, default=limits.connect_timeout, metavar="SECONDS"
-    )
-    options.add_argument(
-        "--read-timeout", type=float, default=limits.read_timeout, metavar="SECONDS"
-    )
-    options.add_argument(
-        "--max-time",
-        type=float,
-        default=limits.max_time,
-        metavar="SECONDS",
-        help="longest retrieval of one list",
-    )
-    options.add_argument(
-        "--max-list-size",
-        type=int,
-        default=DEFAULT_MAX_BYTES,
-        metavar="BYTES",
-        help="largest list accepted (default 16 MiB)",
-    )
+    add_fetch_limit_options(options, downloads=False)
     add_format_option(options)
     add_database_option(options)
     add_common_logging(parser)
     return parser
-
-
-def _limits(args: argparse.Namespace) -> FetchLimits:
-    try:
-        return FetchLimits(
-            connect_timeout=args.connect_timeout,
-            read_timeout=args.read_timeout,
-            max_time=args.max_time,
-            max_bytes=args.max_list_size,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _require_selection(args: argparse.Namespace) -> None:
@@ -269,7 +238,7 @@ def _update(
     args: argparse.Namespace, fmt: str, engine: Engine, store: TrustStore, names: list[str] | None
 ) -> int:
     monitoring = monitoring_for(PROG, args)
-    with Fetcher(store, limits=_limits(args)) as fetcher:
+    with Fetcher(store, limits=fetch_limits(args)) as fetcher:
         updater = Updater(
             engine,
             store,
@@ -295,7 +264,7 @@ def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> i
     code = 0
     now = datetime.now(UTC)
     verifier = RunVerifier(store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args))
-    with Fetcher(store, limits=_limits(args)) as fetcher:
+    with Fetcher(store, limits=fetch_limits(args)) as fetcher:
         for url in args.subscribe:
             try:
                 result = subs.subscribe(

@@ -20,6 +20,7 @@ from ..errors import (
     UsageError,
 )
 from ..fetch import Fetcher, FetchLimits
+from ..fetch_limits import DEFAULT_MAX_BYTES
 from ..smime import read_signed
 from ..trust import TrustStore
 from ..verify import ListVerifier
@@ -36,8 +37,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The largest list accepted from a file or a server (real lists are well below 1 MiB).
-MAX_LIST_BYTES = 64 * 1024 * 1024
+#: The largest list accepted from a file or a server: the package's one list size cap.
+MAX_LIST_BYTES = DEFAULT_MAX_BYTES
 
 
 def _read(path: Path) -> bytes:
