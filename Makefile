@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean system-deps glance atrope
+.PHONY: demo test lint typecheck unit bench clean system-deps glance atrope oidc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ glance:
 atrope:
 	@./.ci/atrope-setup
 
+# A real OpenID provider (npm oidc-provider, pinned) in .oidc-provider for the OIDC login test.
+oidc:
+	@./.ci/oidc-setup
+
 demo: $(STAMP)
 	$(BIN)/python -m imagelist.demo
 
@@ -39,10 +43,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest --cov=imagelist --cov-branch --cov-report=term --cov-fail-under=90
 
-test: system-deps $(STAMP) glance atrope lint typecheck unit
+test: system-deps $(STAMP) glance atrope oidc lint typecheck unit
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-glance .venv-atrope .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .venv-glance .venv-atrope .oidc-provider .pytest_cache .mypy_cache .ruff_cache .coverage
