@@ -117,7 +117,16 @@ async def login_oidc_callback(request: Request, session: DbSession) -> Response:
     except Exception as exc:
         log.warning("OIDC login refused: %s", exc)
         return Response("the OIDC login failed; try again", status_code=401)
-    claims = token.get("userinfo") or {}
+    claims = dict(token.get("userinfo") or {})
+    if "name" not in claims or "email" not in claims:
+        # Many providers put profile claims only in the userinfo answer, not the ID token.
+        try:
+            more = await client.userinfo(token=token)
+        except Exception as exc:
+            log.info("OIDC userinfo not read: %s", exc)
+            more = {}
+        if more.get("sub") == claims.get("sub"):
+            claims = {**dict(more), **claims}
     subject, issuer = str(claims.get("sub", "")), str(claims.get("iss", ""))
     if not subject or not issuer:
         return Response("the OIDC provider sent no subject", status_code=401)
@@ -149,7 +158,7 @@ def _oidc_client(request: Request) -> Any:
         oauth.register(
             "oidc",
             client_id=context.web.oidc_client_id,
-            client_secret=load_secret(secret_file).decode() if secret_file else None,
+            client_secret=load_secret(secret_file, min_length=1).decode() if secret_file else None,
             server_metadata_url=context.web.oidc_issuer.rstrip("/")
             + "/.well-known/openid-configuration",
             client_kwargs={"scope": context.web.oidc_scope},

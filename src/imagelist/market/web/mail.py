@@ -39,7 +39,9 @@ class MailSender:
             if s.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if s.smtp_user:
-                password = load_secret(s.smtp_password_file) if s.smtp_password_file else b""
+                password = (
+                    load_secret(s.smtp_password_file, min_length=1) if s.smtp_password_file else b""
+                )
                 smtp.login(s.smtp_user, password.decode())
         except BaseException:
             smtp.close()

@@ -91,8 +91,13 @@ class WebSettings:
         for name in ("session_max_age", "smtp_port", "notify_days_before"):
             if getattr(self, name) < 1:
                 raise MarketSettingsError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.oidc_issuer and not self.oidc_issuer.startswith("https://"):
-            raise MarketSettingsError(f"OIDC issuer {self.oidc_issuer!r} must be an https:// URL")
+        if self.oidc_issuer and not self.oidc_issuer.startswith(
+            ("https://", "http://127.0.0.1:", "http://localhost:")
+        ):
+            raise MarketSettingsError(
+                f"OIDC issuer {self.oidc_issuer!r} must be an https:// URL "
+                "(http only on 127.0.0.1 or localhost)"
+            )
 
 
 def _convert(variable: str, kind: type, raw: str) -> object:
@@ -106,7 +111,7 @@ def _convert(variable: str, kind: type, raw: str) -> object:
         raise MarketSettingsError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
 
 
-def load_secret(path: Path, *, create: bool = False) -> bytes:
+def load_secret(path: Path, *, create: bool = False, min_length: int = 16) -> bytes:
     """The secret in ``path`` (stripped); with ``create``, a new random one if it is missing.
 
     A new file is made with mode 0600 and ``O_EXCL``, never through a symlink.
@@ -131,6 +136,6 @@ def load_secret(path: Path, *, create: bool = False) -> bytes:
         raise MarketSettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
         secret = handle.read(4096).strip()
-    if len(secret) < 16:
-        raise MarketSettingsError(f"secret file {path} holds fewer than 16 bytes")
+    if len(secret) < min_length:
+        raise MarketSettingsError(f"secret file {path} holds fewer than {min_length} bytes")
     return secret
