@@ -24,12 +24,10 @@ class ImageListError(Exception):
 
     exit_code: int = 1
 
-    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
-        # Keep the message on one line whatever the input was. The exit code is the class's: a
-        # failure with another code is another class (``exit_code=`` is going away; ADR 0024).
+    def __init__(self, message: str) -> None:
+        # Keep the message on one line whatever the input was. The exit code is the class's:
+        # a failure with another code is another class (ADR 0024).
         super().__init__(" ".join(message.split()))
-        if exit_code is not None:
-            self.exit_code = exit_code
 
     @property
     def message(self) -> str:

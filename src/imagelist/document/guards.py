@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from imagelist.errors import DocumentError
+from imagelist.errors import DocumentError, NullListError
 
 #: Deepest JSON nesting (objects and arrays) accepted. Real lists nest about 5 deep.
 MAX_DEPTH = 64
@@ -234,7 +234,7 @@ def _prepare(data: bytes) -> bytes:
 
 def _top(obj: object) -> dict[str, Any]:
     if obj is None:
-        raise DocumentError("image list is the JSON literal null", exit_code=37)
+        raise NullListError("image list is the JSON literal null")
     if not isinstance(obj, dict):
         raise DocumentError(f"image list must be a JSON object, got {_json_type(obj)}")
     _check_depth(obj)
@@ -246,8 +246,8 @@ def decode(data: bytes) -> dict[str, Any]:
 
     Raises DocumentError (one line): not bytes, not UTF-8, not JSON (with line and column), NaN
     or infinity, an integer outside signed 64 bits, nesting deeper than MAX_DEPTH, a lone
-    surrogate, not an object; ``exit_code`` 37 for the literal ``null``. A leading UTF-8 BOM is
-    dropped. This is the reference decoder; :func:`decode_fast` is the usual one.
+    surrogate, not an object; NullListError (exit 37) for the literal ``null``. A leading UTF-8
+    BOM is dropped. This is the reference decoder; :func:`decode_fast` is the usual one.
     """
     return _top(_decode_stdlib(_prepare(data)))
 
@@ -267,7 +267,7 @@ def decode_fast(data: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     if obj is None:
-        raise DocumentError("image list is the JSON literal null", exit_code=37)
+        raise NullListError("image list is the JSON literal null")
     if not isinstance(obj, dict):
         raise DocumentError(f"image list must be a JSON object, got {_json_type(obj)}")
     return obj

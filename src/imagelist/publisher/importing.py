@@ -7,16 +7,18 @@ against the IGTF trust directory (vmcaster 0.0.x did not verify S/MIME imports, 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from ..document.guards import decode
 from ..errors import (
+    DocumentError,
     FetchError,
     ImportDocumentError,
     ImportNullError,
     ListDownloadError,
+    NullListError,
     UsageError,
 )
 from ..fetch import Fetcher, FetchLimits
@@ -53,17 +55,15 @@ def _read(path: Path) -> bytes:
 
 
 def parse_json(data: bytes, where: str) -> dict[str, Any]:
-    """Decode a JSON list: invalid JSON exits 20 and ``null`` 21, as vmcaster."""
+    """Decode a JSON list with the package's one hardened reader
+    (:func:`imagelist.document.guards.decode`: UTF-8, a BOM, no NaN, 64-bit integers, bounded
+    depth, no lone surrogates, an object); invalid JSON exits 20 and ``null`` 21, as vmcaster."""
     try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise ImportDocumentError(f"{where} is not valid JSON: {reason}") from None
-    if document is None:
-        raise ImportNullError(f"{where} holds no JSON content (null)")
-    if not isinstance(document, dict):
-        raise ImportDocumentError(f"{where} is not a JSON object")
-    return document
+        return decode(data)
+    except NullListError:
+        raise ImportNullError(f"{where} holds no JSON content (null)") from None
+    except DocumentError as exc:
+        raise ImportDocumentError(f"{where} is not valid JSON ({exc})") from None
 
 
 def import_json(store: PublisherStore, path: Path) -> str:
