@@ -54,8 +54,8 @@ exit codes: 0 done (also "image unchanged"), 1 usage, configuration or unknown o
   invalid JSON on import), 21 no key path, 22 no certificate path, 23 key or certificate
   file missing, 24 key or certificate unreadable or wrong passphrase, 31 certificate without
   keyUsage, 32 keyUsage without digitalSignature, 36 database error, 45 image in no list,
-  77 upload failed, 99 no vmcaster.cfg section for the host or a URI that leaves its
-  uriReplace directory, 11/12 verification failed on
+  77 upload failed, 56-59/65 --register-oci-image (docs/oci.md), 99 no vmcaster.cfg section
+  for the host or a URI that leaves its uriReplace directory, 11/12 verification failed on
   import. See docs/vmcaster.md.
 """
 
@@ -190,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         "version bump)",
     )
     transfer.add_argument(
+        "--register-oci-image",
+        metavar="REFERENCE",
+        help="point the selected image at one already in an OCI registry (HOST/REPO:TAG or "
+        "oci://...@sha256:...): hv:uri pinned to the manifest digest, size and SHA-512 read "
+        "from the layer once (docs/oci.md; registry settings from IMAGELIST_OCI_*)",
+    )
+    transfer.add_argument(
         "--upload-imagelist",
         action="store_true",
         help="sign the selected list and publish it (new version, dates)",
@@ -242,6 +249,7 @@ def _actions(args: argparse.Namespace) -> list[str]:
         "import_imagelist_smime",
         "download_imagelist",
         "upload_image",
+        "register_oci_image",
         "upload_imagelist",
         "import_legacy_db",
     ):
@@ -320,6 +328,12 @@ def _run_action(
         _link_action(verb, other, args, store)
     elif action == "upload-image":
         _upload_image(args, store, environ)
+    elif action == "register-oci-image":
+        from ..oci.publish import register_registry_image
+
+        done = register_registry_image(store, _selected(args, "image"), args.register_oci_image)
+        state = "unchanged" if done.unchanged else f"version {done.version}"
+        print(f"{done.image}\t{done.facts.reference.uri()}\t{state}")
     elif action == "upload-imagelist":
         print(
             actions.upload_imagelist(
