@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from tests.httpserver import HttpServer
 from tests.oci.registry import Pushed, TestRegistry, push_image
 from tests.oci.support import OciSite, build_oci_site, cached_files
 from tests.pki import TestPki
-from tests.subscriber.support import Site
+from tests.subscriber.support import Site, now
 
 REPO = "egi_vm_images/ubuntu"
 
@@ -296,3 +297,26 @@ def test_a_resumed_prefix_that_is_not_the_layer_is_fetched_again_whole(
     assert result.ok, result.error
     assert result.received == len(content) + len(content) - 100_000
     assert target.read_bytes() == content
+
+
+def test_an_expired_list_of_a_pinned_image_brings_nothing_from_the_registry(
+    site: Site,
+    server: HttpServer,
+    test_pki: TestPki,
+    tmp_path: Path,
+    registry: TestRegistry,
+    disk: Path,
+) -> None:
+    pushed = push_image(registry.client(), REPO, disk)
+    oci = build_oci_site(site, server, test_pki.good, tmp_path, registry, {})
+    oci.describe_pushed("ubuntu", pushed, disk.read_bytes())
+    created = now() - timedelta(days=60)
+    oci.publish("1.1", created=created, expires=created + timedelta(days=28), update=False)
+    before = site.snapshot()
+    refused = oci.world.update()
+    assert refused.code == 34, refused.out
+    assert "expired" in refused.out
+    assert site.snapshot() == before
+    result = oci.oci_cache()
+    assert result.code == 0, result.err
+    assert cached_files(oci) == {}
