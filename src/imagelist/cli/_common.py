@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.config
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from ..site_config import (
     apply_site_config,
     restore_environment,
 )
+from ._settings import command_settings
 
 __all__ = [
     "CommandParser",
@@ -81,8 +83,13 @@ def make_parser(prog: str, *, site_config: bool = False, **kwargs: Any) -> Comma
 def parse_with_site_config(
     parser: argparse.ArgumentParser, argv: Sequence[str]
 ) -> argparse.Namespace:
-    """``argv`` parsed with the site configuration file below the options and the environment."""
-    args, _ = apply_site_config(parser, argv)
+    """``argv`` parsed with the site configuration file below the options and the environment.
+
+    ``args.settings`` is the command's one :class:`~._settings.Settings` (ADR 0024).
+    """
+    process = dict(os.environ)  # before the file's variables are applied
+    args, config = apply_site_config(parser, argv)
+    args.settings = command_settings(config, process)
     return args
 
 

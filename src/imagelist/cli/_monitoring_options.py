@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from ..errors import UsageError
 from ..monitoring.alarms import DEFAULT_CRITICAL_DAYS, DEFAULT_WARNING_DAYS, Thresholds
 from ..monitoring.runs import Monitoring
+from ._settings import settings_of
 
 __all__ = [
     "METRICS_ENV",
@@ -102,4 +103,5 @@ def add_monitoring_options(group: argparse._ActionsContainer) -> None:
 
 def monitoring_for(command: str, args: argparse.Namespace) -> Monitoring:
     """The run's monitoring as the options ask (UsageError, exit 1, for a bad setting)."""
-    return Monitoring(command, thresholds(args), metrics_textfile(args))
+    environ = settings_of(args).environ
+    return Monitoring(command, thresholds(args), metrics_textfile(args, environ))

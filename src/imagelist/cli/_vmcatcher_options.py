@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..subscriber.render import FORMATS
 from ..subscriber.settings import database_url, log_config, output_format
 from ._common import add_logging_options, configure_logging
+from ._settings import settings_of
 
 __all__ = [
     "add_common_logging",
@@ -51,8 +52,9 @@ def add_common_logging(parser: argparse.ArgumentParser) -> None:
 
 def setup_logging(args: argparse.Namespace) -> str:
     """Configure logging from -v/-q/--log-config and return the output format."""
-    configure_logging(args.verbose, args.quiet, log_config(args.log_config))
-    return output_format(args.format)
+    environ = settings_of(args).environ
+    configure_logging(args.verbose, args.quiet, log_config(args.log_config, environ))
+    return output_format(args.format, environ)
 
 
 def selected_action(args: argparse.Namespace, actions: Sequence[str]) -> str:
@@ -67,4 +69,5 @@ def selected_action(args: argparse.Namespace, actions: Sequence[str]) -> str:
 
 def open_engine(args: argparse.Namespace) -> Engine:
     """The migrated database named by -d / $VMCATCHER_RDBMS / the default."""
-    return open_database(database_url(args.database), echo=bool(args.log_sql_info))
+    url = database_url(args.database, settings_of(args).environ)
+    return open_database(url, echo=bool(args.log_sql_info))

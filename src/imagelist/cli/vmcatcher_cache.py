@@ -30,7 +30,6 @@ from ..events import (
 )
 from ..fetch import Fetcher
 from ..monitoring.runs import alarm_store, cache_facts, outbox_attempts
-from ..site_config import setting_source
 from ..subscriber.settings import database_url, log_config, trust_directory
 from . import _cache_admin
 from ._cache_options import PROG, build_parser
@@ -47,6 +46,7 @@ from ._common import configure_logging, parse_with_site_config, run_command
 from ._fetch_options import download_limits
 from ._json import emit_error
 from ._monitoring_options import monitoring_for
+from ._settings import Settings, settings_of
 
 __all__ = ["build_parser", "main"]
 
@@ -109,9 +109,9 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig
     )
 
 
-def _fetcher_factory(cert_dir: str | None) -> Fetcher:
+def _fetcher_factory(cert_dir: str | None, settings: Settings) -> Fetcher:
     """A Fetcher verifying https with the system CAs plus the trust directory's, if present."""
-    directory = trust_directory(cert_dir)
+    directory = trust_directory(cert_dir, settings.environ)
     store = None
     if Path(directory).is_dir():
         from ..trust import TrustStore  # only when an image is to be downloaded
@@ -130,9 +130,10 @@ def _event_command(args: argparse.Namespace) -> str | None:
     if args.execute:
         check_handler_command(args.execute, source="-x")
         return str(args.execute)
-    command = os.environ.get("VMCATCHER_CACHE_EVENT") or None
+    settings = settings_of(args)
+    command = settings.get("VMCATCHER_CACHE_EVENT")
     if command and command.strip():
-        check_handler_command(command, source=setting_source("VMCATCHER_CACHE_EVENT"))
+        check_handler_command(command, source=settings.source("VMCATCHER_CACHE_EVENT"))
     return command
 
 
@@ -167,12 +168,13 @@ def _body(argv: Sequence[str]) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    configure_logging(args.verbose, args.quiet, log_config(args.log_config))
+    settings = settings_of(args)
+    configure_logging(args.verbose, args.quiet, log_config(args.log_config, settings.environ))
     check_format(args)
-    config = _config(args, os.environ)
+    config = _config(args, settings.environ)
     if args.max_event_attempts < 0:
         raise UsageError("--max-event-attempts must not be negative")
-    url = database_url(args.database)
+    url = database_url(args.database, settings.environ)
     if args.drop_pending_events:
         outbox = Outbox(Path(config.cache_dir) / OUTBOX_NAME)
         outbox.load()
@@ -194,7 +196,7 @@ def _command(args: argparse.Namespace) -> int:
         config,
         engine,
         dispatcher,
-        lambda: _fetcher_factory(args.cert_dir),
+        lambda: _fetcher_factory(args.cert_dir, settings),
         progress=progress,
         cancel=cancel,
     )
@@ -225,7 +227,9 @@ def _command(args: argparse.Namespace) -> int:
     code = summary.exit_code
     report_summary(args, summary, code)
     facts = cache_facts(config, summary, before, run.outbox)
-    monitoring.after_cache(engine, alarm_store(trust_directory(args.cert_dir)), facts, code)
+    monitoring.after_cache(
+        engine, alarm_store(trust_directory(args.cert_dir, settings.environ)), facts, code
+    )
     engine.dispose()
     return code
 

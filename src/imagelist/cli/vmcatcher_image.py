@@ -18,6 +18,7 @@ from ..subscriber.render import render_image_info, render_image_states
 from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
 from ..subscriber.update import RunVerifier
 from ._common import make_parser, parse_with_site_config, run_command, write_output
+from ._settings import settings_of
 from ._vmcatcher_options import (
     add_common_logging,
     add_database_option,
@@ -95,7 +96,9 @@ def _body(argv: Sequence[str]) -> int:
         return 0
     verifier = None
     if fmt == "message":
-        verifier = RunVerifier(load_trust_store(trust_directory(args.cert_dir)))
+        verifier = RunVerifier(
+            load_trust_store(trust_directory(args.cert_dir, settings_of(args).environ))
+        )
     selections = [*args.uuid, *args.sha512]
     with reader(engine) as session:
         for selection, path in pair_outputs(selections, args.output):

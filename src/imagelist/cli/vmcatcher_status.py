@@ -9,9 +9,8 @@ the README).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..subscriber.settings import database_url, log_config, trust_directory
 from ..trust import TrustStore
 from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._monitoring_options import add_threshold_options, thresholds
+from ._settings import settings_of
 from ._vmcatcher_options import add_common_logging, add_database_option
 
 __all__ = ["build_parser", "main"]
@@ -77,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store(cert_dir: str | None) -> tuple[TrustStore | None, str | None]:
-    directory = trust_directory(cert_dir)
+def _store(
+    cert_dir: str | None, environ: Mapping[str, str]
+) -> tuple[TrustStore | None, str | None]:
+    directory = trust_directory(cert_dir, environ)
     if not Path(directory).is_dir():
         return None, f"trust directory {directory} does not exist"
     try:
@@ -89,14 +91,15 @@ def _store(cert_dir: str | None) -> tuple[TrustStore | None, str | None]:
 
 def _report(args: argparse.Namespace) -> tuple[str, Level]:
     limits = thresholds(args)
-    engine = open_database(database_url(args.database), echo=bool(args.log_sql_info))
+    environ = settings_of(args).environ
+    engine = open_database(database_url(args.database, environ), echo=bool(args.log_sql_info))
     try:
-        cache_dir = args.cache_dir or os.environ.get("VMCATCHER_CACHE_DIR_CACHE") or "cache"
-        partial_dir = args.partial_dir or os.environ.get("VMCATCHER_CACHE_DIR_DOWNLOAD")
+        cache_dir = args.cache_dir or environ.get("VMCATCHER_CACHE_DIR_CACHE") or "cache"
+        partial_dir = args.partial_dir or environ.get("VMCATCHER_CACHE_DIR_DOWNLOAD")
         cache = read_cache(
             cache_dir, partial_dir, max_tries=args.max_tries, list_hashes=list_hashes(engine)
         )
-        store, problem = _store(args.cert_dir)
+        store, problem = _store(args.cert_dir, environ)
         status = gather(
             engine, now=datetime.now(UTC), store=store, cache=cache, trust_problem=problem
         )
@@ -114,7 +117,8 @@ def _report(args: argparse.Namespace) -> tuple[str, Level]:
 
 def _body(argv: Sequence[str]) -> int:
     args = parse_with_site_config(build_parser(), argv)
-    configure_logging(args.verbose, args.quiet, log_config(args.log_config))
+    environ = settings_of(args).environ
+    configure_logging(args.verbose, args.quiet, log_config(args.log_config, environ))
     if args.max_tries < 0:
         raise UsageError("--max-tries must not be negative")
     if not args.check:

@@ -38,6 +38,7 @@ from ..urls import redact_url_safe
 from ._common import make_parser, parse_with_site_config, run_command, write_output
 from ._fetch_options import add_fetch_limit_options, fetch_limits
 from ._monitoring_options import add_monitoring_options, monitoring_for
+from ._settings import settings_of
 from ._trust_options import add_key_policy_option, key_policy
 from ._vmcatcher_options import (
     add_common_logging,
@@ -230,7 +231,9 @@ def _selected(engine: Engine, args: argparse.Namespace, *, required: bool) -> li
 
 def _dispatcher(args: argparse.Namespace) -> EventDispatcher:
     return build_dispatcher(
-        event_command(args.execute), args.event_handler, timeout=args.handler_timeout
+        event_command(args.execute, settings_of(args).environ),
+        args.event_handler,
+        timeout=args.handler_timeout,
     )
 
 
@@ -293,7 +296,7 @@ def _info(args: argparse.Namespace, fmt: str, engine: Engine, *, images: bool) -
     names = _selected(engine, args, required=False)
     store = None
     if fmt == "message":
-        store = load_trust_store(trust_directory(args.cert_dir))
+        store = load_trust_store(trust_directory(args.cert_dir, settings_of(args).environ))
     with reader(engine) as session:
         for name, path in pair_outputs(names, args.output):
             (subscription,) = subs.resolve(session, [name])
@@ -347,7 +350,9 @@ def _body(argv: Sequence[str]) -> int:
     action = selected_action(args, ACTIONS)
 
     if action == "migrate_legacy_db":
-        target = open_database(database_url(args.database), echo=args.log_sql_info)
+        target = open_database(
+            database_url(args.database, settings_of(args).environ), echo=args.log_sql_info
+        )
         report = migrate_legacy(args.migrate_legacy_db, target)
         write_output(None, report.summary() + "\n")
         return 0
@@ -403,7 +408,7 @@ def _body(argv: Sequence[str]) -> int:
             )
         return 0
 
-    store = load_trust_store(trust_directory(args.cert_dir))
+    store = load_trust_store(trust_directory(args.cert_dir, settings_of(args).environ))
     if action == "subscribe":
         return _subscribe(args, engine, store)
     if action == "newimage":
