@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from imagelist.db.market.models import ApplianceVersion, IntegrityJob, PublishedDocument
+from imagelist.db.market.models import ApplianceVersion, AuditEvent, IntegrityJob, PublishedDocument
 from imagelist.market.settings import MarketSettings
 from tests.httpserver import HttpServer
 from tests.market.support import Market, image_body, running_market, snapshot
@@ -138,6 +138,13 @@ def test_verify_and_publish_in_one_go(market: Market, server: HttpServer) -> Non
     version_id = _draft(market, server)
     _verify(market, version_id, publish=True)
     wait_for(lambda: _state(market, version_id) == "published")
+    with market.session() as session:
+        actors = session.execute(
+            sa.select(AuditEvent.action, AuditEvent.actor).order_by(AuditEvent.id)
+        ).all()
+    person = f"person:{market.people['ann']}"
+    assert ("integrity.start", person) in actors
+    assert actors[-1] == ("version.publish", "system")
 
 
 def test_cancel_a_running_check(market: Market, server: HttpServer) -> None:

@@ -62,7 +62,8 @@ class Caller:
     """Who makes a request: a person (by token or certificate), the admin CLI, or nobody."""
 
     person_id: int | None
-    #: How the caller was recognised: ``token``, ``x509``, ``cli`` or ``anonymous``.
+    #: How the caller was recognised: ``token``, ``x509``, ``cli``, ``anonymous``, or
+    #: ``system`` (the service itself, e.g. the integrity runner publishing a version).
     via: str = "anonymous"
     #: A token's scopes; a certificate or the CLI may do all their roles allow.
     scopes: frozenset[str] = field(default_factory=frozenset)
@@ -73,8 +74,8 @@ class Caller:
     @property
     def actor(self) -> str:
         """How the audit trail names the caller."""
-        if self.via == "cli":
-            return "cli"
+        if self.via in ("cli", "system"):
+            return self.via
         if self.person_id is None:
             return f"x509:{self.dn}" if self.dn else "anonymous"
         return f"person:{self.person_id}"

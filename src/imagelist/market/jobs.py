@@ -123,7 +123,7 @@ def recover_jobs(engine: Engine, lease_seconds: float) -> int:
                     instance.integrity_message = ABANDONED
             audit(
                 session,
-                Caller(person_id=None, via="cli"),
+                Caller(person_id=None, via="system"),
                 "integrity.abandoned",
                 f"version:{version.id}",
                 job=job.id,

@@ -265,7 +265,7 @@ def publish_version(
     document = publish_appliance(session, appliance, settings)
     audit(
         session,
-        caller or Caller(person_id=None, via="cli"),
+        caller or Caller(person_id=None, via="system"),
         "version.publish",
         f"version:{version.id}",
         appliance=appliance.slug,
