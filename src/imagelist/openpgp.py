@@ -274,10 +274,18 @@ class SigningKey:
     ) -> SigningKey:
         try:
             tsk = pysequoia.Tsk.from_bytes(data)
+            secret = any(
+                p.tag in (Tag.SecretKey, Tag.SecretSubkey) for p in PacketPile.from_bytes(data)
+            )
         except Exception as exc:
             raise OpenPGPMaterialError(
                 f"{source}: not an OpenPGP secret key: {_reason(exc)}"
             ) from None
+        if not secret:
+            raise OpenPGPMaterialError(
+                f"{source}: not an OpenPGP secret key (a public certificate?); export it with "
+                "gpg --export-secret-keys --armor"
+            )
         try:
             signer = tsk.signer(passphrase)
         except Exception as exc:

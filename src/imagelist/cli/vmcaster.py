@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from ..db.publisher import DEFAULT_DATABASE_URL, open_database
 from ..errors import UsageError
@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     settings.add_argument("--x509-cert", metavar="FILE", help="signing certificate (PEM)")
     settings.add_argument("--x509-key", metavar="FILE", help="signing private key (PEM)")
+    settings.add_argument(
+        "--openpgp-key",
+        metavar="FILE",
+        help="with --upload-imagelist: also publish image.list.json and its detached OpenPGP "
+        "signature image.list.json.asc, signed with this armored secret key (default "
+        "$VMCASTER_OPENPGP_KEY, else the vmcaster.cfg section's openpgpKey; ADR 21)",
+    )
     settings.add_argument(
         "--cert-dir",
         metavar="DIR",
@@ -317,6 +324,19 @@ def _print_lines(lines: Sequence[str]) -> None:
 _OBJECT_VERBS = frozenset({"list", "add", "del", "show", "keys", "key-set", "key-del"})
 
 
+def _openpgp(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The OpenPGP key of ``--upload-imagelist`` (option, then environment, then vmcaster.cfg)."""
+    from ._openpgp import openpgp_signing_key
+
+    def load(path: str) -> Any:
+        return openpgp_signing_key(
+            path, environ=environ, allow_open=args.allow_open_key_permissions
+        )
+
+    path = args.openpgp_key or environ.get("VMCASTER_OPENPGP_KEY")
+    return {"openpgp_key": load(path) if path else None, "openpgp_loader": load}
+
+
 def _run_action(
     action: str, args: argparse.Namespace, store: PublisherStore, environ: Mapping[str, str]
 ) -> int:
@@ -349,6 +369,7 @@ def _run_action(
                 digest=args.digest,
                 allow_open_key=args.allow_open_key_permissions,
                 environ=environ,
+                **_openpgp(args, environ),
             )
         )
     elif action == "import-legacy-db":
