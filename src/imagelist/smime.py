@@ -87,6 +87,9 @@ class SignedMessage:
 
 def canonicalize_crlf(text: bytes) -> bytes:
     """Convert every line end (LF, CRLF, or trailing CRs) to CRLF, as OpenSSL's text mode does."""
+    crlf = text.count(b"\r\n")
+    if text.count(b"\n") == crlf and text.count(b"\r") == crlf:
+        return text  # already canonical: every CR and every LF belong to a CRLF
     return b"\r\n".join(line.rstrip(b"\r") for line in text.split(b"\n"))
 
 

@@ -22,7 +22,7 @@ from imagelist.db.market import open_database
 from imagelist.db.market.models import AccessToken, Appliance, Vo
 from imagelist.market.publication import publish_appliance, publish_vo_list
 from imagelist.market.settings import MarketSettings
-from imagelist.market.store_routes import store_router
+from imagelist.market.store_routes import StoreMiddleware, store_router
 from tests.market.pubsupport import add_token, market_settings, seed, service_credential
 from tests.pki import TestPki
 
@@ -30,8 +30,10 @@ VA = "/store/vappliance/alma9/image.list"
 VO = "/store/vo/vo.example.org/image.list"
 
 
-@pytest.fixture
-def client(tmp_path: Path, test_pki: TestPki, database_url: str) -> Iterator[TestClient]:
+@pytest.fixture(params=["router", "middleware"])
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, test_pki: TestPki, database_url: str
+) -> Iterator[TestClient]:
     settings = market_settings(tmp_path, service_credential(test_pki), database_url=database_url)
     engine = open_database(settings.database_url)
     with Session(engine) as session, session.begin():
@@ -50,7 +52,10 @@ def client(tmp_path: Path, test_pki: TestPki, database_url: str) -> Iterator[Tes
     app = FastAPI()
     app.state.settings = settings
     app.state.engine = engine
-    app.include_router(store_router())
+    if request.param == "router":
+        app.include_router(store_router())
+    else:  # as create_app serves /store: ahead of every other middleware
+        app.add_middleware(StoreMiddleware)
     with TestClient(app) as running:
         running.tokens = {"good": good, "other": other, "expired": expired, "revoked": revoked}  # type: ignore[attr-defined]
         running.settings = settings  # type: ignore[attr-defined]

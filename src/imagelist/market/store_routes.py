@@ -24,17 +24,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import cast
+from typing import Any, cast
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..db.market.models import AccessToken, Vo
 from .storefiles import StoreDirectory, safe_component
 
-__all__ = ["GATE_CACHE_SECONDS", "TOKEN_PASSWORD", "StoreFiles", "store_router", "token_scope"]
+__all__ = [
+    "GATE_CACHE_SECONDS",
+    "TOKEN_PASSWORD",
+    "StoreFiles",
+    "StoreMiddleware",
+    "store_router",
+    "token_scope",
+]
 
 #: The basic-auth password that marks the user name as a token (GitHub's and AppDB's form).
 TOKEN_PASSWORD = "x-oauth-basic"  # noqa: S105 - a marker, not a secret
@@ -100,8 +110,8 @@ def _error(status: int, detail: str, code: str, headers: dict[str, str] | None =
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
 
-def _presented_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def _presented_token(request_headers: Headers) -> str | None:
+    header = request_headers.get("authorization")
     if not header:
         return None
     scheme, _, value = header.partition(" ")
@@ -126,12 +136,12 @@ def _headers(entry: _Entry, private: bool) -> dict[str, str]:
     }
 
 
-def _not_modified(request: Request, entry: _Entry) -> bool:
-    match = request.headers.get("if-none-match")
+def _not_modified(request_headers: Headers, entry: _Entry) -> bool:
+    match = request_headers.get("if-none-match")
     if match is not None:
         tags = {tag.strip().removeprefix("W/") for tag in match.split(",")}
         return "*" in tags or entry.etag in tags
-    since = request.headers.get("if-modified-since")
+    since = request_headers.get("if-modified-since")
     if since:
         try:
             when = parsedate_to_datetime(since)
@@ -184,9 +194,8 @@ class _Gates:
         return None
 
 
-def _state(request: Request) -> tuple[StoreFiles, _Gates]:
+def _state(state: Any) -> tuple[StoreFiles, _Gates]:
     """The app's store files and VO gates, made on first use."""
-    state = request.app.state
     served = getattr(state, "store_files", None)
     if served is None:
         engine = state.engine
@@ -198,54 +207,81 @@ def _state(request: Request) -> tuple[StoreFiles, _Gates]:
     return cast(tuple[StoreFiles, _Gates], served)
 
 
+def _answer(
+    files: StoreFiles, gates: _Gates, method: str, path: str, request_headers: Headers
+) -> Response:
+    """The response to ``GET``/``HEAD /store/<path>``."""
+    parts = tuple(path.split("/"))
+    if not all(safe_component(part) for part in parts):
+        return _error(404, f"no published file /store/{path}", "not_found")
+    private = False
+    if len(parts) >= 3 and parts[0] == "vo":
+        gated = gates.gated(parts[1])
+        if gated is None:
+            return _error(404, f"no VO {parts[1]}", "not_found")
+        if gated:
+            token = _presented_token(request_headers)
+            if token is None:
+                return _error(
+                    401,
+                    f"the list of VO {parts[1]} needs a token with scope {token_scope(parts[1])}",
+                    "unauthenticated",
+                    {"WWW-Authenticate": _CHALLENGE},
+                )
+            problem = gates.authorise(parts[1], token)
+            if problem == "invalid":
+                return _error(
+                    401,
+                    "token unknown, expired or revoked",
+                    "unauthenticated",
+                    {"WWW-Authenticate": _CHALLENGE},
+                )
+            if problem == "scope":
+                return _error(403, f"token lacks scope {token_scope(parts[1])}", "forbidden")
+            private = True
+    entry = files.validators(parts)
+    if entry is not None and _not_modified(request_headers, entry):
+        return Response(status_code=304, headers=_headers(entry, private))
+    found = files.fetch(parts)
+    if found is None:
+        return _error(404, f"no published file /store/{path}", "not_found")
+    entry, body = found
+    headers = _headers(entry, private)
+    media = _TYPES.get(parts[-1], "application/octet-stream")
+    if method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(status_code=200, headers=headers, media_type=media)
+    return Response(body, status_code=200, headers=headers, media_type=media)
+
+
 def store_router() -> APIRouter:
     """The ``/store`` router; it reads ``app.state.settings`` and ``app.state.engine``."""
     router = APIRouter()
 
     @router.api_route("/store/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def serve(path: str, request: Request) -> Response:
-        files, gates = _state(request)
-        parts = tuple(path.split("/"))
-        if not all(safe_component(part) for part in parts):
-            return _error(404, f"no published file /store/{path}", "not_found")
-        private = False
-        if len(parts) >= 3 and parts[0] == "vo":
-            gated = gates.gated(parts[1])
-            if gated is None:
-                return _error(404, f"no VO {parts[1]}", "not_found")
-            if gated:
-                token = _presented_token(request)
-                if token is None:
-                    return _error(
-                        401,
-                        f"the list of VO {parts[1]} needs a token with scope "
-                        f"{token_scope(parts[1])}",
-                        "unauthenticated",
-                        {"WWW-Authenticate": _CHALLENGE},
-                    )
-                problem = gates.authorise(parts[1], token)
-                if problem == "invalid":
-                    return _error(
-                        401,
-                        "token unknown, expired or revoked",
-                        "unauthenticated",
-                        {"WWW-Authenticate": _CHALLENGE},
-                    )
-                if problem == "scope":
-                    return _error(403, f"token lacks scope {token_scope(parts[1])}", "forbidden")
-                private = True
-        entry = files.validators(parts)
-        if entry is not None and _not_modified(request, entry):
-            return Response(status_code=304, headers=_headers(entry, private))
-        found = files.fetch(parts)
-        if found is None:
-            return _error(404, f"no published file /store/{path}", "not_found")
-        entry, body = found
-        headers = _headers(entry, private)
-        media = _TYPES.get(parts[-1], "application/octet-stream")
-        if request.method == "HEAD":
-            headers["Content-Length"] = str(len(body))
-            return Response(status_code=200, headers=headers, media_type=media)
-        return Response(body, status_code=200, headers=headers, media_type=media)
+        files, gates = _state(request.app.state)
+        return _answer(files, gates, request.method, path, request.headers)
 
     return router
+
+
+class StoreMiddleware:
+    """``GET``/``HEAD /store/...`` answered before the rest of the app's middleware (the same
+    answers as :func:`store_router`, a few times faster for 304s); everything else passes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/store/") or scope.get("method") not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        files, gates = _state(scope["app"].state)
+        arguments = (files, gates, scope["method"], path[len("/store/") :], Headers(scope=scope))
+        if path.startswith("/store/vo/"):  # may read the database: not on the event loop
+            response = await run_in_threadpool(_answer, *arguments)
+        else:
+            response = _answer(*arguments)
+        await response(scope, receive, send)

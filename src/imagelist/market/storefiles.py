@@ -107,8 +107,9 @@ class StoreDirectory:
         with self._directory(directory, create=True) as fd:
             for name, data in files.items():
                 _replace(fd, name, data)
-            with contextlib.suppress(OSError):
-                os.fsync(fd)
+            if files:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
 
     @contextlib.contextmanager
     def locked(self, directory: Sequence[str]) -> Iterator[None]:

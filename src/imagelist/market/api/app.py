@@ -37,7 +37,7 @@ from ...errors import DatabaseError, ImageListError, MarketError
 from ..jobs import JobRunner
 from ..openpgp_signing import keys_router
 from ..settings import MarketSettings
-from ..store_routes import store_router
+from ..store_routes import StoreMiddleware, store_router
 from . import routes_appliances, routes_misc, routes_versions, routes_vos
 
 __all__ = ["API_PREFIX", "app_from_env", "create_app"]
@@ -246,6 +246,7 @@ def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
 
     mount_web(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(StoreMiddleware)  # outermost: /store GETs skip the rest (ADR 0020)
     return app
 
 
