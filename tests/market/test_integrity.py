@@ -14,7 +14,9 @@ import pytest
 
 from imagelist.fetch import Fetcher
 from imagelist.market.integrity import CheckLimits, check_image
-from tests.httpserver import HttpServer
+from imagelist.trust.store import TrustStore
+from tests.httpserver import HttpServer, make_server_certificate, server_tls_context
+from tests.pki import TestPki
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha512(DATA).hexdigest()
@@ -132,3 +134,19 @@ def test_cancel_stops_a_slow_download(server: HttpServer, fetcher: Fetcher) -> N
     assert time.monotonic() - started < 5
     assert result.state == "failed"
     assert "cancelled" in result.message
+
+
+def test_https_is_verified(test_pki: TestPki) -> None:
+    """An https image server is checked against the system CAs and the CA directory given;
+    a certificate from anyone else fails the check."""
+    cert, key = make_server_certificate(test_pki.intermediate)
+    context = server_tls_context(cert, key, test_pki.intermediate.cert_pem)
+    with HttpServer(tls=context) as tls:
+        tls.put("/img", DATA)
+        with Fetcher(TrustStore.load(test_pki.trust_dir)) as trusting:
+            assert check_image(trusting, tls.url("/img"), len(DATA), SHA, limits=LIMITS).ok
+        with Fetcher() as system_only:
+            refused = check_image(system_only, tls.url("/img"), len(DATA), SHA, limits=LIMITS)
+        assert refused.state == "failed"
+        assert "certificate verify failed" in refused.message
+        assert refused.bytes_read == 0

@@ -4,7 +4,8 @@
   :func:`cancel_check` cancels it (a queued job at once, a running one at its next chunk).
 * :class:`JobRunner` (one per process, started by the app) claims queued jobs one at a time
   with a conditional UPDATE (several workers never run the same job), checks the version's
-  images ``integrity_concurrency`` at a time, reports a heartbeat, and finishes the job:
+  images ``integrity_concurrency`` at a time (https verified against the system CAs and the
+  market's CA directory), reports a heartbeat, and finishes the job:
   every image ok (or skipped, when the endorser turned the check off) → ``verified`` (and
   published, for "Verify & Publish"); any failure → ``failed``; cancelled → ``draft``.
 * Stopping the service puts a running job back in the queue; queued jobs run after the
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from ..db.market.models import ApplianceVersion, ImageInstance, IntegrityJob
 from ..errors import ImageListError, MarketIntegrityError, MarketStateError
 from ..fetch import Fetcher, FetchLimits
+from ..trust.store import TrustStore
 from .common import Caller, audit, now, require_member
 from .integrity import CheckLimits, CheckResult, check_image
 from .settings import MarketSettings
@@ -148,10 +150,11 @@ class JobRunner:
         self.poll_seconds = poll_seconds
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.fetcher = fetcher or Fetcher(
+            _https_store(settings),
             limits=FetchLimits(
                 connect_timeout=settings.integrity_timeout,
                 read_timeout=settings.integrity_stall_seconds,
-            )
+            ),
         )
         self.limits = CheckLimits(
             connect_timeout=settings.integrity_timeout,
@@ -313,6 +316,17 @@ class JobRunner:
                 except ImageListError as exc:
                     job.error = f"verified, but not published: {exc}"
                     logger.warning("version %d: %s", version.id, job.error)
+
+
+def _https_store(settings: MarketSettings) -> TrustStore | None:
+    """The CA directory, also trusted (within its namespaces) for https image servers."""
+    if settings.ca_dir is None:
+        return None
+    try:
+        return TrustStore.load(settings.ca_dir)
+    except ImageListError as exc:
+        logger.warning("https image servers: system CAs only (%s)", exc)
+        return None
 
 
 class _Counter:
