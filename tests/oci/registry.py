@@ -68,6 +68,8 @@ class TestRegistry:
     root: Path
     tls: tuple[bytes, bytes, bytes] | None = None  # cert, key, CA bundle
     auth: bool = False
+    #: an ``auth:`` block of the registry config instead of htpasswd (e.g. token auth)
+    auth_config: str | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -139,6 +141,8 @@ class TestRegistry:
                 f'["{self.host}"]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n'
             )
             self.credentials_path.chmod(0o600)
+        if self.auth_config is not None:
+            lines.append(f"auth: {self.auth_config}")
         return "\n".join(lines) + "\n"
 
     def start(self) -> None:
@@ -179,9 +183,13 @@ class TestRegistry:
 
 @contextlib.contextmanager
 def running_registry(
-    root: Path, *, tls: tuple[bytes, bytes, bytes] | None = None, auth: bool = False
+    root: Path,
+    *,
+    tls: tuple[bytes, bytes, bytes] | None = None,
+    auth: bool = False,
+    auth_config: str | None = None,
 ) -> Iterator[TestRegistry]:
-    registry = TestRegistry(root, tls=tls, auth=auth)
+    registry = TestRegistry(root, tls=tls, auth=auth, auth_config=auth_config)
     registry.start()
     try:
         yield registry
