@@ -209,3 +209,57 @@ def test_static_files_are_served(market: RunningApp) -> None:
     response = httpx.get(f"http://{market.address}/static/{HTMX_FILE}")
     assert response.status_code == 200
     assert hashlib.sha256(response.content).hexdigest() == HTMX_SHA256
+
+
+def test_version_editor_adds_edits_and_removes_images_with_history(market: RunningApp) -> None:
+    with logged_in(market) as client:
+        token = csrf(client.get("/appliances/new").text)
+        client.post("/appliances/new", data={"csrf_token": token, "slug": "edit", "title": "E"})
+        made = client.post(
+            "/appliances/edit/versions",
+            data={"csrf_token": token, "version": "2.0", "expires_in_months": "3"},
+        )
+        page = made.headers["location"]
+        assert re.fullmatch(r"/versions/\d+", page)
+        image = {
+            "csrf_token": token,
+            "title": "Disk",
+            "uri": "https://images.example/disk.qcow2",
+            "format": "QCOW2",
+            "hypervisors": "KVM, Xen",
+            "arch": "x86_64",
+            "os_family": "Linux",
+            "os_name": "Debian",
+            "os_version": "12",
+            "size": "1024",
+            "sha512": "a" * 128,
+            "autocheck": "true",
+        }
+        assert client.post(f"{page}/images", data=image).headers["location"] == page
+        editor = client.get(page).text
+        assert "https://images.example/disk.qcow2" in editor
+        assert "KVM, Xen" in editor
+        instance = re.search(rf'href="{page}/images/(\d+)"', editor)
+        assert instance
+        form = client.get(f"{page}/images/{instance.group(1)}")
+        assert 'value="https://images.example/disk.qcow2"' in form.text
+        changed = {**image, "uri": "https://images.example/disk-2.qcow2"}
+        changed.pop("title")
+        saved = client.post(f"{page}/images/{instance.group(1)}", data=changed)
+        assert saved.headers["location"] == page
+        assert "disk-2.qcow2" in client.get(page).text
+        bad = client.post(f"{page}/images", data={**image, "title": "Other", "sha512": "xyz"})
+        assert bad.headers["location"] == page
+        assert "sha512" in client.get(page).text
+        removed = client.post(
+            f"{page}/images/{instance.group(1)}/remove", data={"csrf_token": token}
+        )
+        assert removed.headers["location"] == page
+        final = client.get(page).text
+        assert "disk-2.qcow2" not in final
+        history = final[final.index('id="history"') :]
+        for action in ("image.add", "image.update", "image.remove", "version.create"):
+            assert action in history
+        assert history.count("<td>Alice</td>") >= 4
+    anonymous = httpx.get(f"http://{market.address}{page}")
+    assert anonymous.status_code == 404  # a draft is for its members only

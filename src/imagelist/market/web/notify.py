@@ -40,6 +40,7 @@ from ...db.market.models import (
     VoRole,
 )
 from ..settings import MarketSettings
+from ..volists import entry_flag
 from .mail import MailSender, compose
 from .settings import WebSettings
 
@@ -169,11 +170,8 @@ def due_notifications(
         for entry in vo_list.entries:
             version = entry.version
             appliance = version.appliance
-            reason = None
-            if version.state == "archived":
-                reason = "is archived"
-            elif _utc(version.expires_at) <= now:
-                reason = "has expired"
+            flag = entry_flag(version, now)  # the market's own rule for obsolete entries
+            reason = {"archived": "is archived", "expired": "has expired"}.get(flag or "")
             if reason is not None:
                 for person in managers:
                     found.append(
