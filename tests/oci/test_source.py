@@ -17,7 +17,11 @@ from imagelist.errors import ConfigurationError
 from imagelist.oci.cosign import sign_manifest
 from imagelist.oci.reference import parse_reference
 from imagelist.site_config import parse_site_config
+from tests.cache.support import CacheSite
+from tests.httpserver import HttpServer
 from tests.oci.registry import Pushed, TestRegistry, push_image
+from tests.pki import TestPki
+from tests.subscriber.support import Site, World, sign
 
 REPO = "egi_vm_images/ubuntu"
 
@@ -149,3 +153,37 @@ def test_cosign_key_without_a_public_key_is_a_configuration_error(
     config = _site_file(tmp_path, registry, trust="cosign-key")
     with pytest.raises(ConfigurationError, match="trust cosign-key needs public_key"):
         parse_site_config(config.read_text(), str(config))
+
+
+def test_a_cosign_source_signed_by_the_site_goes_the_hepix_way(
+    capsys: pytest.CaptureFixture[str],
+    registry: TestRegistry,
+    tmp_path: Path,
+    test_pki: TestPki,
+) -> None:
+    _first, second, content = _two_releases(registry, tmp_path)
+    private, public = _keypair(tmp_path)
+    sign_manifest(registry.client(), parse_reference(second.uri), private)
+    config = _site_file(tmp_path, registry, trust="cosign-key", public_key=str(public))
+    cert, _key = test_pki.good.write(tmp_path / "site-endorser")
+    with HttpServer() as server:
+        url = server.url("/site/egi.list")
+        code = imagelist_tool.main(
+            ["oci", "discover", "--config", str(config), "--as-list", str(cert), "--list-uri", url]
+        )
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        server.put("/site/egi.list", sign(out.encode(), test_pki.good), etag="auto")
+        site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
+        site.register("site-endorser", test_pki.good)
+        assert site.subscribe("-s", url, "--imagelist-newimage-subscribe").code == 0
+        assert site.subscribe("-U").code == 0
+        (line,) = site.image("-l").out.splitlines()
+        identifier, state = line.split("\t")[:2]
+        assert state == "3"
+        (tmp_path / "cachesite").mkdir()
+        cache_site = CacheSite(World(site, server, test_pki.good), tmp_path / "cachesite")
+        result = cache_site.cache(env={"IMAGELIST_OCI_PLAIN_HTTP": registry.host})
+    assert result.code == 0, result.err
+    cached = (cache_site.cache_dir / identifier).read_bytes()
+    assert hashlib.sha512(cached).hexdigest() == hashlib.sha512(content).hexdigest()

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..document import Image
 from ..errors import ImageListError, UsageError
 from ..oci.access import RegistryAccess
 from ..oci.client import RegistryClient
@@ -99,13 +100,25 @@ def _cmd_discover(args: argparse.Namespace) -> int:
     unknown = set(args.source) - {source.name for source in config.oci_sources}
     if unknown:
         raise UsageError(f"no registry source {sorted(unknown)[0]!r} in the site file")
-    images: list[dict[str, Any]] = []
+    found_images: list[Image] = []
     failures: list[ImageListError] = []
     for source in sources:
         found, failed = discover(source)
-        images += [image.to_dict() for image in found]
+        found_images += found
         failures += failed
-    write_output(None, json.dumps({"hv:images": images}, indent=2, sort_keys=True) + "\n")
+    if args.as_list:
+        if len(sources) != 1 or not args.list_uri:
+            raise UsageError("--as-list needs exactly one source and --list-uri")
+        from ..oci.listing import source_list
+
+        days = sources[0].max_age_days or 7.0
+        imagelist = source_list(
+            sources[0].name, found_images, Path(args.as_list), args.list_uri, lifetime_days=days
+        )
+        write_output(None, imagelist.to_json_bytes().decode() + "\n")
+    else:
+        images = [image.to_dict() for image in found_images]
+        write_output(None, json.dumps({"hv:images": images}, indent=2, sort_keys=True) + "\n")
     if failures:
         raise max(failures, key=lambda error: error.exit_code)
     return 0
@@ -165,4 +178,10 @@ def add_oci_parser(commands: Any) -> None:
     )
     discover.add_argument("source", nargs="*", help="source names (default: all)")
     discover.add_argument("--config", metavar="FILE", help="site configuration file")
+    discover.add_argument(
+        "--as-list",
+        metavar="CERT",
+        help="print a whole image list endorsed by this certificate (for imagelist sign)",
+    )
+    discover.add_argument("--list-uri", metavar="URL", help="the list's hv:uri (with --as-list)")
     discover.set_defaults(handler=_cmd_discover)
