@@ -21,7 +21,7 @@ from tests.cache.support import CacheSite
 from tests.httpserver import HttpServer
 from tests.oci.registry import Pushed, TestRegistry, push_image
 from tests.pki import TestPki
-from tests.subscriber.support import Site, World, sign
+from tests.subscriber.support import Site, World
 
 REPO = "egi_vm_images/ubuntu"
 
@@ -165,7 +165,7 @@ def test_a_cosign_source_signed_by_the_site_goes_the_hepix_way(
     private, public = _keypair(tmp_path)
     sign_manifest(registry.client(), parse_reference(second.uri), private)
     config = _site_file(tmp_path, registry, trust="cosign-key", public_key=str(public))
-    cert, _key = test_pki.good.write(tmp_path / "site-endorser")
+    cert, key = test_pki.good.write(tmp_path / "site-endorser")
     with HttpServer() as server:
         url = server.url("/site/egi.list")
         code = imagelist_tool.main(
@@ -173,7 +173,11 @@ def test_a_cosign_source_signed_by_the_site_goes_the_hepix_way(
         )
         out, err = capsys.readouterr()
         assert code == 0, err
-        server.put("/site/egi.list", sign(out.encode(), test_pki.good), etag="auto")
+        unsigned, signed = tmp_path / "egi-oci.json", tmp_path / "egi-oci.list"
+        unsigned.write_text(out)
+        argv = ["sign", str(unsigned), "-o", str(signed), "--cert", str(cert), "--key", str(key)]
+        assert imagelist_tool.main(argv) == 0, capsys.readouterr().err
+        server.put("/site/egi.list", signed.read_bytes(), etag="auto")
         site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
         site.register("site-endorser", test_pki.good)
         assert site.subscribe("-s", url, "--imagelist-newimage-subscribe").code == 0
