@@ -311,3 +311,22 @@ def test_service_endpoints(market: Market) -> None:
         assert path in schema["paths"], path
     assert market.call("GET", "/api/v1/vocab/archs").json()[0] == "x86_64"
     assert market.call("GET", "/api/v1/vocab/colours").status_code == 422
+
+
+def test_ids_beyond_any_row_are_not_found(market: Market) -> None:
+    """A number no integer column holds is a 404, not a database error (PostgreSQL)."""
+    market.person("ann")
+    _appliance(market)
+    huge = 10**20
+    before = snapshot(market.engine)
+    for method, path, body in [
+        ("GET", f"/api/v1/versions/{huge}", None),
+        ("GET", f"/api/v1/versions/{2**31}/integrity", None),
+        ("DELETE", f"/api/v1/appliances/ubuntu/members/{2**40}", None),
+        ("DELETE", f"/api/v1/me/tokens/{2**40}", None),
+        ("POST", "/api/v1/appliances/ubuntu/members", {"person_id": 2**40}),
+    ]:
+        response = market.call(method, path, "ann", json=body)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["code"] == "not_found"
+    assert snapshot(market.engine) == before

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..db.market.models import Appliance, ApplianceMember
 from ..errors import MarketConflictError, MarketNotFoundError, MarketStateError
-from .common import Caller, audit, get_person, now, require_member
+from .common import Caller, audit, check_id, get_person, now, require_member
 from .schemas import ApplianceCreate, ApplianceUpdate, MemberAdd
 
 __all__ = [
@@ -106,6 +106,7 @@ def add_member(
 def remove_member(session: Session, caller: Caller, appliance: Appliance, person_id: int) -> None:
     """Remove a member (owners only); the last owner stays."""
     require_member(session, caller, appliance, owner=True)
+    check_id(person_id, "person")
     member = session.scalars(
         select(ApplianceMember).where(
             ApplianceMember.appliance_id == appliance.id, ApplianceMember.person_id == person_id

@@ -28,10 +28,12 @@ from ..errors import (
 )
 
 __all__ = [
+    "MAX_ID",
     "SCOPE_WRITE",
     "SLUG_RE",
     "Caller",
     "audit",
+    "check_id",
     "check_name",
     "get_appliance",
     "get_version",
@@ -122,7 +124,20 @@ def check_name(value: str, what: str, pattern: re.Pattern[str] = SLUG_RE) -> str
     return value
 
 
+#: Largest id a row can have (PostgreSQL ``integer``); a larger number names no row.
+MAX_ID = 2**31 - 1
+
+
+def check_id(value: int, what: str) -> int:
+    """``value`` if it can be a row id, else MarketNotFoundError (never a database error)."""
+    if not 1 <= value <= MAX_ID:
+        raise MarketNotFoundError(f"no {what} {value}")
+    return value
+
+
 def _one(session: Session, model: type[_T], column: Any, value: Any, what: str) -> _T:
+    if isinstance(value, int):
+        check_id(value, what)
     found = session.scalars(select(model).where(column == value)).first()
     if found is None:
         raise MarketNotFoundError(f"no {what} {value!r}")

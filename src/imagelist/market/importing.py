@@ -87,8 +87,8 @@ def _count(image: ListImage, key: str) -> int | None:
         raise MarketImportError(
             f"image {image.identifier}: {key} {value!r} is not a number"
         ) from None
-    if number < 1:
-        raise MarketImportError(f"image {image.identifier}: {key} must be at least 1")
+    if not 1 <= number <= 1_000_000:
+        raise MarketImportError(f"image {image.identifier}: {key} must be 1 to 1000000")
     return number
 
 

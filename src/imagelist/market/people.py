@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ..db.market.models import VO_ROLES, Identity, Person, Vo, VoList, VoRole
 from ..errors import MarketConflictError, MarketInputError, MarketNotFoundError, UsageError
 from ..trust.typed_dn import normalise_typed_dn
-from .common import VO_NAME_RE, Caller, audit, check_name, get_person, get_vo, now
+from .common import VO_NAME_RE, Caller, audit, check_id, check_name, get_person, get_vo, now
 
 __all__ = [
     "IDENTITY_KINDS",
@@ -92,7 +92,7 @@ def add_identity(
 
 def remove_identity(session: Session, caller: Caller, identity_id: int) -> None:
     """Detach an identity."""
-    identity = session.get(Identity, identity_id)
+    identity = session.get(Identity, check_id(identity_id, "identity"))
     if identity is None:
         raise MarketNotFoundError(f"no identity {identity_id}")
     audit(
@@ -175,6 +175,7 @@ def revoke_role(session: Session, caller: Caller, vo_name: str, person_id: int, 
     """Take a role away."""
     vo = get_vo(session, vo_name)
     _check_role(role)
+    check_id(person_id, "person")
     existing = session.scalars(
         select(VoRole).where(
             VoRole.vo_id == vo.id, VoRole.person_id == person_id, VoRole.role == role

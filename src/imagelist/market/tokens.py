@@ -24,7 +24,7 @@ from ..errors import (
     MarketNotFoundError,
     MarketPermissionError,
 )
-from .common import SCOPE_WRITE, Caller, audit, get_person, get_vo, now, vo_roles
+from .common import SCOPE_WRITE, Caller, audit, check_id, get_person, get_vo, now, vo_roles
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -114,7 +114,7 @@ def list_tokens(session: Session, person_id: int | None = None) -> list[AccessTo
     """Tokens (of one person, or all), by id."""
     query = select(AccessToken).order_by(AccessToken.id)
     if person_id is not None:
-        query = query.where(AccessToken.person_id == person_id)
+        query = query.where(AccessToken.person_id == check_id(person_id, "person"))
     return list(session.scalars(query))
 
 
@@ -122,7 +122,7 @@ def revoke_token(
     session: Session, caller: Caller, token_id: int, *, person_id: int | None = None
 ) -> AccessToken:
     """Revoke a token (for good); ``person_id`` limits it to that person's tokens."""
-    token = session.get(AccessToken, token_id)
+    token = session.get(AccessToken, check_id(token_id, "token"))
     if token is None or (person_id is not None and token.person_id != person_id):
         raise MarketNotFoundError(f"no token {token_id}")
     if token.revoked_at is None:
