@@ -4,10 +4,11 @@ Precedence, for every setting: command-line option > environment variable > file
 
 Each file key stands either for the environment variable the commands already read (``[database]
 url`` is ``VMCATCHER_RDBMS``) or for an option's default (``[cache] jobs`` is ``--jobs``). A command
-loads the file once (:func:`apply_site_config`): a variable-backed key is put into the process
-environment only when that variable is not set there, so every existing resolver (which reads the
-environment) sees the file below the environment and below the options, and the child processes
-(event handlers) see the same settings; an option-backed key becomes the option's default.
+loads the file once (:func:`apply_site_config`): an option-backed key becomes the option's
+default; the variable-backed keys go into the command's settings
+(:class:`imagelist.cli._settings.Settings`, ADR 0024), below the environment (a key applies only
+where its variable is not set), never into ``os.environ``. The command reads its variables from
+the settings and gives them to the event handlers it starts, so these see the same settings.
 
 The loader is strict: bad TOML, an unknown section or key, or a value of the wrong type is one
 line naming the file, the key and the expected type (ConfigurationError, exit 78). A missing
@@ -321,7 +322,8 @@ def apply_site_config(
 
     The file is named by ``--config`` (read before the other options), ``$IMAGELIST_CONFIG`` or
     the default path. Its option-backed keys become the parser's defaults; its variable-backed
-    keys are set in ``os.environ`` where the variable is unset (undone by restore_environment).
+    keys are not put into ``os.environ``: the command's settings layer them below the
+    environment (:func:`imagelist.cli._settings.command_settings`).
     """
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config")
@@ -335,24 +337,22 @@ def apply_site_config(
     for dest, value in lists.items():  # a repeatable option replaces the file's list
         if dest in dests and not getattr(args, dest):
             setattr(args, dest, value)
-    for name, value in config.as_environment().items():
+    for name in config.as_environment():
         if not any(os.environ.get(var) for var in (name, *ENV_ALTERNATIVES.get(name, ()))):
-            _applied.append((name, os.environ.get(name)))
-            os.environ[name] = value
             _from_file[name] = f"{config.path}:{_BY_ENV[name].dotted}"
     args.site_config = config
     return args, config
 
 
 def restore_environment() -> None:
-    """Remove the variables :func:`apply_site_config` set (a command run in-process, in tests)."""
+    """Forget where the file's variables came from (a command run in-process, in tests).
+
+    The file's variables are no longer put into ``os.environ``: a command reads them from its
+    settings (:class:`imagelist.cli._settings.Settings`, ADR 0024), which also give them to
+    the event handlers it starts.
+    """
     _from_file.clear()
-    while _applied:
-        name, previous = _applied.pop()
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
+    _applied.clear()
 
 
 def setting_source(variable: str) -> str:

@@ -399,6 +399,7 @@ def test_the_status_command_reads_the_monitoring_section(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("IMAGELIST_METRICS_TEXTFILE", raising=False)
+    from imagelist.cli._settings import command_settings
     from imagelist.site_config import apply_site_config, restore_environment
 
     config = write(
@@ -410,7 +411,10 @@ def test_the_status_command_reads_the_monitoring_section(
         args, site = apply_site_config(vmcatcher_status.build_parser(), ["--config", str(config)])
         assert (args.warning_days, args.critical_days) == (10.0, 2.5)
         assert (site.warning_days, site.critical_days) == (10.0, 2.5)
-        assert os.environ["IMAGELIST_METRICS_TEXTFILE"] == "/var/lib/node_exporter/vmcatcher.prom"
+        # The file's variables are the command's settings, not the process environment.
+        assert "IMAGELIST_METRICS_TEXTFILE" not in os.environ
+        textfile = command_settings(site).environ["IMAGELIST_METRICS_TEXTFILE"]
+        assert textfile == "/var/lib/node_exporter/vmcatcher.prom"
         args, _ = apply_site_config(
             vmcatcher_status.build_parser(), ["--config", str(config), "--warning-days", "3"]
         )

@@ -87,9 +87,9 @@ def reset(args: argparse.Namespace, config: CacheConfig) -> int:
     return 0
 
 
-def status(config: CacheConfig, url: str, echo: bool) -> int:
+def status(config: CacheConfig, url: str, echo: bool, file_mode: int | None = None) -> int:
     """``--status``: one line per wanted image; nothing is written."""
-    engine = open_database(url, echo=echo)
+    engine = open_database(url, echo=echo, file_mode=file_mode)
     try:
         run = CacheRun(config, engine, EventDispatcher(), lambda: Fetcher(None))
         lines, given_up = status_lines(run)

@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..db.files import sqlite_file_mode
+from ..https import igtf_https_enabled
 from ..site_config import ENV_ALTERNATIVES, KEYS, SiteConfig
 
 __all__ = ["Settings", "command_settings", "settings_of"]
@@ -35,6 +37,14 @@ class Settings:
     def get(self, name: str) -> str | None:
         """``$name`` as the command sees it (empty counts as unset)."""
         return self.environ.get(name) or None
+
+    def db_file_mode(self) -> int:
+        """The mode of a new SQLite file (``IMAGELIST_DB_FILE_MODE``: 0600 or 0640)."""
+        return sqlite_file_mode(self.environ)
+
+    def igtf_https(self) -> bool:
+        """Whether https servers may also chain to the IGTF CAs (``VMCATCHER_HTTPS_IGTF``)."""
+        return igtf_https_enabled(self.environ)
 
     def source(self, name: str) -> str:
         """Where ``$name`` came from, for messages: ``PATH:section.key`` or the variable."""

@@ -69,5 +69,6 @@ def selected_action(args: argparse.Namespace, actions: Sequence[str]) -> str:
 
 def open_engine(args: argparse.Namespace) -> Engine:
     """The migrated database named by -d / $VMCATCHER_RDBMS / the default."""
-    url = database_url(args.database, settings_of(args).environ)
-    return open_database(url, echo=bool(args.log_sql_info))
+    settings = settings_of(args)
+    url = database_url(args.database, settings.environ)
+    return open_database(url, echo=bool(args.log_sql_info), file_mode=settings.db_file_mode())

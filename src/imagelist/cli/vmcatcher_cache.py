@@ -122,7 +122,7 @@ def _fetcher_factory(cert_dir: str | None, settings: Settings) -> Fetcher:
             logger.warning("trust directory %s not used for https: %s", directory, exc)
     elif cert_dir:
         raise UsageError(f"trust directory {cert_dir} does not exist")
-    return Fetcher(store)
+    return Fetcher(store, igtf_https=settings.igtf_https())
 
 
 def _event_command(args: argparse.Namespace) -> str | None:
@@ -144,6 +144,7 @@ def _dispatcher(
         command,
         args.event_handler,
         timeout=args.handler_timeout,
+        environ=settings_of(args).environ,
         extra={
             "VMCATCHER_CACHE_DIR_CACHE": config.cache_dir,
             "VMCATCHER_CACHE_DIR_DOWNLOAD": config.partial_dir,
@@ -185,10 +186,10 @@ def _command(args: argparse.Namespace) -> int:
     if args.reset_tries is not None:
         return _cache_admin.reset(args, config)
     if args.status:
-        return _cache_admin.status(config, url, bool(args.log_sql_info))
+        return _cache_admin.status(config, url, bool(args.log_sql_info), settings.db_file_mode())
     command = _event_command(args)
     monitoring = monitoring_for(PROG, args)
-    engine = open_database(url, echo=bool(args.log_sql_info))
+    engine = open_database(url, echo=bool(args.log_sql_info), file_mode=settings.db_file_mode())
     dispatcher = _dispatcher(args, config, url, command)
     cancel = threading.Event()
     progress = sys.stderr if show_progress(args) else None

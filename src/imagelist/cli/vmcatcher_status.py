@@ -92,7 +92,11 @@ def _store(
 def _report(args: argparse.Namespace) -> tuple[str, Level]:
     limits = thresholds(args)
     environ = settings_of(args).environ
-    engine = open_database(database_url(args.database, environ), echo=bool(args.log_sql_info))
+    engine = open_database(
+        database_url(args.database, environ),
+        echo=bool(args.log_sql_info),
+        file_mode=settings_of(args).db_file_mode(),
+    )
     try:
         cache_dir = args.cache_dir or environ.get("VMCATCHER_CACHE_DIR_CACHE") or "cache"
         partial_dir = args.partial_dir or environ.get("VMCATCHER_CACHE_DIR_DOWNLOAD")

@@ -234,6 +234,7 @@ def _dispatcher(args: argparse.Namespace) -> EventDispatcher:
         event_command(args.execute, settings_of(args).environ),
         args.event_handler,
         timeout=args.handler_timeout,
+        environ=settings_of(args).environ,
     )
 
 
@@ -241,7 +242,9 @@ def _update(
     args: argparse.Namespace, fmt: str, engine: Engine, store: TrustStore, names: list[str] | None
 ) -> int:
     monitoring = monitoring_for(PROG, args)
-    with Fetcher(store, limits=fetch_limits(args)) as fetcher:
+    with Fetcher(
+        store, limits=fetch_limits(args), igtf_https=settings_of(args).igtf_https()
+    ) as fetcher:
         updater = Updater(
             engine,
             store,
@@ -267,7 +270,9 @@ def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> i
     code = 0
     now = datetime.now(UTC)
     verifier = RunVerifier(store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args))
-    with Fetcher(store, limits=fetch_limits(args)) as fetcher:
+    with Fetcher(
+        store, limits=fetch_limits(args), igtf_https=settings_of(args).igtf_https()
+    ) as fetcher:
         for url in args.subscribe:
             try:
                 result = subs.subscribe(
@@ -350,8 +355,11 @@ def _body(argv: Sequence[str]) -> int:
     action = selected_action(args, ACTIONS)
 
     if action == "migrate_legacy_db":
+        settings = settings_of(args)
         target = open_database(
-            database_url(args.database, settings_of(args).environ), echo=args.log_sql_info
+            database_url(args.database, settings.environ),
+            echo=args.log_sql_info,
+            file_mode=settings.db_file_mode(),
         )
         report = migrate_legacy(args.migrate_legacy_db, target)
         write_output(None, report.summary() + "\n")

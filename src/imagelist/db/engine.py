@@ -80,7 +80,7 @@ def _sqlite_file(parsed: URL) -> Path | None:
     return Path(database).expanduser()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, file_mode: int | None = None) -> Engine:
     """An engine for ``url``; SQLite files get WAL journaling, foreign keys and a busy timeout.
 
     A SQLite file that does not exist yet is created, and a warning names it with the way to
@@ -108,7 +108,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 )
         busy_ms = None if "timeout" in parsed.query else SQLITE_BUSY_TIMEOUT_MS
         if path is not None:
-            create_sqlite_file_privately(engine, path)  # 0600, not the umask's 0644
+            create_sqlite_file_privately(engine, path, file_mode)  # 0600, not the umask's 0644
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -213,6 +213,7 @@ def open_schema(
     check_unmigrated: Callable[[set[str]], None] | None = None,
     echo: bool = False,
     setting: str = "-d",
+    file_mode: int | None = None,
 ) -> Engine:
     """An engine on ``url`` whose schema is at ``head``, migrating it first if needed.
 
@@ -223,7 +224,7 @@ def open_schema(
     be reached or migrated. A new SQLite file is announced with a warning naming it and
     ``setting`` (how to choose another database).
     """
-    engine = make_engine(url, echo=echo)
+    engine = make_engine(url, echo=echo, file_mode=file_mode)
     shown = hide_db_password(url)
     path = _sqlite_file(engine.url) if engine.url.get_backend_name() == "sqlite" else None
     created = path is not None and not path.exists()

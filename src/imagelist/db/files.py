@@ -62,9 +62,10 @@ def _create(path: Path, mode: int) -> None:
     logger.debug("created database file %s with mode %04o", path, mode)
 
 
-def create_sqlite_file_privately(engine: Engine, path: Path) -> None:
-    """Before the first SQLite connection on ``engine``, create ``path`` with the private mode."""
-    mode = sqlite_file_mode()
+def create_sqlite_file_privately(engine: Engine, path: Path, mode: int | None = None) -> None:
+    """Before the first SQLite connection on ``engine``, create ``path`` with the private mode
+    (``mode``: the command's setting, else :func:`sqlite_file_mode`)."""
+    mode = sqlite_file_mode() if mode is None else mode
     checked: list[bool] = []
 
     @event.listens_for(engine, "do_connect")

@@ -103,10 +103,14 @@ def build_dispatcher(
     *,
     timeout: float = DEFAULT_HANDLER_TIMEOUT,
     extra: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> EventDispatcher:
-    """A dispatcher for the admin's command (if any) and the named in-process handlers."""
+    """A dispatcher for the admin's command (if any) and the named in-process handlers.
+
+    ``environ`` is the environment the command runs in (the command's settings; ADR 0024).
+    """
     handlers: list[EventHandler] = []
     if command and command.strip():
-        handlers.append(ShellHandler(command, timeout=timeout))
+        handlers.append(ShellHandler(command, timeout=timeout, environ=environ))
     handlers.extend(load_handler(name, timeout=timeout) for name in names)
     return EventDispatcher(handlers, extra=extra)

@@ -61,7 +61,7 @@ def _refuse_legacy(url: str) -> Callable[[set[str]], None]:
     return check
 
 
-def open_database(url: str, *, echo: bool = False) -> Engine:
+def open_database(url: str, *, echo: bool = False, file_mode: int | None = None) -> Engine:
     """An engine on ``url`` with the vmcatcher schema at :data:`HEAD_REVISION`.
 
     Raises UsageError for a bad URL or a missing driver, LegacyDatabaseError (36) for an
@@ -75,4 +75,5 @@ def open_database(url: str, *, echo: bool = False) -> Engine:
         check_unmigrated=_refuse_legacy(url),
         setting="VMCATCHER_RDBMS or -d",
         echo=echo,
+        file_mode=file_mode,
     )
