@@ -68,7 +68,7 @@ def render_site(text: str, values: SiteValues) -> str:
         ("/etc/grid-security/hostkey.pem;", f"{values.host_key};"),
         ("/etc/nginx/igtf/ca-bundle.pem;", f"{values.ca_bundle};"),
         ("/etc/nginx/igtf/crl-bundle.pem;", f"{values.crl_bundle};"),
-        ("root /var/lib/imagelist-market;", f"root {values.data_dir};"),
+        ("root /var/lib/imagelist-market/data;", f"root {values.data_dir};"),
     ]
     for old, new in replacements:
         count = text.count(old)
