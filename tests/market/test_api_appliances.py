@@ -62,6 +62,8 @@ def test_create_and_browse_appliance(market: Market) -> None:
         ({"slug": "ok"}, 422, "invalid_request", "title"),
         ({"slug": 5, "title": "t"}, 422, "invalid_request", "slug"),
         ({"slug": "ok", "title": "   "}, 422, "invalid_request", "title"),
+        ({"slug": "ok", "title": "a\u0000b"}, 422, "invalid_request", "NUL"),
+        ({"slug": "ok", "title": "t", "description": "\u0000"}, 422, "invalid_request", "NUL"),
         (b"{not json", 400, "malformed_json", "JSON"),
         (b"[1, 2]", 422, "invalid_request", "body"),
     ],
@@ -321,6 +323,8 @@ def test_ids_beyond_any_row_are_not_found(market: Market) -> None:
     before = snapshot(market.engine)
     for method, path, body in [
         ("GET", f"/api/v1/versions/{huge}", None),
+        ("GET", "/api/v1/appliances/a%00b", None),
+        ("GET", "/api/v1/vos/a%00b/list", None),
         ("GET", f"/api/v1/versions/{2**31}/integrity", None),
         ("DELETE", f"/api/v1/appliances/ubuntu/members/{2**40}", None),
         ("DELETE", f"/api/v1/me/tokens/{2**40}", None),

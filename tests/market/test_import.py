@@ -86,8 +86,12 @@ def test_refused_imports_change_nothing(market: Market, test_pki: TestPki) -> No
         make_list(test_pki.good, images=[make_image(IMAGE_ID, uri="ftp://x.example/a")]),
         test_pki.good,
     )
+    nul = sign(
+        make_list(test_pki.good, images=[make_image(IMAGE_ID, title="a\u0000b")]), test_pki.good
+    )
     before = snapshot(market.engine)
     cases = [
+        ("ann", nul, 422, "import_refused", "NUL character"),
         ("ann", tampered, 422, "import_refused", "signed list refused"),
         ("ann", b"not a signed message", 422, "import_refused", "signed list refused"),
         ("ann", b"", 422, "import_refused", "signed list refused"),

@@ -138,6 +138,8 @@ def check_id(value: int, what: str) -> int:
 def _one(session: Session, model: type[_T], column: Any, value: Any, what: str) -> _T:
     if isinstance(value, int):
         check_id(value, what)
+    if isinstance(value, str) and "\x00" in value:  # no database stores it: no such row
+        raise MarketNotFoundError(f"no {what} {value!r}")
     found = session.scalars(select(model).where(column == value)).first()
     if found is None:
         raise MarketNotFoundError(f"no {what} {value!r}")

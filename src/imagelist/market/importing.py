@@ -145,6 +145,8 @@ def import_signed_list(
     except ImageListError as exc:
         raise MarketImportError(f"signed list refused: {exc}") from None
     imagelist = verified.imagelist
+    if b"\\u0000" in verified.payload or b"\x00" in verified.payload:
+        raise MarketImportError("the signed list holds a NUL character, which cannot be stored")
     if not _signer_is_member(session, appliance, verified.signer_dn, verified.signer_ca):
         raise MarketImportError(
             f"signer {verified.signer_dn!r} (CA {verified.signer_ca!r}) is not the identity of "

@@ -7,9 +7,9 @@ Values are checked here for shape (types, lengths, patterns); rules that need th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .vocab import canonical
 
@@ -42,8 +42,23 @@ def _line(value: str) -> str:
     return text
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        for name, value in self:
+            if _has_nul(value):
+                raise ValueError(f"{name} must not contain a NUL character")
+        return self
 
 
 class ApplianceCreate(_Body):
