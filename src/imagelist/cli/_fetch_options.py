@@ -4,6 +4,8 @@ a list (``vmcatcher_subscribe``) or of an image download (``vmcatcher_cache``)."
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..cache.jobs import DownloadLimits
 from ..errors import UsageError
@@ -12,6 +14,7 @@ from ..fetch_limits import DEFAULT_MAX_BYTES, FetchLimits
 __all__ = ["add_fetch_limit_options", "download_limits", "fetch_limits"]
 
 Group = argparse.ArgumentParser | argparse._ArgumentGroup
+T = TypeVar("T")
 
 
 def add_fetch_limit_options(group: Group, *, downloads: bool) -> None:
@@ -63,28 +66,31 @@ def add_fetch_limit_options(group: Group, *, downloads: bool) -> None:
     )
 
 
+def _limits(kind: Callable[..., T], **values: Any) -> T:
+    try:
+        return kind(**values)
+    except ValueError as exc:  # the dataclass names the bad value
+        raise UsageError(str(exc)) from None
+
+
 def fetch_limits(args: argparse.Namespace) -> FetchLimits:
     """The list limits the options give (a bad value is a usage error, exit 1)."""
-    try:
-        return FetchLimits(
-            connect_timeout=args.connect_timeout,
-            read_timeout=args.read_timeout,
-            max_time=args.max_time,
-            max_bytes=args.max_list_size,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return _limits(
+        FetchLimits,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        max_time=args.max_time,
+        max_bytes=args.max_list_size,
+    )
 
 
 def download_limits(args: argparse.Namespace) -> DownloadLimits:
     """The download limits the options give (a bad value is a usage error, exit 1)."""
-    try:
-        return DownloadLimits(
-            connect_timeout=args.connect_timeout,
-            read_timeout=args.read_timeout,
-            speed_limit=args.speed_limit,
-            speed_time=args.speed_time,
-            retries=args.retries,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return _limits(
+        DownloadLimits,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        speed_limit=args.speed_limit,
+        speed_time=args.speed_time,
+        retries=args.retries,
+    )
