@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -263,3 +264,59 @@ def test_version_editor_adds_edits_and_removes_images_with_history(market: Runni
         assert history.count("<td>Alice</td>") >= 4
     anonymous = httpx.get(f"http://{market.address}{page}")
     assert anonymous.status_code == 404  # a draft is for its members only
+
+
+class _Fields(HTMLParser):
+    """Every form control and how it is labelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: set[str] = set()
+        self.controls: list[dict[str, str | None]] = []
+        self.in_label = 0
+        self.buttons: list[str] = []
+        self._button: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "label":
+            self.in_label += 1
+            if values.get("for"):
+                self.labels.add(str(values["for"]))
+        elif tag in ("input", "select", "textarea") and values.get("type") != "hidden":
+            self.controls.append({**values, "_wrapped": "1" if self.in_label else None})
+        elif tag == "button":
+            self._button = [values.get("aria-label") or ""]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.in_label -= 1
+        elif tag == "button" and self._button is not None:
+            self.buttons.append("".join(self._button).strip())
+            self._button = None
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._button.append(data)
+
+
+def test_every_form_control_is_labelled(market: RunningApp, catalogue: None) -> None:
+    with logged_in(market) as client:
+        token = csrf(client.get("/appliances/new").text)
+        client.post("/appliances/new", data={"csrf_token": token, "slug": "lab", "title": "L"})
+        version = client.post(
+            "/appliances/lab/versions", data={"csrf_token": token, "version": "1"}
+        ).headers["location"]
+        pages = ["/", "/login", "/appliances/new", "/appliances/lab", version, "/me", "/vos"]
+        for path in pages:
+            parser = _Fields()
+            parser.feed(client.get(path).text)
+            for control in parser.controls:
+                labelled = (
+                    control.get("_wrapped")
+                    or control.get("aria-label")
+                    or (control.get("id") and control["id"] in parser.labels)
+                )
+                assert labelled, f"{path}: unlabelled {control}"
+            assert all(parser.buttons), f"{path}: a button without text"
+            assert parser.controls or path in ("/vos", "/login"), path
