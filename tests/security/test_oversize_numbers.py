@@ -23,7 +23,7 @@ from imagelist.db.subscriber.models import (
     SubscriptionAuth,
 )
 from imagelist.document import MAX_IMAGE_SIZE
-from imagelist.subscriber import update as update_module
+from imagelist.subscriber import update_store as update_module
 from tests.subscriber.support import Site, World, make_image, make_list, sign
 
 OTHER_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
