@@ -334,3 +334,37 @@ def test_ids_beyond_any_row_are_not_found(market: Market) -> None:
         assert response.status_code == 404, (path, response.text)
         assert response.json()["code"] == "not_found"
     assert snapshot(market.engine) == before
+
+
+def test_a_failed_commit_is_never_answered_as_success(database_url: str, tmp_path: Any) -> None:
+    """A change the database refuses only at COMMIT (a deferred constraint trigger on
+    PostgreSQL) is an error answer, not a 201 for a change that was lost."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("deferred constraint triggers are a PostgreSQL feature")
+    import sqlalchemy as sa
+
+    from tests.market.support import running_market, settings_for
+
+    with running_market(settings_for(tmp_path, database_url)) as market:
+        market.person("ann")
+        with market.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "CREATE CONSTRAINT TRIGGER late AFTER INSERT ON appliance "
+                    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        before = snapshot(market.engine)
+        response = market.call(
+            "POST", "/api/v1/appliances", "ann", json={"slug": "lost", "title": "Lost"}
+        )
+        assert response.status_code >= 400, response.text
+        assert response.json()["code"] == "database_unavailable"
+        assert snapshot(market.engine) == before
+        assert market.call("GET", "/api/v1/appliances/lost").status_code == 404

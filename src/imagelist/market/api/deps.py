@@ -2,8 +2,9 @@
 
 Reusable by every router (the web pages too):
 
-* :func:`db_session`: one session, one transaction per request: committed when the endpoint
-  returns, rolled back when it raises (the database is unchanged by a refused request).
+* :func:`db_session` (use :data:`SessionDep`): one session, one transaction per request:
+  committed when the endpoint returns and before the response is made, rolled back when it
+  raises (the database is unchanged by a refused request; a failed commit is an error answer).
 * :func:`current_identity`: the :class:`~imagelist.market.common.Caller`, from
   ``Authorization: Bearer <token>`` (or basic ``<token>:x-oauth-basic``), else from the
   ``X-SSL-Client-*`` headers of a trusted reverse proxy, else anonymous. A bad token is a 401,
