@@ -1,14 +1,26 @@
-"""One line for an HTTP failure: the most specific reason in an exception chain, and whether it
-was a timeout (requests wraps urllib3 wraps OSError)."""
+"""HTTP failures and responses: one line for a failure (the most specific reason in an exception
+chain: requests wraps urllib3 wraps OSError), whether it was a timeout or may go better on a
+retry, a response's resume validator, and waking a thread blocked reading a response."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 
 import requests
 import urllib3.exceptions
 
-__all__ = ["describe_error", "is_timeout", "shorten"]
+from .errors import FetchError, FetchTimeoutError
+
+__all__ = [
+    "abort_response",
+    "describe_error",
+    "is_timeout",
+    "shorten",
+    "strong_validator",
+    "transient_fetch_error",
+]
 
 
 def shorten(text: str, limit: int = 200) -> str:
@@ -63,3 +75,31 @@ def is_timeout(exc: BaseException) -> bool:
             or current.__context__
         )
     return False
+
+
+def transient_fetch_error(exc: FetchError) -> bool:
+    """Whether a failed fetch may go better on a retry (not a certificate or redirect refusal)."""
+    if isinstance(exc, FetchTimeoutError):
+        return True
+    text = str(exc)
+    return not any(word in text for word in ("certificate", "refusing redirect", "redirects"))
+
+
+def strong_validator(response: requests.Response) -> str | None:
+    """The ``If-Range`` validator of a response: a strong ETag, else Last-Modified."""
+    etag = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("Last-Modified")
+
+
+def abort_response(response: requests.Response) -> None:
+    """Wake a thread blocked reading ``response`` (shutdown, unlike close, interrupts recv)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        return  # the reading thread sees the end of the stream and closes the response
+    with contextlib.suppress(Exception):  # pragma: no cover - urllib3 always has the socket
+        response.close()

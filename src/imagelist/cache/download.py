@@ -32,7 +32,6 @@ hash it. What :class:`Downloader` does instead, for one image in a worker thread
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -51,13 +50,13 @@ from ..errors import (
     DiskSpaceError,
     DownloadError,
     FetchError,
-    FetchTimeoutError,
     ImageListError,
     ImageVerificationError,
     OciError,
 )
 from ..fetch import Fetcher
 from ..hashing import CHUNK, StreamHasher
+from ..http_reasons import abort_response, strong_validator, transient_fetch_error
 from ..oci.blobs import RegistryBlobs, is_oci_uri
 from ..progress import human_bytes
 from ..urls import redact_url_safe
@@ -91,32 +90,6 @@ _READ_ERRORS = (
 
 class _Restart(Exception):
     """The server cannot continue from our offset: start from byte 0 at once."""
-
-
-def _transient_fetch_error(exc: FetchError) -> bool:
-    if isinstance(exc, FetchTimeoutError):
-        return True
-    text = str(exc)
-    return not any(word in text for word in ("certificate", "refusing redirect", "redirects"))
-
-
-def _strong_validator(response: requests.Response) -> str | None:
-    etag = response.headers.get("ETag")
-    if etag and not etag.startswith("W/"):
-        return etag
-    return response.headers.get("Last-Modified")
-
-
-def _abort(response: requests.Response) -> None:
-    """Wake a thread blocked reading ``response`` (shutdown, unlike close, interrupts recv)."""
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        return  # the reading thread sees the end of the stream and closes the response
-    with contextlib.suppress(Exception):  # pragma: no cover - urllib3 always has the socket
-        response.close()
 
 
 class Downloader:
@@ -167,14 +140,14 @@ class Downloader:
                 if response is None:
                     continue
                 if self.cancel.is_set():
-                    _abort(response)
+                    abort_response(response)
                     continue
                 if now - transfer.window_start < limits.speed_time:
                     continue
                 moved = transfer.done - transfer.window_done
                 if moved < limits.speed_limit * limits.speed_time:
                     transfer.stalled = True
-                    _abort(response)
+                    abort_response(response)
                 transfer.window_start, transfer.window_done = now, transfer.done
 
     def _registry(self) -> RegistryBlobs:
@@ -333,10 +306,10 @@ class Downloader:
         except OciError:
             raise
         except FetchError as exc:
-            raise DownloadError(str(exc), transient=_transient_fetch_error(exc)) from None
+            raise DownloadError(str(exc), transient=transient_fetch_error(exc)) from None
         try:
             self._check_response(job, partial, response, shown)
-            validator = _strong_validator(response)
+            validator = strong_validator(response)
             if validator != partial.validator:
                 partial.validator = validator
                 if self.on_validator is not None:
