@@ -23,6 +23,7 @@ from ..fetch import Fetcher
 from ..monitoring.runs import update_failures
 from ..subscriber import subscriptions as subs
 from ..subscriber.decide import Policy
+from ..subscriber.oci_sources import ensure_source_subscriptions, subscribed_sources
 from ..subscriber.openpgp_certs import set_signature_policy
 from ..subscriber.render import render_subscription_info, render_subscriptions, render_update
 from ..subscriber.settings import (
@@ -242,6 +243,9 @@ def _update(
     args: argparse.Namespace, fmt: str, engine: Engine, store: TrustStore, names: list[str] | None
 ) -> int:
     monitoring = monitoring_for(PROG, args)
+    sources = subscribed_sources(settings_of(args).site.oci_sources)
+    if sources and not args.dry_run:
+        ensure_source_subscriptions(engine, sources)
     with Fetcher(
         store, limits=fetch_limits(args), igtf_https=settings_of(args).igtf_https()
     ) as fetcher:
@@ -254,6 +258,7 @@ def _update(
             crl_policy=CrlPolicy(args.crl),
             dry_run=args.dry_run,
             key_policy=key_policy(args),
+            oci_sources={source.name: source for source in sources},
         )
         results = updater.run(names)
     output = render_update(results, fmt, quiet=args.quiet > 0, dry_run=args.dry_run)

@@ -12,6 +12,7 @@ A source is a table ``[oci.sources.NAME]`` of the site file::
     max_age_days = 90
     credentials = "/etc/imagelist/oci-credentials.toml"
     ca_bundle = "/etc/grid-security/registry-ca.pem"
+    new_images = "subscribe"         # for vmcatcher_subscribe -U: refuse (default), accept
 
 ``imagelist`` trust has nothing to discover: the images come from a signed list of
 ``oci://…@sha256`` entries, subscribed to as any list. ``cosign-key``: every tag matching the
@@ -44,7 +45,7 @@ from .describe import LayerFacts, describe_image
 from .harbor import harbor_repositories
 from .reference import Reference
 
-__all__ = ["TRUST_MODES", "RegistrySource", "discover", "parse_sources"]
+__all__ = ["NEW_IMAGE_MODES", "TRUST_MODES", "RegistrySource", "discover", "parse_sources"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ _KEYS = {
     "credentials": str,
     "ca_bundle": str,
     "plain_http": bool,
+    "new_images": str,
 }
+#: ``new_images`` → the subscription's update mode (as ``vmcatcher_subscribe -s`` sets it)
+NEW_IMAGE_MODES = {"refuse": 0, "accept": 1, "subscribe": 3}
 _SIGNATURE_TAG = re.compile(r"sha256-[a-f0-9]{64}(\.sig|\.att|\.sbom)?")
 
 
@@ -80,6 +84,8 @@ class RegistrySource:
     public_key: Path | None = None
     max_age_days: float | None = None
     allow_unsigned: bool = False
+    #: what ``vmcatcher_subscribe -U`` does with a new image id: refuse, accept or subscribe
+    new_images: str = "refuse"
     access: RegistryAccess = field(default_factory=RegistryAccess)
 
 
@@ -111,6 +117,8 @@ def _source(path: str, name: str, table: Any) -> RegistrySource:
         )
     if trust != "imagelist" and not (table.get("repositories") or table.get("harbor_project")):
         raise ConfigurationError(f"{where}: repositories or harbor_project is required")
+    if table.get("new_images", "refuse") not in NEW_IMAGE_MODES:
+        raise ConfigurationError(f"{where}.new_images must be one of refuse, accept, subscribe")
     try:
         re.compile(table.get("tag_pattern", ".*"))
     except re.error:
@@ -127,6 +135,7 @@ def _source(path: str, name: str, table: Any) -> RegistrySource:
         public_key=Path(table["public_key"]) if "public_key" in table else None,
         max_age_days=float(table["max_age_days"]) if "max_age_days" in table else None,
         allow_unsigned=bool(table.get("allow_unsigned", False)),
+        new_images=table.get("new_images", "refuse"),
         access=RegistryAccess(
             Path(table["credentials"]) if "credentials" in table else None,
             Path(table["ca_bundle"]) if "ca_bundle" in table else None,
@@ -155,7 +164,8 @@ def discover(
 ) -> tuple[list[Image], list[ImageListError]]:
     """The images of ``source`` (verified as its trust mode says) and the failures.
 
-    ``known`` maps layer digests to SHA-512s already computed, so that a layer is read once.
+    ``known`` maps layer digests, or digest-pinned ``oci://`` URIs of manifests, to SHA-512s
+    already computed, so that a layer is read once (a manifest digest fixes its layer's bytes).
     One failing artifact is reported and the others go on.
     """
     if source.trust == "imagelist":
@@ -215,8 +225,9 @@ def _one(
     if key is not None:
         verify_manifest(client, pinned, key, max_age=max_age)
     layer = manifest.disk_layer()
-    if layer.digest in known:
-        facts = LayerFacts(pinned, manifest, layer, known[layer.digest])
+    remembered = known.get(layer.digest) or known.get(pinned.uri())
+    if remembered:
+        facts = LayerFacts(pinned, manifest, layer, remembered)
     else:
         facts = describe_image(client, pinned)
     fields = facts.image_fields()

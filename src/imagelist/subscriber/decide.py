@@ -61,6 +61,7 @@ from .decision import (
 )
 
 if TYPE_CHECKING:  # a type only (pure data, ADR 21)
+    from .oci_sources import SourceList
     from .openpgp_list import OpenPGPList
 
 __all__ = [
@@ -101,8 +102,10 @@ def _reject(state: SubscriptionState, error: ImageListError, expired_now: bool) 
     return Plan(state.identifier, outcome, error.exit_code, message, mark_expired=expired_now)
 
 
-def _signer_link(state: SubscriptionState, verified: VerifiedList | OpenPGPList) -> int:
-    if not isinstance(verified, VerifiedList):  # OpenPGP: its certificate came from a link
+def _signer_link(
+    state: SubscriptionState, verified: VerifiedList | OpenPGPList | SourceList
+) -> int:
+    if not isinstance(verified, VerifiedList):  # OpenPGP / registry source: came from a link
         return verified.link
     for key in (
         (verified.signer_dn, verified.signer_ca),

@@ -20,6 +20,7 @@ from ..urls import redact_url
 from ..verify import VerifiedList
 
 if TYPE_CHECKING:  # a type only (pure data, ADR 21)
+    from .oci_sources import SourceList
     from .openpgp_list import OpenPGPList
 
 __all__ = [
@@ -109,7 +110,7 @@ class Policy:
 class Received:
     """A list that was retrieved and passed verification (reference §1.5 steps 1-6)."""
 
-    verified: VerifiedList | OpenPGPList
+    verified: VerifiedList | OpenPGPList | SourceList
     data: bytes
     data_hash: str
     url: str

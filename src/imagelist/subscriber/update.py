@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -40,6 +40,7 @@ from ..errors import (
 from ..events import EventDispatcher, EventType, HandlerResult, image_new_metadata
 from ..fetch import Fetcher
 from ..monitoring.record import UpdateRecord, record_updates
+from ..oci.source import RegistrySource
 from ..openpgp import Certificate
 from ..trust import CrlPolicy, TrustStore
 from ..trust.keys import KeyPolicy
@@ -55,6 +56,7 @@ from .decide import (
     SubscriptionState,
     decide,
 )
+from .oci_sources import SOURCE_URI_PREFIX, fetch_source
 from .openpgp_certs import subscription_certificates
 from .openpgp_update import check_both, fetch_openpgp_only
 from .update_store import ConcurrentUpdateError, load_states, persist_plan, with_images
@@ -125,8 +127,11 @@ class Updater:
         dry_run: bool = False,
         now: datetime | None = None,
         key_policy: KeyPolicy | None = None,
+        oci_sources: Mapping[str, RegistrySource] | None = None,
     ) -> None:
         self.engine = engine
+        #: the site file's registry sources by name (``oci-source:NAME`` subscriptions)
+        self.oci_sources = dict(oci_sources or {})
         self.fetcher = fetcher
         self.dispatcher = dispatcher
         self.policy = policy or Policy()
@@ -160,6 +165,10 @@ class Updater:
         certs = self.openpgp.get(subscription.id, [])
         openpgp_link = None
         try:
+            if subscription.uri.startswith(SOURCE_URI_PREFIX):
+                return fetch_source(
+                    self.engine, self.oci_sources, subscription.uri, state, now=self.now
+                )
             if policy is SignaturePolicy.OPENPGP:
                 return fetch_openpgp_only(self.fetcher, subscription, state, certs, now=self.now)
             fetched = self.fetcher.fetch(

@@ -1,0 +1,118 @@
+"""``vmcatcher_subscribe -U`` updates each cosign-key / none registry source as a subscription.
+
+A real docker-registry; the images become rows like a HEPiX list's and go through
+vmcatcher_cache; a failing source costs that source only, with its code, its rows unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from imagelist.oci.cosign import sign_manifest
+from imagelist.oci.reference import parse_reference
+from imagelist.subscriber.oci_sources import source_identifier
+from tests.cache.support import CacheSite
+from tests.httpserver import HttpServer
+from tests.oci.registry import TestRegistry
+from tests.oci.test_source import REPO, _keypair, _two_releases
+from tests.pki import TestPki
+from tests.subscriber.support import Site, World
+
+pytestmark = pytest.mark.peer
+
+SOURCE = source_identifier("egi")
+
+
+def _config(tmp_path: Path, registry: TestRegistry, **keys: object) -> str:
+    keys.setdefault("tag_pattern", "^[^-]*$")
+    lines = [
+        "[oci.sources.egi]",
+        f'registry = "{registry.host}"',
+        f'repositories = ["{REPO}"]',
+        "plain_http = true",
+        *(f"{key} = {json.dumps(value)}" for key, value in keys.items()),
+    ]
+    path = tmp_path / "vmcatcher.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _rows(site: Site) -> dict[str, list[str]]:
+    """``vmcatcher_image -l`` by image id: state, subscription and the rest."""
+    return {line.split("\t")[0]: line.split("\t")[1:] for line in site.image("-l").out.splitlines()}
+
+
+def _source_rows(site: Site) -> dict[str, list[str]]:
+    return {k: v for k, v in _rows(site).items() if SOURCE in v}
+
+
+def test_a_cosign_source_is_a_subscription_that_caches_and_expires_removed_images(
+    registry: TestRegistry,
+    tmp_path: Path,
+    test_pki: TestPki,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _first, second, content = _two_releases(registry, tmp_path)
+    private, public = _keypair(tmp_path)
+    sign_manifest(registry.client(), parse_reference(second.uri), private)
+    config = _config(tmp_path, registry, trust="cosign-key", public_key=str(public))
+    site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
+    config = _config(
+        tmp_path, registry, trust="cosign-key", public_key=str(public), new_images="subscribe"
+    )
+    result = site.subscribe("-U", "--config", config)
+    assert result.code == 0, (result.out, result.err)
+    assert SOURCE in site.subscribe("-l").out
+    ((identifier, row),) = _source_rows(site).items()
+    assert row[0] == "3"  # accepted and subscribed, as --imagelist-newimage-subscribe does
+    info = json.loads(site.image("-i", "-u", identifier, "--format", "json").out)
+    assert second.uri.split("@")[1] in json.dumps(info)
+    # an unchanged digest is not read again: describing a layer would fail now
+    monkeypatch.setattr("imagelist.oci.source.describe_image", _must_not_read)
+    again = site.subscribe("-U", "--config", config)
+    assert again.code == 0, again.err
+    with HttpServer() as server:
+        (tmp_path / "cachesite").mkdir()
+        cache_site = CacheSite(World(site, server, test_pki.good), tmp_path / "cachesite")
+        env = {"IMAGELIST_OCI_PLAIN_HTTP": registry.host}
+        cached = cache_site.cache(env=env)
+        assert cached.code == 0, cached.err
+        assert hashlib.sha512((cache_site.cache_dir / identifier).read_bytes()).hexdigest() == (
+            hashlib.sha512(content).hexdigest()
+        )
+        # the tag leaves the source's pattern: the image leaves the list and expires at the site
+        config = _config(
+            tmp_path, registry, trust="cosign-key", public_key=str(public), tag_pattern="^none$"
+        )
+        assert site.subscribe("-U", "--config", config).code == 0
+        cache_site.clear_log()
+        expired = cache_site.cache(env=env)
+    assert "1 expired" in expired.out, expired.out
+    assert ("ExpirePostfix", identifier) in cache_site.event_types()
+    assert not (cache_site.cache_dir / identifier).exists()
+
+
+def test_new_images_are_refused_by_default_as_with_s(
+    registry: TestRegistry, tmp_path: Path, test_pki: TestPki
+) -> None:
+    _first, second, _content = _two_releases(registry, tmp_path)
+    private, public = _keypair(tmp_path)
+    sign_manifest(registry.client(), parse_reference(second.uri), private)
+    config = _config(tmp_path, registry, trust="cosign-key", public_key=str(public))
+    site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
+    result = site.subscribe("-U", "--config", config)
+    assert (result.code, result.out.split("\t")[:3]) == (32, [SOURCE, "32", "updated"])
+    assert _source_rows(site) == {}
+    # the subscription is an ordinary one: its new-image mode is set as any other's
+    argv = ["--imagelist-newimage-subscribe", "-u", SOURCE, "--config", config]
+    assert site.subscribe(*argv).code == 0
+    ((_identifier, row),) = _source_rows(site).items()
+    assert row[0] == "3"
+
+
+def _must_not_read(*_args: object) -> object:
+    raise AssertionError("the layer of an unchanged digest was read again")
