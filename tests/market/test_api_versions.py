@@ -144,7 +144,11 @@ def test_verify_and_publish_in_one_go(market: Market, server: HttpServer) -> Non
         ).all()
     person = f"person:{market.people['ann']}"
     assert ("integrity.start", person) in actors
-    assert actors[-1] == ("version.publish", "system")
+    # the runner publishes on behalf of the person who asked for "Verify & Publish"
+    assert actors[-1] == ("version.publish", person)
+    with market.session() as session:
+        version = session.get_one(ApplianceVersion, version_id)
+        assert version.published_by == market.people["ann"]
 
 
 def test_cancel_a_running_check(market: Market, server: HttpServer) -> None:

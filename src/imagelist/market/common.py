@@ -76,7 +76,7 @@ class Caller:
     @property
     def actor(self) -> str:
         """How the audit trail names the caller."""
-        if self.via in ("cli", "system"):
+        if self.via == "cli" or (self.via == "system" and self.person_id is None):
             return self.via
         if self.person_id is None:
             return f"x509:{self.dn}" if self.dn else "anonymous"

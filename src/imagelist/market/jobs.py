@@ -312,7 +312,9 @@ class JobRunner:
             if not failed and job.publish_after:
                 try:
                     with session.begin_nested():
-                        publish_version(session, None, version, self.settings)
+                        publish_version(
+                            session, None, version, self.settings, requested_by=job.requested_by
+                        )
                 except ImageListError as exc:
                     job.error = f"verified, but not published: {exc}"
                     logger.warning("version %d: %s", version.id, job.error)

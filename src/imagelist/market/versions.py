@@ -230,12 +230,14 @@ def publish_version(
     caller: Caller | None,
     version: ApplianceVersion,
     settings: MarketSettings,
+    requested_by: int | None = None,
 ) -> ApplianceVersion:
     """Publish a verified, unexpired version: the previous one is archived, the appliance's
     list is signed (:func:`imagelist.market.publication.publish_appliance`).
 
     ``caller`` None: the integrity runner publishing after "Verify & Publish" (checked when
-    the job was asked for).
+    the job was asked for) on behalf of ``requested_by``, the person who asked for the job:
+    the version and the audit trail name that person.
     """
     from .publication import publish_appliance
 
@@ -260,12 +262,12 @@ def publish_version(
         session.flush()  # the partial unique index allows one published version at a time
     move(version, "published")
     version.published_at = current
-    version.published_by = person
+    version.published_by = person if caller is not None else requested_by
     session.flush()
     document = publish_appliance(session, appliance, settings)
     audit(
         session,
-        caller or Caller(person_id=None, via="system"),
+        caller or Caller(person_id=requested_by, via="system"),
         "version.publish",
         f"version:{version.id}",
         appliance=appliance.slug,
