@@ -17,10 +17,10 @@ from imagelist.oci.reference import parse_reference
 from imagelist.subscriber.oci_sources import source_identifier
 from tests.cache.support import CacheSite
 from tests.httpserver import HttpServer
-from tests.oci.registry import TestRegistry
+from tests.oci.registry import TestRegistry, push_image
 from tests.oci.test_source import REPO, _keypair, _two_releases
 from tests.pki import TestPki
-from tests.subscriber.support import Site, World
+from tests.subscriber.support import LIST_ID, Site, World, build_world
 
 pytestmark = pytest.mark.peer
 
@@ -36,8 +36,9 @@ def _config(tmp_path: Path, registry: TestRegistry, **keys: object) -> str:
         "plain_http = true",
         *(f"{key} = {json.dumps(value)}" for key, value in keys.items()),
     ]
-    path = tmp_path / "vmcatcher.toml"
-    path.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / f"site-{hashlib.sha256(text.encode()).hexdigest()[:12]}.toml"
+    path.write_text(text)
     return str(path)
 
 
@@ -116,3 +117,55 @@ def test_new_images_are_refused_by_default_as_with_s(
 
 def _must_not_read(*_args: object) -> object:
     raise AssertionError("the layer of an unchanged digest was read again")
+
+
+def test_a_failing_source_costs_that_source_only_with_its_code(
+    registry: TestRegistry, tmp_path: Path, test_pki: TestPki
+) -> None:
+    _first, second, _content = _two_releases(registry, tmp_path)
+    private, public = _keypair(tmp_path)
+    _other, wrong = _keypair(tmp_path, "wrong")
+    sign_manifest(registry.client(), parse_reference(second.uri), private)
+    good = _config(tmp_path, registry, trust="cosign-key", public_key=str(public))
+    site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
+    with HttpServer() as server:
+        world = build_world(site, server, test_pki.good)  # a HEPiX subscription, first
+        assert site.subscribe("-U", "--config", good).code == 32  # the source's image refused
+        accepted = site.snapshot()
+        source_info = site.subscribe("-i", "-u", SOURCE, "--format", "json").out
+        # a wrong key: 67 for the source, nothing written
+        bad = _config(tmp_path, registry, trust="cosign-key", public_key=str(wrong))
+        result = site.subscribe("-U", "--config", bad)
+        assert result.code == 67, (result.out, result.err)
+        assert f"{SOURCE}\t67\tfailed\t" in result.out
+        assert "Traceback" not in result.err
+        assert site.snapshot() == accepted
+        # a new tag without a .sig: 66 for the source; the HEPiX list is still updated
+        spare = tmp_path / "unsigned.qcow2"
+        spare.write_bytes(b"unsigned" * 1000)
+        push_image(registry.client(), REPO, spare, ("25.04",))
+        world.publish(world.make(version="1.1"))
+        result = site.subscribe("-U", "--config", good)
+        assert result.code == 66, (result.out, result.err)
+        lines = dict(line.split("\t", 1) for line in result.out.splitlines())
+        assert lines[SOURCE].startswith("66\tfailed\t")
+        assert lines[LIST_ID].startswith("0\t")
+    assert site.snapshot() != accepted  # the HEPiX list was updated ...
+    assert site.subscribe("-i", "-u", SOURCE, "--format", "json").out == source_info  # not this
+
+
+def test_trust_none_is_logged_on_every_run(
+    registry: TestRegistry,
+    tmp_path: Path,
+    test_pki: TestPki,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _two_releases(registry, tmp_path)
+    config = _config(tmp_path, registry, trust="none", allow_unsigned=True, new_images="subscribe")
+    site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
+    for _run in range(2):
+        caplog.clear()
+        result = site.subscribe("-U", "--config", config)
+        assert result.code == 0, (result.out, result.err)
+        assert any("are NOT verified" in record.getMessage() for record in caplog.records)
+    assert len(_source_rows(site)) == 1
