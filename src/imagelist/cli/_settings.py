@@ -14,8 +14,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..db.files import sqlite_file_mode
-from ..https import igtf_https_enabled
 from ..site_config import ENV_ALTERNATIVES, KEYS, SiteConfig
 
 __all__ = ["Settings", "command_settings", "settings_of"]
@@ -40,10 +38,14 @@ class Settings:
 
     def db_file_mode(self) -> int:
         """The mode of a new SQLite file (``IMAGELIST_DB_FILE_MODE``: 0600 or 0640)."""
+        from ..db.files import sqlite_file_mode  # lazily: SQLAlchemy is not needed for --help
+
         return sqlite_file_mode(self.environ)
 
     def igtf_https(self) -> bool:
         """Whether https servers may also chain to the IGTF CAs (``VMCATCHER_HTTPS_IGTF``)."""
+        from ..https import igtf_https_enabled  # lazily: requests is not needed for --help
+
         return igtf_https_enabled(self.environ)
 
     def source(self, name: str) -> str:

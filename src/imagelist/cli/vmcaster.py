@@ -13,20 +13,24 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from ..db.publisher import DEFAULT_DATABASE_URL, open_database
 from ..errors import UsageError
 from ..progress import terminal_progress as _progress
-from ..publisher import actions
-from ..publisher.actions import KIND_NAMES as _NAMES
-from ..publisher.actions import KINDS as _KINDS
-from ..publisher.store import Kind, PublisherStore
 from ._common import add_logging_options, configure_logging, make_parser, run_command
+
+if TYPE_CHECKING:  # SQLAlchemy and the publisher are imported when an action runs, not for --help
+    from ..publisher.store import Kind, PublisherStore
 
 __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger(__name__)
+
+# The same values as imagelist.db.publisher.DEFAULT_DATABASE_URL and publisher.actions.KINDS /
+# KIND_NAMES (tests/cli/test_startup.py checks), spelt here so that --help imports no SQLAlchemy.
+DEFAULT_DATABASE_URL = "sqlite:///vmcaster.db"
+_KINDS: tuple[Kind, ...] = ("imagelist", "image", "endorser")
+_NAMES: dict[Kind, str] = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
 
 DESCRIPTION = """\
 Build, sign and publish HEPiX image lists (vmcaster). Exactly one action per call.
@@ -340,9 +344,11 @@ def _openpgp(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, 
 def _run_action(
     action: str, args: argparse.Namespace, store: PublisherStore, environ: Mapping[str, str]
 ) -> int:
+    from ..publisher import actions
+
     verb, _, kind_name = action.rpartition("-")
     if verb in _OBJECT_VERBS:
-        _object_action(verb, cast(Kind, kind_name), args, store)
+        _object_action(verb, cast("Kind", kind_name), args, store)
     elif action.startswith("imagelist-"):
         _, verb, other = action.split("-")
         _link_action(verb, other, args, store)
@@ -387,6 +393,8 @@ def _run_action(
 
 
 def _object_action(verb: str, kind: Kind, args: argparse.Namespace, store: PublisherStore) -> None:
+    from ..publisher import actions
+
     if verb == "list":
         _print_lines(actions.list_objects(store, kind))
     elif verb == "add":
@@ -406,6 +414,8 @@ def _object_action(verb: str, kind: Kind, args: argparse.Namespace, store: Publi
 
 
 def _link_action(verb: str, other: str, args: argparse.Namespace, store: PublisherStore) -> None:
+    from ..publisher import actions
+
     imagelist = _selected(args, "imagelist")
     kind: Literal["image", "endorser"] = "image" if other == "image" else "endorser"
     if verb == "list":
@@ -419,6 +429,8 @@ def _link_action(verb: str, other: str, args: argparse.Namespace, store: Publish
 def _upload_image(
     args: argparse.Namespace, store: PublisherStore, environ: Mapping[str, str]
 ) -> None:
+    from ..publisher import actions
+
     image = _selected(args, "image")
     path = Path(args.upload_image).absolute()  # never "-X" or "--rsh=..." to a copy program
     size = path.stat().st_size if path.is_file() else 0
@@ -443,6 +455,9 @@ def _body(argv: Sequence[str]) -> int:
         raise UsageError("no action given (see vmcaster --help)")
     if len(actions) > 1:
         raise UsageError(f"too many actions: {', '.join('--' + a for a in actions)}; give one")
+    from ..db.publisher import open_database
+    from ..publisher.store import PublisherStore
+
     store = PublisherStore(
         open_database(args.database or environ.get("VMCASTER_RDBMS") or DEFAULT_DATABASE_URL)
     )
