@@ -64,7 +64,10 @@ valid image list; 70 internal error. OpenPGP (--signature-policy, ADR 21): 60 th
 LIST.json is invalid, 61 made by no certificate of the endorser, 62 the certificate or its
 signing key is expired, revoked or not signing-capable, 63 LIST.json differs from the S/MIME
 payload, 64 LIST.json or LIST.json.asc cannot be fetched (or no certificate is registered).
-With -U: the worst result of all subscriptions, that is 70 if any had an internal error, else
+Registry sources of the site file ([oci.sources.NAME], trust cosign-key or none; docs/oci.md)
+are updated by -U as subscriptions oci-source:NAME: 56-59 registry, reference or manifest, 65
+blob digest, 66 no cosign signature, 67 no signature verifies with the key, 68 signature too
+old, 78 source no longer in the site file. With -U: the worst result of all subscriptions, that is 70 if any had an internal error, else
 36 if any had a database error, else the last non-zero code.
 """
 _NEWIMAGE_MODES = {"refuse": 0, "accept": 1, "subscribe": 3}
