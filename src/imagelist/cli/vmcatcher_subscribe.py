@@ -67,8 +67,9 @@ payload, 64 LIST.json or LIST.json.asc cannot be fetched (or no certificate is r
 Registry sources of the site file ([oci.sources.NAME], trust cosign-key or none; docs/oci.md)
 are updated by -U as subscriptions oci-source:NAME: 56-59 registry, reference or manifest, 65
 blob digest, 66 no cosign signature, 67 no signature verifies with the key, 68 signature too
-old, 78 source no longer in the site file. With -U: the worst result of all subscriptions, that is 70 if any had an internal error, else
-36 if any had a database error, else the last non-zero code.
+old, 78 source no longer in the site file. With -U: the worst result of all subscriptions, that
+is 70 if any had an internal error, else 36 if any had a database error, else the last non-zero
+code.
 """
 _NEWIMAGE_MODES = {"refuse": 0, "accept": 1, "subscribe": 3}
 _ANCHORS = {"none": 0, "browser": 1, "igtf": 2}
