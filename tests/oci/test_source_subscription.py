@@ -20,6 +20,7 @@ from tests.httpserver import HttpServer
 from tests.oci.registry import TestRegistry, push_image
 from tests.oci.test_source import REPO, _keypair, _two_releases
 from tests.pki import TestPki
+from tests.subscriber.conftest import database_url  # noqa: F401 - the fixture
 from tests.subscriber.support import LIST_ID, Site, World, build_world
 
 pytestmark = pytest.mark.peer
@@ -120,14 +121,17 @@ def _must_not_read(*_args: object) -> object:
 
 
 def test_a_failing_source_costs_that_source_only_with_its_code(
-    registry: TestRegistry, tmp_path: Path, test_pki: TestPki
+    registry: TestRegistry,
+    tmp_path: Path,
+    test_pki: TestPki,
+    database_url: str,  # noqa: F811 - the fixture: SQLite and PostgreSQL
 ) -> None:
     _first, second, _content = _two_releases(registry, tmp_path)
     private, public = _keypair(tmp_path)
     _other, wrong = _keypair(tmp_path, "wrong")
     sign_manifest(registry.client(), parse_reference(second.uri), private)
     good = _config(tmp_path, registry, trust="cosign-key", public_key=str(public))
-    site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
+    site = Site(database_url, test_pki.trust_dir)
     with HttpServer() as server:
         world = build_world(site, server, test_pki.good)  # a HEPiX subscription, first
         assert site.subscribe("-U", "--config", good).code == 32  # the source's image refused
@@ -169,3 +173,23 @@ def test_trust_none_is_logged_on_every_run(
         assert result.code == 0, (result.out, result.err)
         assert any("are NOT verified" in record.getMessage() for record in caplog.records)
     assert len(_source_rows(site)) == 1
+
+
+def test_a_source_gone_from_the_site_file_fails_its_subscription_with_78(
+    registry: TestRegistry, tmp_path: Path, test_pki: TestPki
+) -> None:
+    _two_releases(registry, tmp_path)
+    config = _config(tmp_path, registry, trust="none", allow_unsigned=True)
+    site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
+    assert site.subscribe("-U", "--config", config).code == 32
+    before = site.snapshot()
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    result = site.subscribe("-U", "--config", str(empty))
+    assert result.code == 78, (result.out, result.err)
+    (line,) = result.out.splitlines()
+    assert line.startswith(f"{SOURCE}\t78\t")
+    assert "\tregistry source 'egi' is no longer in the site file" in line
+    assert site.snapshot() == before
+    assert site.subscribe("-D", "-u", SOURCE).code == 0
+    assert site.subscribe("-U", "--config", str(empty)).code == 0
