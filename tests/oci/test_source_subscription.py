@@ -77,6 +77,7 @@ def test_a_cosign_source_is_a_subscription_that_caches_and_expires_removed_image
     monkeypatch.setattr("imagelist.oci.source.describe_image", _must_not_read)
     again = site.subscribe("-U", "--config", config)
     assert again.code == 0, again.err
+    assert again.out.split("\t")[:3] == [SOURCE, "0", "unchanged"]  # same images: not rewritten
     with HttpServer() as server:
         (tmp_path / "cachesite").mkdir()
         cache_site = CacheSite(World(site, server, test_pki.good), tmp_path / "cachesite")

@@ -23,7 +23,6 @@ from ..fetch import Fetcher
 from ..monitoring.runs import update_failures
 from ..subscriber import subscriptions as subs
 from ..subscriber.decide import Policy
-from ..subscriber.oci_sources import ensure_source_subscriptions, subscribed_sources
 from ..subscriber.openpgp_certs import set_signature_policy
 from ..subscriber.render import render_subscription_info, render_subscriptions, render_update
 from ..subscriber.settings import (
@@ -246,6 +245,8 @@ def _dispatcher(args: argparse.Namespace) -> EventDispatcher:
 def _update(
     args: argparse.Namespace, fmt: str, engine: Engine, store: TrustStore, names: list[str] | None
 ) -> int:
+    from ..subscriber.oci_sources import ensure_source_subscriptions, subscribed_sources
+
     monitoring = monitoring_for(PROG, args)
     sources = subscribed_sources(settings_of(args).site.oci_sources)
     if sources and not args.dry_run:
