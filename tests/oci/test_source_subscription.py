@@ -159,13 +159,13 @@ def test_a_failing_source_costs_that_source_only_with_its_code(
     assert site.subscribe("-i", "-u", SOURCE, "--format", "json").out == source_info  # not this
 
 
-def test_trust_none_is_logged_on_every_run(
+def test_trust_none_is_logged_on_every_run_and_can_become_cosign_key(
     registry: TestRegistry,
     tmp_path: Path,
     test_pki: TestPki,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _two_releases(registry, tmp_path)
+    _first, second, _content = _two_releases(registry, tmp_path)
     config = _config(tmp_path, registry, trust="none", allow_unsigned=True, new_images="subscribe")
     site = Site(f"sqlite:///{tmp_path / 'vmcatcher.db'}", test_pki.trust_dir)
     for _run in range(2):
@@ -173,6 +173,13 @@ def test_trust_none_is_logged_on_every_run(
         result = site.subscribe("-U", "--config", config)
         assert result.code == 0, (result.out, result.err)
         assert any("are NOT verified" in record.getMessage() for record in caplog.records)
+    assert len(_source_rows(site)) == 1
+    # the admin moves the source to cosign-key: the same subscription, now verified
+    private, public = _keypair(tmp_path)
+    sign_manifest(registry.client(), parse_reference(second.uri), private)
+    config = _config(tmp_path, registry, trust="cosign-key", public_key=str(public))
+    result = site.subscribe("-U", "--config", config)
+    assert result.code == 0, (result.out, result.err)
     assert len(_source_rows(site)) == 1
 
 

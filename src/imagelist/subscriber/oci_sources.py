@@ -65,8 +65,13 @@ def source_identifier(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"imagelist-oci-source:{name}"))
 
 
+#: the hv:ca of a source's endorser; fixed, so that changing a source's trust mode or registry
+#: keeps its subscription (each image's sl:comments names the trust it passed)
+SOURCE_CA = "imagelist OCI registry source"
+
+
 def _principal(source: RegistrySource) -> tuple[str, str]:
-    return f"{SOURCE_URI_PREFIX}{source.name}", f"trust {source.trust} at {source.registry}"
+    return f"{SOURCE_URI_PREFIX}{source.name}", SOURCE_CA
 
 
 @dataclass(frozen=True)
