@@ -9,11 +9,15 @@ steps with their events, ``index.py`` keeps the three directories and their inde
 
 from __future__ import annotations
 
-from .cache import ACTIONS, CacheConfig, CacheRun, move_file
-from .download import Downloader, DownloadJob, DownloadLimits, DownloadResult, StreamHasher
-from .index import INDEX_NAME, ManagedDirectory
-from .lock import CacheLock
-from .progress import Summary
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cache import ACTIONS, CacheConfig, CacheRun, move_file
+    from .download import Downloader, DownloadJob, DownloadLimits, DownloadResult, StreamHasher
+    from .index import INDEX_NAME, ManagedDirectory
+    from .lock import CacheLock
+    from .progress import Summary
 
 __all__ = [
     "ACTIONS",
@@ -30,3 +34,29 @@ __all__ = [
     "Summary",
     "move_file",
 ]
+
+# Imported on first use (PEP 562), so that importing one submodule (or --help) does not
+# import them all, nor SQLAlchemy and requests with them (ADR 0023).
+_WHERE = {
+    "ACTIONS": ".cache",
+    "CacheConfig": ".cache",
+    "CacheRun": ".cache",
+    "move_file": ".cache",
+    "Downloader": ".download",
+    "DownloadJob": ".download",
+    "DownloadLimits": ".download",
+    "DownloadResult": ".download",
+    "StreamHasher": ".download",
+    "INDEX_NAME": ".index",
+    "ManagedDirectory": ".index",
+    "CacheLock": ".lock",
+    "Summary": ".progress",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value

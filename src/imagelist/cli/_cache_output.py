@@ -10,12 +10,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..cache import CacheRun
-from ..cache.progress import Summary
 from ..errors import EXIT_INTERRUPTED, InterruptedRunError, UsageError
 from ._json import dump_json, error_document
+
+if TYPE_CHECKING:  # annotations only: --help imports no cache run (SQLAlchemy, requests)
+    from ..cache import CacheRun
+    from ..cache.progress import Summary
 
 __all__ = [
     "add_format_option",

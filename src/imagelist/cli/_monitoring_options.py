@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..monitoring.alarms import DEFAULT_CRITICAL_DAYS, DEFAULT_WARNING_DAYS, Thresholds
-from ..monitoring.runs import Monitoring
 from ._settings import settings_of
+
+if TYPE_CHECKING:  # imported when the command runs: --help needs no SQLAlchemy
+    from ..monitoring.runs import Monitoring
 
 __all__ = [
     "METRICS_ENV",
@@ -104,4 +107,6 @@ def add_monitoring_options(group: argparse._ActionsContainer) -> None:
 def monitoring_for(command: str, args: argparse.Namespace) -> Monitoring:
     """The run's monitoring as the options ask (UsageError, exit 1, for a bad setting)."""
     environ = settings_of(args).environ
+    from ..monitoring.runs import Monitoring
+
     return Monitoring(command, thresholds(args), metrics_textfile(args, environ))

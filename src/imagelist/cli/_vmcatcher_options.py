@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
-from ..db.subscriber import open_database
 from ..errors import UsageError
-from ..subscriber.render import FORMATS
-from ..subscriber.settings import database_url, log_config, output_format
+from ..subscriber.settings import FORMATS, database_url, log_config, output_format
 from ._common import add_logging_options, configure_logging
 from ._settings import settings_of
+
+if TYPE_CHECKING:  # imported when the command runs: --help needs no SQLAlchemy
+    from sqlalchemy import Engine
 
 __all__ = [
     "add_common_logging",
@@ -71,4 +71,6 @@ def open_engine(args: argparse.Namespace) -> Engine:
     """The migrated database named by -d / $VMCATCHER_RDBMS / the default."""
     settings = settings_of(args)
     url = database_url(args.database, settings.environ)
+    from ..db.subscriber import open_database
+
     return open_database(url, echo=bool(args.log_sql_info), file_mode=settings.db_file_mode())

@@ -15,23 +15,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from ..cache import ACTIONS, CacheConfig, CacheLock, CacheRun
-from ..cache.cache import OUTBOX_NAME
-from ..cache.handler_check import check_handler_command
-from ..cache.report import dry_run_lines
-from ..cache.safefs import Modes
-from ..db.subscriber import open_database
 from ..errors import ImageListError, UsageError
-from ..events import (
-    EventDispatcher,
-    Outbox,
-    build_dispatcher,
-)
-from ..fetch import Fetcher
-from ..monitoring.runs import alarm_store, cache_facts, outbox_attempts
 from ..subscriber.settings import database_url, log_config, trust_directory
-from . import _cache_admin
 from ._cache_options import PROG, build_parser
 from ._cache_options import _mode as _mode  # tests call it here
 from ._cache_options import _size as _size  # tests call it here
@@ -48,6 +35,13 @@ from ._json import emit_error
 from ._monitoring_options import monitoring_for
 from ._settings import Settings, settings_of
 
+if (
+    TYPE_CHECKING
+):  # the cache, SQLAlchemy and requests are imported when a run starts, not for --help
+    from ..cache import CacheConfig
+    from ..events import EventDispatcher
+    from ..fetch import Fetcher
+
 __all__ = ["build_parser", "main"]
 
 _ENV_ACTIONS = {
@@ -60,6 +54,8 @@ logger = logging.getLogger("imagelist.cli.vmcatcher_cache")
 
 
 def _actions(args: argparse.Namespace, environ: Mapping[str, str]) -> frozenset[str]:
+    from ..cache import ACTIONS
+
     chosen = {name for var, name in _ENV_ACTIONS.items() if environ.get(var) == "1"}
     chosen |= {
         name
@@ -74,6 +70,9 @@ def _actions(args: argparse.Namespace, environ: Mapping[str, str]) -> frozenset[
 
 
 def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig:
+    from ..cache import CacheConfig
+    from ..cache.safefs import Modes
+
     cache_dir = args.cache_dir or environ.get("VMCATCHER_CACHE_DIR_CACHE") or "cache"
     partial_dir = (
         args.partial_dir
@@ -111,6 +110,8 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig
 
 def _fetcher_factory(cert_dir: str | None, settings: Settings) -> Fetcher:
     """A Fetcher verifying https with the system CAs plus the trust directory's, if present."""
+    from ..fetch import Fetcher
+
     directory = trust_directory(cert_dir, settings.environ)
     store = None
     if Path(directory).is_dir():
@@ -127,6 +128,8 @@ def _fetcher_factory(cert_dir: str | None, settings: Settings) -> Fetcher:
 
 def _event_command(args: argparse.Namespace) -> str | None:
     """The event command; checked first, so that a typo is one line (exit 78), not N failures."""
+    from ..cache.handler_check import check_handler_command
+
     if args.execute:
         check_handler_command(args.execute, source="-x")
         return str(args.execute)
@@ -140,6 +143,8 @@ def _event_command(args: argparse.Namespace) -> str | None:
 def _dispatcher(
     args: argparse.Namespace, config: CacheConfig, url: str, command: str | None
 ) -> EventDispatcher:
+    from ..events import build_dispatcher
+
     return build_dispatcher(
         command,
         args.event_handler,
@@ -169,6 +174,14 @@ def _body(argv: Sequence[str]) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    from ..cache import CacheLock, CacheRun
+    from ..cache.cache import OUTBOX_NAME
+    from ..cache.report import dry_run_lines
+    from ..db.subscriber import open_database
+    from ..events import Outbox
+    from ..monitoring.runs import alarm_store, cache_facts, outbox_attempts
+    from . import _cache_admin
+
     settings = settings_of(args)
     configure_logging(args.verbose, args.quiet, log_config(args.log_config, settings.environ))
     check_format(args)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from .status import SiteStatus
+if TYPE_CHECKING:  # annotations only: the thresholds' defaults need no database (--help)
+    from .status import SiteStatus
 
 __all__ = [
     "DEFAULT_CRITICAL_DAYS",

@@ -7,9 +7,15 @@ emit) and ``decide.py`` its pure decision step; ``subscriptions.py``, ``endorser
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Eager: ``decide`` is both a submodule and its function, and the function must win.
 from .decide import Plan, Policy, decide
-from .subscriptions import SubscribeResult, subscribe
-from .update import RunVerifier, Updater, UpdateResult, exit_code
+
+if TYPE_CHECKING:
+    from .subscriptions import SubscribeResult, subscribe
+    from .update import RunVerifier, Updater, UpdateResult, exit_code
 
 __all__ = [
     "Plan",
@@ -22,3 +28,22 @@ __all__ = [
     "exit_code",
     "subscribe",
 ]
+
+# Imported on first use (PEP 562), so that importing one submodule (or --help) does not
+# import them all, nor SQLAlchemy and requests with them (ADR 0023).
+_WHERE = {
+    "SubscribeResult": ".subscriptions",
+    "subscribe": ".subscriptions",
+    "RunVerifier": ".update",
+    "Updater": ".update",
+    "UpdateResult": ".update",
+    "exit_code": ".update",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value

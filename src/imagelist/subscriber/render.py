@@ -25,6 +25,7 @@ from .records import (
     SubscriptionDetails,
     SubscriptionRecord,
 )
+from .settings import FORMATS
 from .update import UpdateResult
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "render_update",
 ]
 
-FORMATS = ("lines", "json", "SMIME", "message")
 MASK = "********"
 
 

@@ -15,13 +15,15 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..db.subscriber import DEFAULT_DATABASE_URL
 from ..errors import UsageError
-from ..trust import TrustStore, default_trust_dir
-from .render import FORMATS
+
+if TYPE_CHECKING:  # imported where used: a command's --help needs neither SQLAlchemy nor requests
+    from ..trust import TrustStore
 
 __all__ = [
+    "FORMATS",
     "database_url",
     "event_command",
     "load_trust_store",
@@ -33,6 +35,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: The output formats of the vmcatcher_* commands (here, not in render.py, so that --help
+#: imports no renderer; render.py re-exports it).
+FORMATS = ("lines", "json", "SMIME", "message")
+
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
@@ -40,6 +46,8 @@ def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
 
 def database_url(value: str | None, environ: Mapping[str, str] | None = None) -> str:
     """``-d``, else ``VMCATCHER_RDBMS``, else ``sqlite:///vmcatcher.db`` (in the current dir)."""
+    from ..db.subscriber import DEFAULT_DATABASE_URL
+
     return value or _env(environ).get("VMCATCHER_RDBMS") or DEFAULT_DATABASE_URL
 
 
@@ -54,6 +62,8 @@ def output_format(value: str | None, environ: Mapping[str, str] | None = None) -
 
 def trust_directory(value: str | None, environ: Mapping[str, str] | None = None) -> str:
     """``-c``, else VMCATCHER_DIR_CERT, X509_CERT_DIR, /etc/grid-security/certificates."""
+    from ..trust.store import default_trust_dir
+
     return value or default_trust_dir(environ)
 
 
@@ -61,6 +71,8 @@ def load_trust_store(directory: str) -> TrustStore:
     """Load the trust directory; a missing one is a usage error (exit 1, as vmcatcher)."""
     if not Path(directory).is_dir():
         raise UsageError(f"trust directory {directory} does not exist (see -c/--cert-dir)")
+    from ..trust import TrustStore
+
     return TrustStore.load(directory)
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from .chain import CrlPolicy, validate_signer
-from .dn import dn_matches, issuer_oneline, name_oneline, subject_oneline
-from .keys import KeyPolicy
-from .store import DEFAULT_TRUST_DIR, TrustedCA, TrustStore, default_trust_dir, subject_hash
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chain import CrlPolicy, validate_signer
+    from .dn import dn_matches, issuer_oneline, name_oneline, subject_oneline
+    from .keys import KeyPolicy
+    from .store import DEFAULT_TRUST_DIR, TrustedCA, TrustStore, default_trust_dir, subject_hash
 
 __all__ = [
     "DEFAULT_TRUST_DIR",
@@ -21,3 +25,28 @@ __all__ = [
     "subject_oneline",
     "validate_signer",
 ]
+
+# Imported on first use (PEP 562), so that importing one submodule (or --help) does not
+# import them all, nor SQLAlchemy and requests with them (ADR 0023).
+_WHERE = {
+    "CrlPolicy": ".chain",
+    "validate_signer": ".chain",
+    "dn_matches": ".dn",
+    "issuer_oneline": ".dn",
+    "name_oneline": ".dn",
+    "subject_oneline": ".dn",
+    "KeyPolicy": ".keys",
+    "DEFAULT_TRUST_DIR": ".store",
+    "TrustedCA": ".store",
+    "TrustStore": ".store",
+    "default_trust_dir": ".store",
+    "subject_hash": ".store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
