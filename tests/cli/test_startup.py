@@ -20,7 +20,6 @@ NOT_YET = {
     "vmcatcher_subscribe",
     "vmcatcher_image",
     "vmcatcher_endorser",
-    "vmcatcher_status",
     "imagelist",
     "imagelist-market",
 }

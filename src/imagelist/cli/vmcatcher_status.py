@@ -13,18 +13,18 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..db.subscriber import open_database
 from ..errors import ImageListError, UsageError
 from ..monitoring.alarms import Level, alarms, check_line, worst
-from ..monitoring.render import render_json, render_text
-from ..monitoring.status import gather, list_hashes, read_cache
 from ..subscriber.settings import database_url, log_config, trust_directory
-from ..trust import TrustStore
 from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._monitoring_options import add_threshold_options, thresholds
 from ._settings import settings_of
 from ._vmcatcher_options import add_common_logging, add_database_option
+
+if TYPE_CHECKING:  # the database and status modules are imported when a report runs, not for --help
+    from ..trust import TrustStore
 
 __all__ = ["build_parser", "main"]
 
@@ -84,12 +84,18 @@ def _store(
     if not Path(directory).is_dir():
         return None, f"trust directory {directory} does not exist"
     try:
+        from ..trust import TrustStore
+
         return TrustStore.load(directory), None
     except ImageListError as exc:
         return None, str(exc)
 
 
 def _report(args: argparse.Namespace) -> tuple[str, Level]:
+    from ..db.subscriber import open_database
+    from ..monitoring.render import render_json, render_text
+    from ..monitoring.status import gather, list_hashes, read_cache
+
     limits = thresholds(args)
     environ = settings_of(args).environ
     engine = open_database(
