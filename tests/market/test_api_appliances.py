@@ -336,11 +336,17 @@ def test_ids_beyond_any_row_are_not_found(market: Market) -> None:
     assert snapshot(market.engine) == before
 
 
-def test_a_failed_commit_is_never_answered_as_success(database_url: str, tmp_path: Any) -> None:
-    """A change the database refuses only at COMMIT (a deferred constraint trigger on
-    PostgreSQL) is an error answer, not a 201 for a change that was lost."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("deferred constraint triggers are a PostgreSQL feature")
+def test_a_failed_commit_is_never_answered_as_success(postgres_url: str, tmp_path: Any) -> None:
+    """A change the database refuses only at COMMIT (a deferred constraint trigger, a
+    PostgreSQL feature: this test runs on PostgreSQL only) is an error answer, not a 201 for a
+    change that was lost."""
+    from tests.subscriber.support import fresh_database_url
+
+    with fresh_database_url("postgresql", tmp_path, postgres_url) as database_url:
+        _refused_at_commit(database_url, tmp_path)
+
+
+def _refused_at_commit(database_url: str, tmp_path: Any) -> None:
     import sqlalchemy as sa
 
     from tests.market.support import running_market, settings_for
