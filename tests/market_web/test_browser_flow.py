@@ -67,10 +67,19 @@ def log_in(driver: WebDriver, site: Nginx) -> None:
 
 
 def fill(driver: WebDriver, values: dict[str, str]) -> None:
+    """Type into each field, waiting for it to appear: the click before a fill submits a form,
+    and the browser may still show the old page when the fill starts."""
     for element_id, value in values.items():
-        field = driver.find_element(By.ID, element_id)
+        field = WebDriverWait(driver, 30, poll_frequency=0.2).until(
+            lambda d, element_id=element_id: d.find_element(By.ID, element_id)
+        )
         field.clear()
         field.send_keys(value)
+
+
+def wait_for_page_text(driver: WebDriver, text: str, timeout: float = 30) -> None:
+    """Wait until the page (after a form post and its redirect) shows ``text``."""
+    WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: text in d.page_source)
 
 
 def wait_text(driver: WebDriver, element_id: str, text: str, timeout: float = 90) -> None:
@@ -131,7 +140,7 @@ def test_endorser_publishes_and_vo_manager_endorses(
         },
     )
     driver.find_element(By.ID, "add-image").click()
-    assert "Image added." in driver.page_source
+    wait_for_page_text(driver, "Image added.")
     endorser.screenshot("version-editor")
     driver.find_element(By.ID, "verify-publish").click()
     wait_text(driver, "version-state", "published")
@@ -152,8 +161,14 @@ def test_endorser_publishes_and_vo_manager_endorses(
     mdriver.get(site.base_url + "/vos/biomed")
     Select(mdriver.find_element(By.ID, "add-appliance")).select_by_value("centos9")
     mdriver.find_element(By.ID, "add-entry").click()
+    wait_for_page_text(mdriver, "added centos9 1.0")
     assert "added centos9 1.0" in mdriver.find_element(By.ID, "diff").text
     mdriver.find_element(By.ID, "publish-vo").click()
+    WebDriverWait(mdriver, 30, poll_frequency=0.2).until(
+        lambda d: (
+            "The VO list is published." in d.page_source or d.find_elements(By.CLASS_NAME, "error")
+        )
+    )
     errors = mdriver.find_elements(By.CLASS_NAME, "error")
     assert not errors, errors[0].text
     assert "The VO list is published." in mdriver.page_source
