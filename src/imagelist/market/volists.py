@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db.market.models import ApplianceVersion, Vo, VoList, VoListEntry
 from ..errors import MarketConflictError, MarketNotFoundError, MarketStateError
-from .common import Caller, audit, get_appliance, now, require_vo_role
+from .common import Caller, audit, get_appliance, now, require_vo_role, vo_roles
 from .schemas import EntryAdd
 from .settings import MarketSettings
 
@@ -29,6 +29,7 @@ __all__ = [
     "entry_flag",
     "get_draft",
     "get_published",
+    "may_read_published",
     "publish_draft",
     "remove_entry",
     "revert_draft",
@@ -40,6 +41,15 @@ def get_published(session: Session, vo: Vo) -> VoList | None:
     return session.scalars(
         select(VoList).where(VoList.vo_id == vo.id, VoList.state == "published")
     ).first()
+
+
+def may_read_published(session: Session, caller: Caller, vo: Vo) -> bool:
+    """Whether ``caller`` may read the published list of ``vo``: anyone, unless the VO is gated;
+    then a token with scope ``vo:<name>:read`` or a role in the VO (a client certificate or a
+    web session carries no such scope: only a role opens it to them)."""
+    if not vo.gated:
+        return True
+    return f"vo:{vo.name}:read" in caller.scopes or bool(vo_roles(session, vo, caller.person_id))
 
 
 def _any_list(session: Session, vo: Vo) -> VoList | None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from ...errors import MarketNotFoundError, MarketPermissionError
-from ..common import get_vo, require_vo_role, vo_roles
+from ..common import get_vo, require_vo_role
 from ..people import list_vos
 from ..schemas import EntryAdd
 from ..settings import MarketSettings
@@ -15,6 +15,7 @@ from ..volists import (
     add_entry,
     get_draft,
     get_published,
+    may_read_published,
     publish_draft,
     remove_entry,
     revert_draft,
@@ -45,9 +46,7 @@ def published_list(vo: str, session: SessionDep, caller: CallerDep) -> dict[str,
     A gated VO's list needs a token with ``vo:<name>:read`` or a role in the VO.
     """
     found = get_vo(session, vo)
-    if found.gated and not (
-        caller.has_scope(f"vo:{found.name}:read") or vo_roles(session, found, caller.person_id)
-    ):
+    if not may_read_published(session, caller, found):
         caller.require_person()
         raise MarketPermissionError(f"the list of VO {found.name!r} needs scope vo:{vo}:read")
     published = get_published(session, found)
