@@ -8,11 +8,14 @@ page. Every refused read leaves the database as it was; SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from imagelist.market.common import CLI
+from imagelist.market.people import add_identity
 from tests.httpserver import HttpServer
 from tests.market.pubsupport import service_credential
 from tests.market.support import Market, running_market, settings_for, snapshot
@@ -77,3 +80,60 @@ def test_a_client_certificate_is_no_read_scope(
     assert snapshot(gated.engine) == before
     # the scope and a role still open it
     assert gated.call("GET", f"/api/v1/vos/{GATED}/list", "manny").status_code == 200
+
+
+def _titles(html: str) -> list[str]:
+    return re.findall(r'<a href="/appliances/([^"]+)">', html)
+
+
+def test_the_pages_do_not_show_a_gated_list(gated: Market) -> None:
+    client = gated.client
+    before = snapshot(gated.engine)
+    page = client.get(f"/vos/{GATED}")
+    assert page.status_code == 200
+    assert _titles(page.text) == []  # no entry of the list
+    assert "ubuntu" not in page.text.lower()  # nor in the VO's history
+    assert "vo:secret.vo:read" in page.text  # says what reading it needs
+    index = client.get("/vos")
+    assert "1 appliance" not in index.text
+    catalogue = client.get("/")
+    assert GATED not in catalogue.text  # not a value of "Endorsed by VO"
+    assert _titles(client.get("/", params={"vo": GATED}).text) == []
+    appliance = client.get("/appliances/ubuntu")
+    assert appliance.status_code == 200
+    assert f"/vos/{GATED}" not in appliance.text
+    assert snapshot(gated.engine) == before
+
+
+def test_a_role_in_the_gated_vo_still_sees_its_list(gated: Market, test_pki: TestPki) -> None:
+    good = test_pki.good
+    with gated.session() as session:
+        add_identity(session, CLI, gated.people["manny"], "x509", good.subject_oneline,
+                     good.issuer_oneline)  # fmt: skip
+    client = gated.client
+    login = client.get("/login", headers=_certificate(test_pki))
+    token = re.search(r'name="csrf-token" content="([^"]+)"', login.text)
+    assert token
+    logged = client.post(
+        "/login",
+        data={"csrf_token": token.group(1)},
+        headers=_certificate(test_pki),
+        follow_redirects=False,
+    )
+    assert logged.status_code == 303
+    page = client.get(f"/vos/{GATED}")
+    assert "ubuntu" in _titles(page.text)
+
+
+def test_a_public_vo_list_stays_public(market: Market, server: HttpServer) -> None:
+    _published_version(market, server)
+    market.person("manny")
+    market.vo("open.vo", "manny")
+    market.call(
+        "POST", "/api/v1/vos/open.vo/list/draft/entries", "manny", json={"appliance": "ubuntu"}
+    )
+    market.call("POST", "/api/v1/vos/open.vo/list/draft/publish", "manny")
+    assert market.call("GET", "/api/v1/vos/open.vo/list").status_code == 200
+    assert "ubuntu" in _titles(market.client.get("/vos/open.vo").text)
+    assert "open.vo" in market.client.get("/").text
+    assert "/vos/open.vo" in market.client.get("/appliances/ubuntu").text

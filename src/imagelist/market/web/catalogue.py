@@ -36,12 +36,13 @@ class CatalogueEntry:
 
 
 def endorsing_vos(session: Session) -> dict[int, set[str]]:
-    """appliance id -> names of the VOs whose published list holds one of its versions."""
+    """appliance id -> names of the VOs whose published list holds one of its versions (not
+    the gated VOs: what their lists hold is for their token holders and roles only)."""
     rows = session.execute(
         select(VoListEntry.appliance_id, Vo.name)
         .join(VoList, VoList.id == VoListEntry.vo_list_id)
         .join(Vo, Vo.id == VoList.vo_id)
-        .where(VoList.state == "published")
+        .where(VoList.state == "published", Vo.gated.is_(False))
     )
     found: dict[int, set[str]] = {}
     for appliance_id, name in rows:

@@ -93,7 +93,11 @@ def appliance_page(request: Request, session: DbSession, slug: str) -> Response:
         select(Vo)
         .join(VoList, VoList.vo_id == Vo.id)
         .join(VoListEntry, VoListEntry.vo_list_id == VoList.id)
-        .where(VoList.state == "published", VoListEntry.appliance_id == appliance.id)
+        .where(
+            VoList.state == "published",
+            VoListEntry.appliance_id == appliance.id,
+            Vo.gated.is_(False),  # a gated list's entries are not public
+        )
         .order_by(Vo.name)
         .distinct()
     ).all()

@@ -22,6 +22,7 @@ from ..volists import (
     entry_flag,
     get_draft,
     get_published,
+    may_read_published,
     publish_draft,
     remove_entry,
     revert_draft,
@@ -37,9 +38,12 @@ router = APIRouter(dependencies=[Depends(check_csrf)])
 
 @router.get("/vos")
 def vos_page(request: Request, session: DbSession) -> Response:
-    viewer(request, session)
+    caller = caller_of(viewer(request, session))
     vos = list_vos(session)
-    published = {vo.id: get_published(session, vo) for vo in vos}
+    published = {
+        vo.id: get_published(session, vo) if may_read_published(session, caller, vo) else None
+        for vo in vos
+    }
     return render(request, "vos.html", vos=vos, published=published)
 
 
@@ -51,7 +55,9 @@ def vo_page(request: Request, session: DbSession, name: str) -> Response:
     except MarketError as exc:
         return render(request, "message.html", status_code=404, error=str(exc))
     roles = vo_roles(session, vo, me.person_id if me else None)
-    published = get_published(session, vo)
+    # a gated list is the VO's and its token holders' only (as /store and the API say)
+    hidden = not may_read_published(session, caller_of(me), vo)
+    published = None if hidden else get_published(session, vo)
     draft = get_draft(session, vo, create=False) if roles else None
     delta = diff(draft, published) if draft is not None else None
     candidates: list[Appliance] = []
@@ -74,6 +80,7 @@ def vo_page(request: Request, session: DbSession, name: str) -> Response:
         request,
         "vo.html",
         vo=vo,
+        hidden=hidden,
         roles=sorted(roles),
         published=published,
         draft=draft,
@@ -83,7 +90,7 @@ def vo_page(request: Request, session: DbSession, name: str) -> Response:
         flag=entry_flag,
         obsolete=[e for e in (published.entries if published else []) if entry_flag(e.version)],
         list_url=f"{web(request).settings.public_base_url}/store/vo/{vo.name}/image.list",
-        audit=audit_rows(session, f"vo:{vo.name}"),
+        audit=[] if hidden else audit_rows(session, f"vo:{vo.name}"),
     )
 
 
