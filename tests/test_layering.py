@@ -28,6 +28,7 @@ PACKAGE = SRC / "imagelist"
 
 #: Layer 0 (prefixes: a package name covers its submodules).
 PURE = (
+    "imagelist._lazy",
     "imagelist.document",
     "imagelist.versions",
     "imagelist.verify",

@@ -9,8 +9,9 @@ steps with their events, ``index.py`` keeps the three directories and their inde
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .cache import ACTIONS, CacheConfig, CacheRun, move_file
@@ -53,10 +54,4 @@ _WHERE = {
     "Summary": ".progress",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_WHERE[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -7,8 +7,9 @@ emit) and ``decide.py`` its pure decision step; ``subscriptions.py``, ``endorser
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 # Eager: ``decide`` is both a submodule and its function, and the function must win.
 from .decide import Plan, Policy, decide
@@ -40,10 +41,4 @@ _WHERE = {
     "exit_code": ".update",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_WHERE[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
