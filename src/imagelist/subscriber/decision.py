@@ -95,6 +95,13 @@ class SubscriptionState:
     etag: str | None = None
     last_modified: str | None = None
 
+    def validators(self) -> tuple[str | None, str | None]:
+        """The ETag and Last-Modified for a conditional GET: the accepted list's, or none when
+        there is no accepted list yet or a re-import is asked for (the list is fetched whole)."""
+        if self.latest is None or self.reimport:
+            return None, None
+        return self.etag, self.last_modified
+
 
 @dataclass(frozen=True)
 class Policy:

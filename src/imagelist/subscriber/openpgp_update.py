@@ -37,15 +37,15 @@ def fetch_openpgp_only(
     now: datetime,
 ) -> Received | NotModified:
     """Policy ``openpgp``: ``<uri>.json`` (conditional GET) and its ``.asc``; no S/MIME."""
-    conditional = state.latest is not None and not state.reimport
+    etag, last_modified = state.validators()
     json_url, asc_url = companion_names(subscription.uri)
     fetched = fetch_companion(
         fetcher,
         json_url,
         username=subscription.username,
         password=subscription.password,
-        etag=state.etag if conditional else None,
-        last_modified=state.last_modified if conditional else None,
+        etag=etag,
+        last_modified=last_modified,
     )
     if fetched.not_modified or fetched.data is None:
         return NotModified()

@@ -160,7 +160,7 @@ class Updater:
     def _fetch_and_verify(
         self, subscription: Subscription, state: SubscriptionState
     ) -> Received | NotModified | Failed:
-        conditional = state.latest is not None and not state.reimport
+        etag, last_modified = state.validators()
         policy = SignaturePolicy(subscription.signature_policy)
         certs = self.openpgp.get(subscription.id, [])
         openpgp_link = None
@@ -175,8 +175,8 @@ class Updater:
                 subscription.uri,
                 username=subscription.username,
                 password=subscription.password,
-                etag=state.etag if conditional else None,
-                last_modified=state.last_modified if conditional else None,
+                etag=etag,
+                last_modified=last_modified,
             )
             if fetched.not_modified or fetched.data is None:
                 return NotModified()
