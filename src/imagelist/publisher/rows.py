@@ -30,6 +30,7 @@ __all__ = [
     "check_key",
     "image_object",
     "link_model",
+    "linked_query",
     "metadata_model",
     "new_object",
     "newer_or_equal",
@@ -121,6 +122,16 @@ def link_model(kind: Literal["image", "endorser"]) -> tuple[Any, Any]:
     if kind == "image":
         return models.ImageListImage, models.ImageListImage.image_id
     return models.Endorsement, models.Endorsement.endorser_id
+
+
+def linked_query(owner: Any, kind: Literal["image", "endorser"], *, names: bool = False) -> Any:
+    """The images or the endorsers (their identifiers or subjects, if ``names``) linked to the
+    list ``owner``, in the order they were linked: a query for ``session.scalars``."""
+    link, column = link_model(kind)
+    model: Any = models.Image if kind == "image" else models.Endorser
+    what = (model.identifier if kind == "image" else model.subject) if names else model
+    query = select(what).join(link, column == model.id).where(link.imagelist_id == owner.id)
+    return query.order_by(link.id)
 
 
 def add_link(session: Session, owner: Any, other: Any, kind: Literal["image", "endorser"]) -> bool:

@@ -31,6 +31,7 @@ from .rows import (
     check_key,
     image_object,
     link_model,
+    linked_query,
     new_object,
     newer_or_equal,
     set_items,
@@ -86,6 +87,19 @@ class PublisherStore:
         else:
             model, column = models.Endorser, models.Endorser.subject
         return session.scalars(select(model).where(column == identifier)).one_or_none()
+
+    def _find_or_add(
+        self, session: Session, kind: Kind, identifier: str, *, check: bool = True
+    ) -> Any:
+        """The object, added (its identifier checked first, if ``check``) when it is new."""
+        found = self._find(session, kind, identifier)
+        if found is None:
+            if check:
+                check_identifier(kind, identifier)
+            found = new_object(kind, identifier)
+            session.add(found)
+            session.flush()
+        return found
 
     def _get(self, session: Session, kind: Kind, identifier: str) -> Any:
         found = self._find(session, kind, identifier)
@@ -192,16 +206,7 @@ class PublisherStore:
         """Identifiers (endorsers: subjects) linked to a list, in link order."""
         with self._transaction() as session:
             owner = self._get(session, "imagelist", imagelist)
-            model, column = link_model(kind)
-            target = models.Image if kind == "image" else models.Endorser
-            name = models.Image.identifier if kind == "image" else models.Endorser.subject
-            query = (
-                select(name)
-                .join(model, column == target.id)
-                .where(model.imagelist_id == owner.id)
-                .order_by(model.id)
-            )
-            return list(session.scalars(query))
+            return list(session.scalars(linked_query(owner, kind, names=True)))
 
     def imagelists_of_image(self, image: str) -> list[str]:
         """The lists an image is linked to, oldest link first."""
@@ -240,21 +245,11 @@ class PublisherStore:
             keys = {item.key: item.value for item in owner.items}
             images = [
                 image_object(image.identifier, {item.key: item.value for item in image.items})
-                for image in session.scalars(
-                    select(models.Image)
-                    .join(models.ImageListImage, models.ImageListImage.image_id == models.Image.id)
-                    .where(models.ImageListImage.imagelist_id == owner.id)
-                    .order_by(models.ImageListImage.id)
-                )
+                for image in session.scalars(linked_query(owner, "image"))
             ]
             endorsers = [
                 LinkedEndorser(endorser.subject, {item.key: item.value for item in endorser.items})
-                for endorser in session.scalars(
-                    select(models.Endorser)
-                    .join(models.Endorsement, models.Endorsement.endorser_id == models.Endorser.id)
-                    .where(models.Endorsement.imagelist_id == owner.id)
-                    .order_by(models.Endorsement.id)
-                )
+                for endorser in session.scalars(linked_query(owner, "endorser"))
             ]
         return keys, images, endorsers
 
@@ -301,11 +296,7 @@ class PublisherStore:
             raise ImportDocumentError("cannot import: hv:imagelist has no dc:identifier")
         check_identifier("imagelist", identifier)
         with self._transaction() as session:
-            owner = self._find(session, "imagelist", identifier)
-            if owner is None:
-                owner = new_object("imagelist", identifier)
-                session.add(owner)
-                session.flush()
+            owner = self._find_or_add(session, "imagelist", identifier)
             self._import_images(session, owner, content.get("hv:images"))
             self._import_endorsers(session, owner, content.get("hv:endorser"))
             stored = {item.key: item.value for item in owner.items}
@@ -342,12 +333,7 @@ class PublisherStore:
                 logger.warning("ignoring an hv:images entry without hv:image/dc:identifier")
                 continue
             assert isinstance(image, Mapping)
-            obj = self._find(session, "image", ident)
-            if obj is None:
-                check_identifier("image", ident)
-                obj = new_object("image", ident)
-                session.add(obj)
-                session.flush()
+            obj = self._find_or_add(session, "image", ident)
             add_link(session, owner, obj, "image")
             stored = {item.key: item.value for item in obj.items}
             if newer_or_equal(stored.get("hv:version"), image.get("hv:version")):
@@ -369,10 +355,6 @@ class PublisherStore:
                 logger.warning("ignoring an hv:endorser entry without hv:x509/hv:dn")
                 continue
             assert isinstance(x509, Mapping)
-            obj = self._find(session, "endorser", subject)
-            if obj is None:
-                obj = new_object("endorser", subject)
-                session.add(obj)
-                session.flush()
+            obj = self._find_or_add(session, "endorser", subject, check=False)
             add_link(session, owner, obj, "endorser")
             set_items(obj, "endorser", {k: stored_text(v) for k, v in x509.items() if k != "hv:dn"})
