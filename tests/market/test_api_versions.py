@@ -133,6 +133,27 @@ def test_failed_check_and_edit_back_to_draft(market: Market, server: HttpServer)
     assert _verify(market, version_id)["state"] == "verified"
 
 
+def test_a_malformed_image_url_fails_that_image_not_the_job(
+    market: Market, server: HttpServer
+) -> None:
+    """The schema lets ``http://[::1/img`` through; its check fails with the reason and the job
+    ends at once with the other image checked (it must not hang until the lease runs out)."""
+    server.put("/img", DATA)
+    version_id = _draft(market, server)
+    bad = image_body("http://[::1/img", title="Bad", size=len(DATA), sha512=SHA)
+    added = market.call("POST", f"/api/v1/versions/{version_id}/images", "ann", json=bad)
+    assert added.status_code == 201, added.text
+    status = _verify(market, version_id)
+    assert status["state"] == "failed"
+    assert status["job"]["state"] == "failed"
+    states = {i["uri"]: (i["integrity_state"], i["integrity_message"]) for i in status["images"]}
+    assert states[server.url("/img")][0] == "ok"
+    state, message = states["http://[::1/img"]
+    assert state == "failed"
+    assert "not a valid URL" in message
+    assert "\n" not in message
+
+
 def test_verify_and_publish_in_one_go(market: Market, server: HttpServer) -> None:
     server.put("/img", DATA)
     version_id = _draft(market, server)

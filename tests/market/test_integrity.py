@@ -150,3 +150,11 @@ def test_https_is_verified(test_pki: TestPki) -> None:
         assert refused.state == "failed"
         assert "certificate verify failed" in refused.message
         assert refused.bytes_read == 0
+
+
+@pytest.mark.parametrize("uri", ["http://[::1/img", "https://[zz::1]/img", "oci://[::1/r@x"])
+def test_a_malformed_url_is_a_failed_check_not_an_exception(fetcher: Fetcher, uri: str) -> None:
+    result = check_image(fetcher, uri, len(DATA), SHA, limits=LIMITS)
+    assert result.state == "failed"
+    assert result.bytes_read == 0
+    assert "\n" not in result.message

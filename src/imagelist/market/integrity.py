@@ -93,7 +93,10 @@ def check_image(
     limits = limits or CheckLimits()
     cancel = cancel or threading.Event()
     shown = redact_url_safe(uri)
-    scheme = urlsplit(uri).scheme.lower()
+    try:
+        scheme = urlsplit(uri).scheme.lower()
+    except ValueError as exc:  # a malformed host ("http://[::1/"): a failed check, not a crash
+        return _failed(f"{shown}: not a valid URL ({' '.join(str(exc).split())})", 0)
     registry = RegistryBlobs(adapter=fetcher.trust.adapter()) if is_oci_uri(uri) else None
     if scheme not in ("http", "https") and registry is None:
         return _failed(f"{shown}: only http, https and oci images can be checked", 0)
