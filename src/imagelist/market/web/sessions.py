@@ -3,7 +3,8 @@
 The cookie holds a small JSON object signed with HMAC-SHA256 (the key from
 :class:`~imagelist.market.web.settings.WebSettings`), with its issue time: a cookie that is
 altered, unsigned or older than ``session_max_age`` is ignored (the visitor is anonymous). It is
-``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when the request came over https.
+``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when the request came over https (to us, or to the
+proxy in front of us: ``X-Forwarded-Proto: https``).
 
 Every state-changing request of the pages (POST) must carry the session's CSRF token, as the form
 field ``csrf_token`` or the ``X-CSRF-Token`` header (HTMX requests); :func:`check_csrf` refuses
@@ -127,7 +128,7 @@ class SessionMiddleware:
                     if decoded is not None:
                         session = _Session(decoded)
         scope["session"] = session
-        secure = scope.get("scheme") == "https"
+        secure = _over_https(scope)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start" and (session.modified or not session):
@@ -144,6 +145,19 @@ class SessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+def _over_https(scope: Scope) -> bool:
+    """Whether the browser spoke https: to us, or to the TLS proxy in front of us.
+
+    ``imagelist-market serve`` leaves the proxy headers alone (uvicorn ``proxy_headers=False``),
+    so behind nginx the scheme is ``http`` and ``X-Forwarded-Proto`` says what the browser used.
+    Believing it from anyone is safe: it can only add ``Secure``, which binds the cookie closer.
+    """
+    if scope.get("scheme") == "https":
+        return True
+    forwarded = [v for k, v in scope.get("headers", []) if k == b"x-forwarded-proto"]
+    return bool(forwarded) and forwarded[-1].strip().lower() == b"https"
 
 
 def csrf_token(session: MutableMapping[str, Any]) -> str:
