@@ -235,3 +235,34 @@ def test_an_old_signature_is_68(
     )
     assert code == 68
     assert "days old, more than the maximum of 30 days" in _one_line(err)
+
+
+def test_a_corrupted_blob_leaves_no_saved_layer(
+    capsys: pytest.CaptureFixture[str], registry: TestRegistry, disk: Path, tmp_path: Path
+) -> None:
+    pushed = push_image(registry.client(), REPO, disk)
+    blob = registry.blob_path(pushed.layer.digest)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    saved = tmp_path / "out" / "saved.qcow2"
+    saved.parent.mkdir()
+    code, out, err = _run(capsys, "oci", "describe", "--plain-http", "-o", str(saved), pushed.uri)
+    assert code == 65
+    assert "is corrupt" in _one_line(err)
+    assert out == ""
+    assert list(saved.parent.iterdir()) == []  # neither the file nor a temporary one
+
+
+def test_describe_saves_the_layer_it_describes(
+    capsys: pytest.CaptureFixture[str], registry: TestRegistry, disk: Path, tmp_path: Path
+) -> None:
+    pushed = push_image(registry.client(), REPO, disk)
+    saved = tmp_path / "out" / "saved.qcow2"
+    saved.parent.mkdir()
+    code, out, err = _run(capsys, "oci", "describe", "--plain-http", "-o", str(saved), pushed.uri)
+    assert code == 0, err
+    assert saved.read_bytes() == disk.read_bytes()
+    entry = json.loads(out)
+    assert entry["sl:checksum:sha512"] == hashlib.sha512(disk.read_bytes()).hexdigest()
+    assert [p.name for p in saved.parent.iterdir()] == ["saved.qcow2"]

@@ -8,6 +8,7 @@ fields EGI's annotations give); ``verify`` checks a cosign key-pair signature of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 
 from ..document import Image
 from ..errors import ImageListError, UsageError
+from ..fileio import create_exclusive
 from ..oci.access import RegistryAccess
 from ..oci.client import RegistryClient
 from ..oci.cosign import load_public_key, verify_manifest
-from ..oci.describe import describe_image
-from ..oci.reference import parse_reference
+from ..oci.describe import LayerFacts, describe_image
+from ..oci.reference import Reference, parse_reference
 from ._common import write_output
 
 __all__ = ["OCI_EXIT_CODES", "add_oci_parser"]
@@ -49,15 +51,37 @@ def _client(args: argparse.Namespace) -> RegistryClient:
     return RegistryClient(args.reference_parsed.registry, _access(args))
 
 
+def _save_layer(client: RegistryClient, reference: Reference, target: Path) -> LayerFacts:
+    """Describe ``reference`` and save its layer as ``target``, a new name: the bytes go to a
+    temporary file beside it, which becomes ``target`` only once they checked out; a failure
+    leaves nothing, and nothing is written through a link planted at either name."""
+    if os.path.lexists(target):
+        raise UsageError(f"{target} exists; not overwriting it")
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        descriptor = create_exclusive(temporary, 0o666)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "wb") as sink:
+            facts = describe_image(client, reference, sink=sink)
+            sink.flush()
+            os.fsync(sink.fileno())
+        try:
+            os.link(temporary, target)  # a new name only: never over a file or a link
+        except OSError as exc:
+            raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    return facts
+
+
 def _cmd_describe(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
         if args.output:
-            target = Path(args.output)
-            if target.exists():
-                raise UsageError(f"{target} exists; not overwriting it")
-            with target.open("xb") as sink:
-                facts = describe_image(client, args.reference_parsed, sink=sink)
+            facts = _save_layer(client, args.reference_parsed, Path(args.output))
         else:
             facts = describe_image(client, args.reference_parsed)
     finally:
