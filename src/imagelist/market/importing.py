@@ -12,6 +12,7 @@ appliance has none with that uuid). The signed bytes are kept with the version.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import UTC
 
@@ -38,6 +39,7 @@ from ..verify import ListVerifier, check_dates
 from .common import Caller, audit, now, require_member
 from .instances import logical_image
 from .jobs import start_check
+from .schemas import VERSION_PATTERN
 from .settings import MarketSettings
 from .versions import add_months
 from .vocab import canonical
@@ -153,8 +155,11 @@ def import_signed_list(
             f"an owner or maintainer of appliance {appliance.slug!r}"
         )
     name = imagelist.version.strip()
-    if not name or len(name) > 20:
-        raise MarketImportError(f"hv:version {name!r} must be 1 to 20 characters")
+    if len(name) > 20 or not re.fullmatch(VERSION_PATTERN, name):  # as the API's VersionName
+        raise MarketImportError(
+            f"hv:version {name!r} is not a version name: 1 to 20 letters, digits, '.', '_', "
+            "'+', '~' and '-', starting with a letter or digit"
+        )
     taken = session.scalar(
         select(ApplianceVersion.id).where(
             ApplianceVersion.appliance_id == appliance.id, ApplianceVersion.version == name

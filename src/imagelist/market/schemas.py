@@ -77,9 +77,9 @@ class MemberAdd(_Body):
     permission: Literal["owner", "maintainer"] = "maintainer"
 
 
-VersionName = Annotated[
-    str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")
-]
+#: A version name: what the API takes and what an imported ``hv:version`` must be.
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$"
+VersionName = Annotated[str, Field(min_length=1, max_length=20, pattern=VERSION_PATTERN)]
 
 
 class VersionCreate(_Body):

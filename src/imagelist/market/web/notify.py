@@ -270,12 +270,13 @@ def send_due(
                 continue
             try:
                 sender.send(compose(web_settings.smtp_from, note.address, note.title, note.body))
-            except (OSError, smtplib.SMTPException) as exc:
+            except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: a header
+                # with a line end (a stored address): this mail fails, the others go on
                 with sessions() as session:
                     session.execute(delete(SentNotification).where(SentNotification.id == claim))
                     session.commit()
                 report.failed.append((note, str(exc) or type(exc).__name__))
-                log.warning("mail to %s (%s) failed: %s", note.address, note.kind, exc)
+                log.warning("mail to %r (%s) failed: %s", note.address, note.kind, exc)
                 continue
             with sessions() as session:
                 row = session.get(SentNotification, claim)
