@@ -24,7 +24,6 @@ from ..db.market.models import (
     ApplianceMember,
     ApplianceVersion,
     Identity,
-    ImageInstance,
 )
 from ..document import Image as ListImage
 from ..errors import (
@@ -41,7 +40,7 @@ from .instances import logical_image
 from .jobs import start_check
 from .schemas import VERSION_PATTERN
 from .settings import MarketSettings
-from .versions import add_months
+from .versions import add_months, new_instance
 from .vocab import canonical
 
 __all__ = ["import_signed_list"]
@@ -197,13 +196,7 @@ def import_signed_list(
         if logical.id in seen:
             raise MarketImportError(f"image {image.identifier} is listed twice")
         seen.add(logical.id)
-        instance = ImageInstance(
-            version_id=version.id,
-            image_id=logical.id,
-            uuid=str(uuid.uuid4()),
-            integrity_state="pending",
-            **fields,
-        )
+        instance = new_instance(version, logical.id, fields)
         session.add(instance)
         version.instances.append(instance)
     session.flush()

@@ -16,7 +16,7 @@ from ..db.market.models import ApplianceVersion, Image, ImageInstance
 from ..errors import MarketConflictError, MarketInputError, MarketNotFoundError
 from .common import Caller, audit, require_member
 from .schemas import InstanceCreate, InstanceUpdate
-from .versions import require_editable
+from .versions import new_instance, require_editable
 
 __all__ = ["add_instance", "delete_instance", "get_instance", "logical_image", "update_instance"]
 
@@ -76,13 +76,7 @@ def add_instance(
     if any(instance.image_id == image.id for instance in version.instances):
         raise MarketConflictError(f"version {version.version} already has image {image.title!r}")
     fields = spec.model_dump(exclude={"image", "title", "description", "group"})
-    instance = ImageInstance(
-        version_id=version.id,
-        image_id=image.id,
-        uuid=str(uuid.uuid4()),
-        integrity_state="pending",
-        **fields,
-    )
+    instance = new_instance(version, image.id, fields)
     session.add(instance)
     version.instances.append(instance)
     _back_to_draft(version)

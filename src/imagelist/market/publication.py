@@ -43,6 +43,7 @@ from ..db.market.models import (
 )
 from ..errors import MarketPublishError
 from . import openpgp_signing  # noqa: F401  (registers the OpenPGP signer, ADR 0021)
+from .common import now as current_time
 from .listbuild import (
     ImageEntry,
     ListHeader,
@@ -113,10 +114,6 @@ def vo_list_path(vo: str) -> tuple[str, ...]:
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _previous_version(session: Session, kind: str, subject_id: int) -> str | None:
@@ -229,7 +226,7 @@ def publish_appliance(session: Session, appliance: Appliance, settings: Any) -> 
     config = PublicationSettings.of(settings)
     if not safe_component(appliance.slug):
         raise MarketPublishError(f"appliance slug {appliance.slug!r} cannot be a store path")
-    now = _now()
+    now = current_time()
     version = session.scalars(
         select(ApplianceVersion).where(
             ApplianceVersion.appliance_id == appliance.id, ApplianceVersion.state == "published"
@@ -290,7 +287,7 @@ def publish_vo_list(session: Session, vo: Vo, settings: Any) -> PublishedDocumen
     ).first()
     if vo_list is None:
         raise MarketPublishError(f"VO {vo.name} has no published list")
-    now = _now()
+    now = current_time()
     endorser, signer = _endorser(config)
     previous = _previous_version(session, "vo", vo.id)
     if vo_list.hv_version is not None and (previous is None or vo_list.hv_version > previous):

@@ -30,6 +30,7 @@ __all__ = [
     "delete_version",
     "expiry",
     "move",
+    "new_instance",
     "publish_version",
     "update_version",
 ]
@@ -152,15 +153,7 @@ def create_version(
     if source is not None:
         for instance in source.instances:
             copied = {key: getattr(instance, key) for key in _CLONED}
-            session.add(
-                ImageInstance(
-                    version_id=version.id,
-                    image_id=instance.image_id,
-                    uuid=str(uuid.uuid4()),
-                    integrity_state="pending",
-                    **copied,
-                )
-            )
+            session.add(new_instance(version, instance.image_id, copied))
         session.flush()
     audit(
         session,
@@ -172,6 +165,17 @@ def create_version(
         cloned=None if source is None else source.version,
     )
     return version
+
+
+def new_instance(version: ApplianceVersion, image_id: int, fields: dict[str, Any]) -> ImageInstance:
+    """A new image of ``version`` (logical image ``image_id``), its integrity to be checked."""
+    return ImageInstance(
+        version_id=version.id,
+        image_id=image_id,
+        uuid=str(uuid.uuid4()),
+        integrity_state="pending",
+        **fields,
+    )
 
 
 def require_editable(version: ApplianceVersion) -> None:

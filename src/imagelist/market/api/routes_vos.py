@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends
 
@@ -22,6 +22,11 @@ from ..volists import (
 )
 from .deps import CallerDep, SessionDep, get_settings
 from .views import vo_list_view, vo_view
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ...db.market.models import Vo
 
 router = APIRouter(prefix="/vos", tags=["vos"])
 SettingsDep = Annotated[MarketSettings, Depends(get_settings)]
@@ -55,14 +60,19 @@ def published_list(vo: str, session: SessionDep, caller: CallerDep) -> dict[str,
     return vo_list_view(session, published)
 
 
+def _draft_view(session: Session, found: Vo) -> dict[str, Any]:
+    """The VO's draft list with its diff against the published one."""
+    current = get_draft(session, found)
+    assert current is not None
+    return vo_list_view(session, current, get_published(session, found), draft=True)
+
+
 @router.get("/{vo}/list/draft")
 def draft(vo: str, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
     """The draft and its diff against the published list (VO managers, deputies, experts)."""
     found = get_vo(session, vo)
     require_vo_role(session, caller, found, write=False)
-    current = get_draft(session, found)
-    assert current is not None
-    return vo_list_view(session, current, get_published(session, found), draft=True)
+    return _draft_view(session, found)
 
 
 @router.get("/{vo}/list/draft/diff")
@@ -76,9 +86,7 @@ def new_entry(vo: str, spec: EntryAdd, session: SessionDep, caller: CallerDep) -
     """Endorse an appliance's (published, unexpired) version in the draft."""
     found = get_vo(session, vo)
     add_entry(session, caller, found, spec)
-    current = get_draft(session, found)
-    assert current is not None
-    return vo_list_view(session, current, get_published(session, found), draft=True)
+    return _draft_view(session, found)
 
 
 @router.delete("/{vo}/list/draft/entries/{slug}")
@@ -86,9 +94,7 @@ def drop_entry(vo: str, slug: str, session: SessionDep, caller: CallerDep) -> di
     """Take an appliance out of the draft."""
     found = get_vo(session, vo)
     remove_entry(session, caller, found, slug)
-    current = get_draft(session, found)
-    assert current is not None
-    return vo_list_view(session, current, get_published(session, found), draft=True)
+    return _draft_view(session, found)
 
 
 @router.post("/{vo}/list/draft/publish")

@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from fastapi import Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...db.market.models import AuditEvent, Identity, Person
 from ...errors import UsageError
 from ...trust.typed_dn import normalise_typed_dn
+from ..common import now
 from .context import web
 
 __all__ = ["ForwardedIdentity", "SessionUser", "forwarded_identity", "session_user"]
 
 log = logging.getLogger(__name__)
-
-
-def now() -> datetime:
-    """The current time, aware UTC, whole seconds."""
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -76,14 +70,6 @@ def forwarded_identity(request: Request) -> ForwardedIdentity | None:
     except UsageError as exc:
         log.warning("ignoring a forwarded client certificate: %s", exc)
         return None
-
-
-def find_identity_person(session: Session, kind: str, subject: str, issuer: str) -> Person | None:
-    return session.scalars(
-        select(Person)
-        .join(Identity, Identity.person_id == Person.id)
-        .where(Identity.kind == kind, Identity.subject == subject, Identity.issuer == issuer)
-    ).first()
 
 
 def register(

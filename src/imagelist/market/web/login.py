@@ -9,14 +9,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from ..people import find_person
 from .context import DbSession, render, web
-from .identity import (
-    find_identity_person,
-    forwarded_identity,
-    log_in,
-    register,
-    session_user,
-)
+from .identity import ForwardedIdentity, forwarded_identity, log_in, register, session_user
 from .sessions import check_csrf
 
 __all__ = ["router", "safe_next"]
@@ -42,7 +37,7 @@ def login_page(request: Request, session: DbSession, next: str = "/") -> Respons
     identity = forwarded_identity(request)
     known = None
     if identity is not None:
-        known = find_identity_person(session, "x509", identity.subject, identity.issuer)
+        known = find_person(session, "x509", identity.subject, identity.issuer)
     return render(
         request,
         "login.html",
@@ -53,35 +48,38 @@ def login_page(request: Request, session: DbSession, next: str = "/") -> Respons
     )
 
 
+def _refused(
+    request: Request,
+    status_code: int,
+    identity: ForwardedIdentity | None,
+    next: str,
+    error: str,
+) -> Response:
+    """The login page again, nobody logged in, with why the certificate login was refused."""
+    request.state.me = None
+    return render(
+        request,
+        "login.html",
+        status_code=status_code,
+        identity=identity,
+        known=None,
+        register=False,
+        next=safe_next(next),
+        error=error,
+    )
+
+
 @router.post("/login")
 def login_x509(request: Request, session: DbSession, next: str = Form("/")) -> Response:
     identity = forwarded_identity(request)
     if identity is None:
-        request.state.me = None
-        return render(
-            request,
-            "login.html",
-            status_code=401,
-            identity=None,
-            known=None,
-            register=False,
-            next=safe_next(next),
-            error="No verified client certificate came with this request.",
-        )
-    person = find_identity_person(session, "x509", identity.subject, identity.issuer)
+        error = "No verified client certificate came with this request."
+        return _refused(request, 401, None, next, error)
+    person = find_person(session, "x509", identity.subject, identity.issuer)
     if person is None:
         if not web(request).web.register_on_login:
-            request.state.me = None
-            return render(
-                request,
-                "login.html",
-                status_code=403,
-                identity=identity,
-                known=None,
-                register=False,
-                next=safe_next(next),
-                error="This certificate is not registered with the marketplace.",
-            )
+            error = "This certificate is not registered with the marketplace."
+            return _refused(request, 403, identity, next, error)
         person = register(
             session, "x509", identity.subject, identity.issuer, identity.common_name, None
         )
@@ -130,7 +128,7 @@ async def login_oidc_callback(request: Request, session: DbSession) -> Response:
     subject, issuer = str(claims.get("sub", "")), str(claims.get("iss", ""))
     if not subject or not issuer:
         return Response("the OIDC provider sent no subject", status_code=401)
-    person = find_identity_person(session, "oidc", subject, issuer)
+    person = find_person(session, "oidc", subject, issuer)
     if person is None:
         if not web(request).web.register_on_login:
             return Response("this account is not registered with the marketplace", 403)

@@ -39,6 +39,7 @@ from ...db.market.models import (
     VoList,
     VoRole,
 )
+from ..common import now as current_time
 from ..settings import MarketSettings
 from ..volists import entry_flag
 from .mail import MailSender, compose
@@ -281,7 +282,7 @@ def send_due(
             with sessions() as session:
                 row = session.get(SentNotification, claim)
                 if row is not None:
-                    row.sent_at = datetime.now(UTC).replace(microsecond=0)
+                    row.sent_at = current_time()
                     session.commit()
             report.sent.append(note)
     return report
