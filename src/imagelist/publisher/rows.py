@@ -37,6 +37,7 @@ __all__ = [
     "set_items",
     "size_value",
     "stored_text",
+    "unwrap",
     "vmcaster_json",
 ]
 
@@ -148,6 +149,16 @@ def add_link(session: Session, owner: Any, other: Any, kind: Literal["image", "e
         session.add(models.Endorsement(imagelist_id=owner.id, endorser_id=other.id))
     session.flush()
     return True
+
+
+def unwrap(entry: object, wrapper: str, key: str) -> tuple[Mapping[str, Any], str] | None:
+    """``entry[wrapper]`` of an imported document and its ``key`` (a non-empty string), or None
+    when either is missing or of another type."""
+    inner = entry.get(wrapper) if isinstance(entry, Mapping) else None
+    value = inner.get(key) if isinstance(inner, Mapping) else None
+    if not isinstance(value, str) or not value or not isinstance(inner, Mapping):
+        return None
+    return inner, value
 
 
 def newer_or_equal(stored: str | None, imported: object) -> bool:

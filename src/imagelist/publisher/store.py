@@ -36,6 +36,7 @@ from .rows import (
     newer_or_equal,
     set_items,
     stored_text,
+    unwrap,
     vmcaster_json,
 )
 
@@ -327,12 +328,11 @@ class PublisherStore:
         if not isinstance(images, list):
             raise ImportDocumentError("cannot import: hv:images is not an array")
         for entry in images:
-            image = entry.get("hv:image") if isinstance(entry, Mapping) else None
-            ident = image.get("dc:identifier") if isinstance(image, Mapping) else None
-            if not isinstance(ident, str) or not ident:
+            found = unwrap(entry, "hv:image", "dc:identifier")
+            if found is None:
                 logger.warning("ignoring an hv:images entry without hv:image/dc:identifier")
                 continue
-            assert isinstance(image, Mapping)
+            image, ident = found
             obj = self._find_or_add(session, "image", ident)
             add_link(session, owner, obj, "image")
             stored = {item.key: item.value for item in obj.items}
@@ -349,12 +349,11 @@ class PublisherStore:
         if endorsers is None:
             return
         for wrapper in endorsers if isinstance(endorsers, list) else [endorsers]:
-            x509 = wrapper.get("hv:x509") if isinstance(wrapper, Mapping) else None
-            subject = x509.get("hv:dn") if isinstance(x509, Mapping) else None
-            if not isinstance(subject, str) or not subject:
+            found = unwrap(wrapper, "hv:x509", "hv:dn")
+            if found is None:
                 logger.warning("ignoring an hv:endorser entry without hv:x509/hv:dn")
                 continue
-            assert isinstance(x509, Mapping)
+            x509, subject = found
             obj = self._find_or_add(session, "endorser", subject, check=False)
             add_link(session, owner, obj, "endorser")
             set_items(obj, "endorser", {k: stored_text(v) for k, v in x509.items() if k != "hv:dn"})
