@@ -43,7 +43,7 @@ from . import __version__
 from .errors import FetchError, FetchTimeoutError, HttpStatusError, ListTooLargeError
 from .fetch_limits import DEFAULT_MAX_BYTES, FetchLimits, FetchResult
 from .http_reasons import describe_error, is_timeout, shorten
-from .https import HttpsTrust, igtf_https_enabled
+from .https import HttpsTrust
 from .trust.store import TrustStore
 from .urls import (
     RANK,
@@ -79,7 +79,8 @@ class Fetcher:
 
     Use as a context manager (or call :meth:`close`): it owns the session. https servers are
     verified by :class:`~imagelist.https.HttpsTrust`: the system CAs, then the CAs of ``store``
-    within their namespaces unless ``igtf_https`` is False (default: ``$VMCATCHER_HTTPS_IGTF``).
+    within their namespaces unless ``igtf_https`` is False (a command sets it from
+    ``$VMCATCHER_HTTPS_IGTF``: :func:`~imagelist.https.igtf_https_enabled`).
     """
 
     def __init__(
@@ -88,11 +89,9 @@ class Fetcher:
         *,
         limits: FetchLimits | None = None,
         user_agent: str = USER_AGENT,
-        igtf_https: bool | None = None,
+        igtf_https: bool = True,
     ) -> None:
         self.limits = limits or FetchLimits()
-        if igtf_https is None:
-            igtf_https = igtf_https_enabled(os.environ)
         self.trust = HttpsTrust(store, igtf=igtf_https)
         self._session = requests.Session()
         self._session.trust_env = False  # proxies are read explicitly; no .netrc, no CA env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -75,9 +76,9 @@ def test_config_types_and_missing_files(tmp_path: Path) -> None:
     with pytest.raises(BackendConfigError, match="cannot read"):
         load_config(GlanceConfig, tmp_path)
     assert load_config(OpenNebulaConfig, None).datastore == "default"
-    assert GlanceConfig(conversion_dir="/x").conversion_path() == Path("/x")
-    assert OpenNebulaConfig(conversion_dir="/y").conversion_path() == Path("/y")
-    assert OpenNebulaConfig().conversion_path().parts[-2:] == ("imagelist", "conversions")
+    assert GlanceConfig(conversion_dir="/x").conversion_path(os.environ) == Path("/x")
+    assert OpenNebulaConfig(conversion_dir="/y").conversion_path(os.environ) == Path("/y")
+    assert OpenNebulaConfig().conversion_path(os.environ).parts[-2:] == ("imagelist", "conversions")
 
 
 def test_spec_from_the_environment(tmp_path: Path) -> None:
@@ -215,11 +216,13 @@ def test_in_process_entry_point_uses_the_event_and_its_metadata(
         "hv:image.dc:identifier": "img",
         "hv:image.hv:format": "QCOW2",
     }
-    monkeypatch.setenv("ONE_XMLRPC", oned.endpoint)
-    monkeypatch.setenv("ONE_AUTH", str(auth))
-    monkeypatch.setenv("IMAGELIST_OPENNEBULA_CONFIG", str(config))
-    monkeypatch.setenv("VMCATCHER_CACHE_DIR_CACHE", str(cache.path))
-    event = Event(EventType.AVAILABLE_POSTFIX, metadata, "session-1")
+    environ = {  # the environment of the command that emits the events (ADR 0028)
+        "ONE_XMLRPC": oned.endpoint,
+        "ONE_AUTH": str(auth),
+        "IMAGELIST_OPENNEBULA_CONFIG": str(config),
+        "VMCATCHER_CACHE_DIR_CACHE": str(cache.path),
+    }
+    event = Event(EventType.AVAILABLE_POSTFIX, metadata, "session-1", environ=environ)
     assert opennebula(event) is True
     (image,) = oned.images.values()
     assert image.template["VMCATCHER_EVENT_DC_IDENTIFIER"] == "img"
@@ -227,7 +230,9 @@ def test_in_process_entry_point_uses_the_event_and_its_metadata(
         "imagelist.events.registry.available_handlers",
         lambda: {"opennebula": _EntryPoint()},
     )
-    result = load_handler("opennebula")(Event(EventType.PROCESS_POSTFIX, {}, "session-1"))
+    result = load_handler("opennebula")(
+        Event(EventType.PROCESS_POSTFIX, {}, "session-1", environ=environ)
+    )
     assert result.ok
 
 

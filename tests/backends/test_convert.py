@@ -123,10 +123,9 @@ def test_images_referring_to_other_files_are_refused(
         Converter(tmp_path).info(descriptor)
 
 
-def test_missing_qemu_img_and_timeouts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
+def test_missing_qemu_img_and_timeouts(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="qemu-utils"):
-        _ = Converter(tmp_path).qemu_img
+        _ = Converter(tmp_path, environ={"PATH": str(tmp_path)}).qemu_img
     with pytest.raises(ConversionError, match="cannot run"):
         Converter(tmp_path, qemu_img=str(tmp_path / "nope")).info(tmp_path)
     slow = tmp_path / "slow"

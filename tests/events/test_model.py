@@ -141,7 +141,7 @@ def test_handler_environment_drops_inherited_event_variables() -> None:
         "VMCATCHER_EVENT_TYPE": "ProcessPostfix",
         "VMCATCHER_EVENT_UUID_SESSION": "S",
     }
-    assert "PATH" in handler_environment(Event(EventType.PROCESS_POSTFIX))
+    assert "PATH" in handler_environment(Event(EventType.PROCESS_POSTFIX), os.environ)
 
 
 def test_event_names_are_the_original_spellings() -> None:

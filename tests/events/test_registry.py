@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -74,6 +75,7 @@ def test_dispatcher_sends_each_event_to_every_handler_with_one_session(tmp_path:
         ["record"],
         timeout=30,
         extra={"VMCATCHER_RDBMS": "sqlite:///x.db"},
+        environ=os.environ,
     )
     assert dispatcher.enabled
     assert re.fullmatch(r"[0-9a-f-]{36}", dispatcher.session)
@@ -85,8 +87,26 @@ def test_dispatcher_sends_each_event_to_every_handler_with_one_session(tmp_path:
 
 
 def test_no_handlers_configured() -> None:
-    dispatcher = build_dispatcher(None)
+    dispatcher = build_dispatcher(None, environ={})
     assert not dispatcher.enabled
     assert dispatcher.emit(EventType.PROCESS_PREFIX) == []
-    assert not build_dispatcher("   ").enabled
+    assert not build_dispatcher("   ", environ={}).enabled
     assert EventDispatcher(session="fixed").session == "fixed"
+
+
+@pytest.mark.usefixtures("installed")
+def test_in_process_handlers_get_the_commands_environment_not_the_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0028: the dispatcher hands each event the environment the command passed down; the
+    shell command runs in it too, and neither sees a variable only the process has."""
+    monkeypatch.setenv("IMAGELIST_TEST_PROCESS_ONLY", "process")
+    out = tmp_path / "out"
+    command = f'echo "[$IMAGELIST_TEST_SETTING][$IMAGELIST_TEST_PROCESS_ONLY]" > {out}'
+    environ = {"PATH": os.environ["PATH"], "IMAGELIST_TEST_SETTING": "from the command"}
+    dispatcher = build_dispatcher(command, ["record"], timeout=30, environ=environ)
+    results = dispatcher.emit(EventType.PROCESS_PREFIX)
+    assert [result.ok for result in results] == [True, True]
+    assert out.read_text() == "[from the command][]\n"
+    assert RECEIVED[0].environ == environ
+    assert "IMAGELIST_TEST_SETTING" not in str(RECEIVED[0])  # not in the event's repr

@@ -35,7 +35,9 @@ def test_values_reach_the_handler_only_through_the_environment(tmp_path: Path) -
         f"cd {tmp_path} && python3 -c 'import json, os, sys; "
         f'json.dump({{"argv": sys.argv, "env": dict(os.environ)}}, open("{out}", "w"))\''
     )
-    result = ShellHandler(command, timeout=30)(_event(**{"dc:title": HOSTILE, "sl:os": ""}))
+    result = ShellHandler(command, timeout=30, environ=os.environ)(
+        _event(**{"dc:title": HOSTILE, "sl:os": ""})
+    )
     assert result.ok, result.describe()
     seen = json.loads(out.read_text())
     assert seen["env"]["VMCATCHER_EVENT_DC_TITLE"] == HOSTILE
@@ -49,14 +51,18 @@ def test_values_reach_the_handler_only_through_the_environment(tmp_path: Path) -
 
 def test_the_command_string_is_the_admins_and_may_use_the_shell(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    handler = ShellHandler(f'echo "$VMCATCHER_EVENT_TYPE:$VMCATCHER_EVENT_DC_IDENTIFIER" > {out}')
+    handler = ShellHandler(
+        f'echo "$VMCATCHER_EVENT_TYPE:$VMCATCHER_EVENT_DC_IDENTIFIER" > {out}', environ=os.environ
+    )
     assert handler(_event(**{"dc:identifier": "img-1"})).ok
     assert out.read_text() == "SubscriptionImageNew:img-1\n"
 
 
 def test_failure_is_recorded_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    result = ShellHandler("echo to-out; echo to-err >&2; exit 3")(_event(**{"dc:identifier": "x"}))
+    result = ShellHandler("echo to-out; echo to-err >&2; exit 3", environ=os.environ)(
+        _event(**{"dc:identifier": "x"})
+    )
     assert not result.ok
     assert result.returncode == 3
     assert result.stdout == "to-out\n"
@@ -70,7 +76,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     command = f"sleep 300 & echo $! > {pidfile}; wait"
     started = time.monotonic()
-    result = ShellHandler(command, timeout=0.5, grace=2)(_event())
+    result = ShellHandler(command, timeout=0.5, grace=2, environ=os.environ)(_event())
     assert time.monotonic() - started < 5
     assert result.timed_out
     assert not result.ok
@@ -86,7 +92,7 @@ def test_a_handler_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     command = f"trap '' TERM; sleep 300 & echo $! > {pidfile}; wait; wait"
     started = time.monotonic()
-    result = ShellHandler(command, timeout=0.3, grace=0.3)(_event())
+    result = ShellHandler(command, timeout=0.3, grace=0.3, environ=os.environ)(_event())
     assert result.timed_out
     assert time.monotonic() - started < 5
     child = int(pidfile.read_text())
@@ -99,14 +105,18 @@ def test_a_handler_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
 def test_a_background_leftover_does_not_block_the_run(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     started = time.monotonic()
-    result = ShellHandler(f"sleep 30 & echo $! > {pidfile}; exit 0", timeout=20)(_event())
+    result = ShellHandler(
+        f"sleep 30 & echo $! > {pidfile}; exit 0", timeout=20, environ=os.environ
+    )(_event())
     assert result.ok
     assert time.monotonic() - started < 5
     os.kill(int(pidfile.read_text()), 9)
 
 
 def test_output_is_kept_to_its_tail() -> None:
-    result = ShellHandler("head -c 200000 /dev/zero | tr '\\0' a; echo END")(_event())
+    result = ShellHandler("head -c 200000 /dev/zero | tr '\\0' a; echo END", environ=os.environ)(
+        _event()
+    )
     assert result.ok
     assert len(result.stdout) == 64 * 1024
     assert result.stdout.endswith("END\n")
@@ -119,7 +129,7 @@ def test_cannot_start_the_shell(
         raise FileNotFoundError(2, "No such file or directory")
 
     monkeypatch.setattr(subprocess, "Popen", broken)
-    result = ShellHandler("true")(_event(**{"dc:identifier": "img-9"}))
+    result = ShellHandler("true", environ=os.environ)(_event(**{"dc:identifier": "img-9"}))
     assert not result.ok
     assert result.error is not None
     assert result.error.startswith("cannot start /bin/sh: No such file or directory (argv and ")
@@ -133,7 +143,7 @@ def test_cannot_start_the_shell(
 
 def test_empty_command_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
-        ShellHandler("  ")
+        ShellHandler("  ", environ=os.environ)
 
 
 def test_callable_handlers() -> None:

@@ -104,7 +104,7 @@ class MarketProcess:
             sys.executable,
             "-m",
             "uvicorn",
-            "imagelist.market.api.app:app_from_env",
+            "imagelist.market.worker:app_from_env",
             "--factory",
             "--host",
             "127.0.0.1",

@@ -127,6 +127,25 @@ def test_settings_from_env_and_proxies(tmp_path: Path) -> None:
         MarketSettings.embedded(tmp_path, trusted_proxies=("proxy.example",))
 
 
+def test_settings_take_the_shared_variables_from_the_mapping_given(tmp_path: Path) -> None:
+    """ADR 0028: the OCI access, the IGTF https switch and the SQLite file mode come from the
+    variables every command shares, in the mapping passed (not from the process)."""
+    env = {
+        "IMAGELIST_OCI_PLAIN_HTTP": "registry.test:5000",
+        "VMCATCHER_HTTPS_IGTF": "no",
+        "IMAGELIST_DB_FILE_MODE": "0640",
+        "IMAGELIST_MARKET_HTTPS_IGTF": "yes",  # not a market variable: ignored
+    }
+    settings = MarketSettings.from_env(tmp_path, env)
+    assert settings.registry_access.plain_http == frozenset({"registry.test:5000"})
+    assert settings.https_igtf is False
+    assert settings.db_file_mode == 0o640
+    defaults = MarketSettings.from_env(tmp_path, {})
+    assert defaults.registry_access.plain_http == frozenset()
+    assert defaults.https_igtf is True
+    assert defaults.db_file_mode == 0o600
+
+
 def test_migrations_match_the_models(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

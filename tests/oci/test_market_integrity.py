@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
-
 from imagelist.fetch import Fetcher
 from imagelist.market.integrity import check_image
 from tests.oci.registry import TestRegistry, push_image
@@ -14,16 +12,17 @@ from tests.oci.registry import TestRegistry, push_image
 REPO = "egi_vm_images/ubuntu"
 
 
-@pytest.fixture(autouse=True)
-def _plain(registry: TestRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IMAGELIST_OCI_PLAIN_HTTP", registry.host)
-
-
 def test_a_pinned_registry_image_checks_ok(registry: TestRegistry, disk: Path) -> None:
     pushed = push_image(registry.client(), REPO, disk)
     content = disk.read_bytes()
     with Fetcher(None) as fetcher:
-        result = check_image(fetcher, pushed.uri, len(content), hashlib.sha512(content).hexdigest())
+        result = check_image(
+            fetcher,
+            pushed.uri,
+            len(content),
+            hashlib.sha512(content).hexdigest(),
+            access=registry.access(),
+        )
     assert result.ok, result.message
     assert result.bytes_read == len(content)
 
@@ -34,7 +33,13 @@ def test_a_corrupt_registry_blob_fails_the_check(registry: TestRegistry, disk: P
     blob = registry.blob_path(pushed.layer.digest)
     blob.write_bytes(blob.read_bytes()[:-1] + b"!")
     with Fetcher(None) as fetcher:
-        result = check_image(fetcher, pushed.uri, len(content), hashlib.sha512(content).hexdigest())
+        result = check_image(
+            fetcher,
+            pushed.uri,
+            len(content),
+            hashlib.sha512(content).hexdigest(),
+            access=registry.access(),
+        )
     assert not result.ok
     assert f"the registry's blob {pushed.layer.digest} is corrupt" in result.message
 
@@ -48,6 +53,7 @@ def test_a_tag_reference_fails_the_check(registry: TestRegistry, disk: Path) -> 
             f"oci://{registry.host}/{REPO}:24.04",
             len(content),
             hashlib.sha512(content).hexdigest(),
+            access=registry.access(),
         )
     assert not result.ok
     assert "is not pinned by digest" in result.message

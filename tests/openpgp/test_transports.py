@@ -47,7 +47,7 @@ def _check(directory: Path, tag: bytes) -> None:
 def test_local_publishes_all_or_nothing(tmp_path: Path) -> None:
     www = tmp_path / "www"
     (www / "files").mkdir(parents=True)
-    transport = make_transport(_section("local", f"{www}/"))
+    transport = make_transport(_section("local", f"{www}/"), environ=os.environ)
     targets = transport.put_many(_sources(tmp_path, b"v1:"))
     assert targets == [str(www / "files" / name) for name in NAMES]
     _check(www / "files", b"v1:")
@@ -67,7 +67,8 @@ def test_command_and_gsidcap_publish_the_list_last(tmp_path: Path) -> None:
             f"{tmp_path}/",
             command=("cp", "--", "{src}", "{dest}"),
             renameCommand=("mv", "-f", "--", "{src}", "{dest}"),
-        )
+        ),
+        environ=os.environ,
     )
     transport.put_many(_sources(tmp_path, b"v1:"))
     assert _published(tmp_path / "files") == {n: b"v1:" + n.encode() for n in NAMES}

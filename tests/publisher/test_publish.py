@@ -105,13 +105,17 @@ def test_upload_and_unchanged(store: PublisherStore, tmp_path: Path, protocol: s
     source = tmp_path / "image.raw"
     source.write_bytes(data)
     seen: list[int] = []
-    result = upload_image(store, IMAGE, source, config, progress=seen.append, now=WHEN)
+    result = upload_image(
+        store, IMAGE, source, config, progress=seen.append, now=WHEN, environ=os.environ
+    )
     assert not result.unchanged
     assert result.digest.sha512 == hashlib.sha512(data).hexdigest()
     assert seen[-1] == len(data)
     assert (tmp_path / "www" / f"{IMAGE}_2013-05-06_10-11-12.img").read_bytes() == data
     assert store.keys("image", IMAGE)["hv:version"] == "0.0.1"
-    again = upload_image(store, IMAGE, source, config, now=datetime(2014, 1, 1, tzinfo=UTC))
+    again = upload_image(
+        store, IMAGE, source, config, now=datetime(2014, 1, 1, tzinfo=UTC), environ=os.environ
+    )
     assert again.unchanged
     assert sorted(p.name for p in (tmp_path / "www").iterdir()) == [
         f"{IMAGE}_2013-05-06_10-11-12.img"
@@ -128,7 +132,7 @@ def test_compressed_formats(
     data = b"raw disk " * 10_000
     source = tmp_path / "image.raw"
     source.write_bytes(data)
-    result = upload_image(store, IMAGE, source, config, now=WHEN)
+    result = upload_image(store, IMAGE, source, config, now=WHEN, environ=os.environ)
     published = tmp_path / "www" / f"{IMAGE}_2013-05-06_10-11-12.{suffix}"
     with opener(published, "rb") as stream:  # type: ignore[operator]
         assert stream.read() == data
@@ -136,13 +140,13 @@ def test_compressed_formats(
     # An already compressed file is uploaded as it is.
     compressed = tmp_path / f"image.{suffix}"
     compressed.write_bytes(published.read_bytes())
-    assert upload_image(store, IMAGE, compressed, config, now=WHEN).unchanged
+    assert upload_image(store, IMAGE, compressed, config, now=WHEN, environ=os.environ).unchanged
 
 
 def test_not_a_file(store: PublisherStore, tmp_path: Path) -> None:
     _image(store)
     with pytest.raises(UsageError, match="not a regular file"):
-        upload_image(store, IMAGE, tmp_path, _config(tmp_path))
+        upload_image(store, IMAGE, tmp_path, _config(tmp_path), environ=os.environ)
 
 
 def test_lifetime_must_be_positive(
@@ -153,7 +157,13 @@ def test_lifetime_must_be_positive(
     )
     with pytest.raises(UsageError, match="at least 1 day"):
         upload_imagelist(
-            store, LIST, _config(tmp_path), paths, default_passphrase({}), lifetime_days=0
+            store,
+            LIST,
+            _config(tmp_path),
+            paths,
+            default_passphrase({}),
+            lifetime_days=0,
+            environ=os.environ,
         )
 
 
@@ -190,7 +200,9 @@ def test_bad_checksum_and_size_are_named(
     )
 
     def publish() -> None:
-        upload_imagelist(store, LIST, _config(tmp_path), paths, default_passphrase({}))
+        upload_imagelist(
+            store, LIST, _config(tmp_path), paths, default_passphrase({}), environ=os.environ
+        )
 
     with pytest.raises(PublishRequiredKeysError, match="hv:size is not a byte count"):
         publish()

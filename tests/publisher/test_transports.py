@@ -49,7 +49,7 @@ def test_local_put_replaces_atomically_and_publishes_readable(tmp_path: Path) ->
     source = tmp_path / "new"
     source.write_bytes(b"new content")
     source.chmod(0o600)
-    transport = make_transport(_section("local", f"{www}/"))
+    transport = make_transport(_section("local", f"{www}/"), environ=os.environ)
     assert transport.put(source, URI) == str(www / "files" / "image.list")
     published = www / "files" / "image.list"
     assert published.read_bytes() == b"new content"
@@ -60,7 +60,7 @@ def test_local_put_replaces_atomically_and_publishes_readable(tmp_path: Path) ->
 def test_local_file_uri_prefix(tmp_path: Path) -> None:
     source = tmp_path / "new"
     source.write_bytes(b"x")
-    transport = make_transport(_section("local", f"file://{tmp_path}/"))
+    transport = make_transport(_section("local", f"file://{tmp_path}/"), environ=os.environ)
     transport.put(source, "https://www.example.org/out")
     assert (tmp_path / "out").read_bytes() == b"x"
 
@@ -69,7 +69,7 @@ def test_local_stage_discard_leaves_the_target(tmp_path: Path) -> None:
     (tmp_path / "image.list").write_bytes(b"old")
     source = tmp_path / "src"
     source.write_bytes(b"new")
-    transport = make_transport(_section("local", f"{tmp_path}/"))
+    transport = make_transport(_section("local", f"{tmp_path}/"), environ=os.environ)
     staged = transport.stage(source, "https://www.example.org/image.list")
     assert staged.digest.size == 3
     staged.discard()
@@ -80,7 +80,7 @@ def test_local_stage_discard_leaves_the_target(tmp_path: Path) -> None:
 def test_local_missing_directory_fails_cleanly(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.write_bytes(b"new")
-    transport = make_transport(_section("local", f"{tmp_path}/missing/"))
+    transport = make_transport(_section("local", f"{tmp_path}/missing/"), environ=os.environ)
     with pytest.raises(UploadFailedError, match="cannot create a file beside") as info:
         transport.put(source, URI)
     assert info.value.exit_code == 77
@@ -98,7 +98,7 @@ def test_local_failure_during_copy_keeps_the_old_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(transports, "copy_hashing", disk_full)
-    transport = make_transport(_section("local", f"{tmp_path}/"))
+    transport = make_transport(_section("local", f"{tmp_path}/"), environ=os.environ)
     with pytest.raises(UploadFailedError, match="No space left on device"):
         transport.put(source, "https://www.example.org/image.list")
     assert (tmp_path / "image.list").read_bytes() == b"old"
@@ -113,7 +113,7 @@ def test_local_interrupted_copy_cleans_up(tmp_path: Path, monkeypatch: pytest.Mo
         raise KeyboardInterrupt
 
     monkeypatch.setattr(transports, "copy_hashing", interrupted)
-    transport = make_transport(_section("local", f"{tmp_path}/"))
+    transport = make_transport(_section("local", f"{tmp_path}/"), environ=os.environ)
     with pytest.raises(KeyboardInterrupt):
         transport.put(source, "https://www.example.org/image.list")
     assert _leftovers(tmp_path) == []
@@ -124,14 +124,16 @@ def test_local_rename_failure(tmp_path: Path) -> None:
     (tmp_path / "image.list" / "x").write_bytes(b"")
     source = tmp_path / "src"
     source.write_bytes(b"new")
-    transport = make_transport(_section("local", f"{tmp_path}/"))
+    transport = make_transport(_section("local", f"{tmp_path}/"), environ=os.environ)
     with pytest.raises(UploadFailedError, match="cannot rename"):
         transport.put(source, "https://www.example.org/image.list")
     assert _leftovers(tmp_path) == []
 
 
 def test_stream_only_for_local(tmp_path: Path) -> None:
-    transport = make_transport(_section("command", "/x/", command=("cp", "{src}", "{dest}")))
+    transport = make_transport(
+        _section("command", "/x/", command=("cp", "{src}", "{dest}")), environ=os.environ
+    )
     assert not transport.streams
     with pytest.raises(NotImplementedError):
         transport.stage(tmp_path, URI)
@@ -205,7 +207,7 @@ def test_scp_unreachable_host(sshd: SshServer, tmp_path: Path) -> None:
     ],
 )
 def test_scp_target_validation(tmp_path: Path, prefix: str, message: str) -> None:
-    transport = make_transport(_section("scp", prefix))
+    transport = make_transport(_section("scp", prefix), environ=os.environ)
     with pytest.raises(PublishConfigError, match=message):
         transport.put(tmp_path, "https://www.example.org/x")
 
@@ -223,7 +225,8 @@ def test_command_with_rename(tmp_path: Path) -> None:
             f"{tmp_path}/",
             command=("cp", "--", "{src}", "{dest}"),
             renameCommand=("mv", "-f", "--", "{src}", "{dest}"),
-        )
+        ),
+        environ=os.environ,
     )
     transport.put(source, "https://www.example.org/image.list")
     assert (tmp_path / "image.list").read_bytes() == b"new"
@@ -233,16 +236,20 @@ def test_command_with_rename(tmp_path: Path) -> None:
 def test_command_without_rename_and_failures(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.write_bytes(b"new")
-    direct = make_transport(_section("command", f"{tmp_path}/", command=("cp", "{src}", "{dest}")))
+    direct = make_transport(
+        _section("command", f"{tmp_path}/", command=("cp", "{src}", "{dest}")), environ=os.environ
+    )
     direct.put(source, "https://www.example.org/out")
     assert (tmp_path / "out").read_bytes() == b"new"
     failing = make_transport(
-        _section("command", f"{tmp_path}/", command=("false", "{src}", "{dest}"))
+        _section("command", f"{tmp_path}/", command=("false", "{src}", "{dest}")),
+        environ=os.environ,
     )
     with pytest.raises(UploadFailedError, match="false exited with 1: no error output"):
         failing.put(source, "https://www.example.org/out")
     missing = make_transport(
-        _section("command", f"{tmp_path}/", command=("no-such-program-xyz", "{src}", "{dest}"))
+        _section("command", f"{tmp_path}/", command=("no-such-program-xyz", "{src}", "{dest}")),
+        environ=os.environ,
     )
     with pytest.raises(UploadFailedError, match="cannot run no-such-program-xyz"):
         missing.put(source, "https://www.example.org/out")
@@ -299,7 +306,8 @@ def test_command_rename_failure_is_reported(
             f"{tmp_path}/",
             command=("cp", "--", "{src}", "{dest}"),
             renameCommand=("false", "{src}", "{dest}"),
-        )
+        ),
+        environ=os.environ,
     )
     with pytest.raises(UploadFailedError):
         transport.put(source, "https://www.example.org/image.list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -21,9 +22,9 @@ def test_default_dir_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     # Through os.environ, without leaking into the tests that run after this one.
     monkeypatch.setenv("VMCATCHER_DIR_CERT", "")
     monkeypatch.setenv("X509_CERT_DIR", "/x")
-    assert default_trust_dir() == "/x"
+    assert default_trust_dir(os.environ) == "/x"
     monkeypatch.setenv("VMCATCHER_DIR_CERT", "/v")
-    assert default_trust_dir() == "/v"
+    assert default_trust_dir(os.environ) == "/v"
 
 
 def test_loads_cas_crls_and_policies_once(test_pki: TestPki) -> None:

@@ -21,15 +21,17 @@ import hashlib
 import json
 import logging
 import os
+import pwd
 import resource
 import shutil
 import subprocess
 import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
 from ..errors import ConversionError
@@ -37,6 +39,7 @@ from .source import CHUNK, VerifiedFile
 
 __all__ = [
     "MAX_EXPANSION",
+    "NO_ENVIRONMENT",
     "OVF_MAX_BYTES",
     "Converter",
     "DiskInfo",
@@ -44,6 +47,7 @@ __all__ = [
     "conversion_directory",
     "file_sha512",
     "glance_format",
+    "home_directory",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,12 +69,27 @@ def glance_format(qemu_format: str) -> str:
     return _FROM_QEMU.get(qemu_format, qemu_format)
 
 
-def conversion_directory(configured: str) -> Path:
+#: The environment of a backend made without one (a library caller): no variables at all.
+NO_ENVIRONMENT: Mapping[str, str] = MappingProxyType({})
+
+
+def home_directory(environ: Mapping[str, str]) -> Path:
+    """``$HOME`` of ``environ``, else the user's home directory from the password database."""
+    home = environ.get("HOME")
+    if home:
+        return Path(home)
+    try:
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:  # a user without an entry: as ~ would
+        return Path("/")
+
+
+def conversion_directory(configured: str, environ: Mapping[str, str]) -> Path:
     """Where conversions are cached: ``configured``, else $XDG_CACHE_HOME (or ~/.cache)
-    /imagelist/conversions."""
+    /imagelist/conversions, the variables taken from ``environ`` (the command's)."""
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = environ.get("XDG_CACHE_HOME") or str(home_directory(environ) / ".cache")
     return Path(base) / "imagelist" / "conversions"
 
 
@@ -111,8 +130,12 @@ class Converter:
         qemu_img: str | None = None,
         timeout: float = 3600.0,
         max_expansion: int = MAX_EXPANSION,
+        environ: Mapping[str, str] = NO_ENVIRONMENT,
     ) -> None:
         self.cache_dir = cache_dir
+        #: The environment qemu-img runs in and is found on (``PATH``): the command's, passed
+        #: down (default: none; qemu-img is then looked for on ``os.defpath``).
+        self.environ = environ
         self._qemu_img = qemu_img
         self.timeout = timeout
         self.max_expansion = max_expansion
@@ -121,7 +144,7 @@ class Converter:
     def qemu_img(self) -> str:
         """The qemu-img binary (ConversionError when there is none)."""
         if self._qemu_img is None:
-            found = shutil.which("qemu-img")
+            found = shutil.which("qemu-img", path=self.environ.get("PATH", os.defpath))
             if found is None:
                 raise ConversionError("qemu-img not found on PATH (Debian package qemu-utils)")
             self._qemu_img = found
@@ -142,6 +165,7 @@ class Converter:
                 timeout=self.timeout,
                 check=False,
                 stdin=subprocess.DEVNULL,
+                env=dict(self.environ),
                 pass_fds=tuple(pass_fds),
                 preexec_fn=limit if max_file is not None else None,
             )

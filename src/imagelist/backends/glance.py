@@ -30,7 +30,7 @@ from openstack.image.v2.image import Image
 
 from ..errors import BackendConfigError, BackendError
 from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage, now
-from .convert import MAX_EXPANSION, Converter, Prepared, conversion_directory
+from .convert import MAX_EXPANSION, NO_ENVIRONMENT, Converter, Prepared, conversion_directory
 from .glance_api import (
     api_errors,
     image_api,
@@ -99,9 +99,9 @@ class GlanceConfig:
                 f"(known: {', '.join(sorted(_NAME_FIELDS))})"
             )
 
-    def conversion_path(self) -> Path:
-        """Where conversions are cached."""
-        return conversion_directory(self.conversion_dir)
+    def conversion_path(self, environ: Mapping[str, str]) -> Path:
+        """Where conversions are cached (``environ``: the command's environment)."""
+        return conversion_directory(self.conversion_dir, environ)
 
 
 #: Connect and read timeout of every Glance/Keystone request, in seconds, unless clouds.yaml
@@ -139,15 +139,17 @@ class GlanceBackend:
         dry_run: bool = False,
         member_connection: Callable[[str], openstack.connection.Connection] | None = None,
         converter: Converter | None = None,
+        environ: Mapping[str, str] = NO_ENVIRONMENT,
     ) -> None:
         self.config = config
         self.connection = connection
         self.calls = Calls("glance", dry_run=dry_run)
         self._member_connection = member_connection or self._default_member_connection
         self.converter = converter or Converter(
-            config.conversion_path(),
+            config.conversion_path(environ),
             timeout=config.conversion_timeout,
             max_expansion=config.max_expansion,
+            environ=environ,
         )
         self._project = config.project_id
 

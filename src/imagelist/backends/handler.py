@@ -15,7 +15,6 @@ again. :func:`glance` and :func:`opennebula` are the ``imagelist.handlers`` entr
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,26 +49,29 @@ def make_backend(
     kind: str,
     config_file: str | None = None,
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     dry_run: bool = False,
 ) -> tuple[Backend, bool]:
     """The backend ``kind`` ("glance" or "opennebula") from its configuration file, and
-    whether Expire events are deferred."""
-    environ = os.environ if env is None else env
+    whether Expire events are deferred; ``env``: the command's environment (the configuration
+    file's variable, ``ONE_*``, the conversion directory's ``XDG_CACHE_HOME``/``HOME``)."""
+    environ = env
     path, required = config_path(config_file, environ, CONFIG_ENV[kind], DEFAULT_CONFIG[kind])
     if kind == "glance":
         from .glance import GlanceBackend, GlanceConfig, connect
 
         glance_config = load_config(GlanceConfig, path, required=required)
         backend: Backend = GlanceBackend(
-            glance_config, connect(glance_config.cloud), dry_run=dry_run
+            glance_config, connect(glance_config.cloud), dry_run=dry_run, environ=environ
         )
         return backend, glance_config.defer_retire
     from .opennebula import OneClient, OpenNebulaBackend, OpenNebulaConfig, read_session
 
     one_config = load_config(OpenNebulaConfig, path, required=required)
-    endpoint, session = read_session(one_config, dict(environ))
-    backend = OpenNebulaBackend(one_config, OneClient(endpoint, session), dry_run=dry_run)
+    endpoint, session = read_session(one_config, environ)
+    backend = OpenNebulaBackend(
+        one_config, OneClient(endpoint, session), dry_run=dry_run, environ=environ
+    )
     return backend, one_config.defer_retire
 
 
@@ -107,12 +109,13 @@ def handle(
 
 
 def _entry(kind: str, event: Event) -> bool:
-    """Handle an in-process event with the backend's default configuration."""
+    """Handle an in-process event with the backend's default configuration, in the environment
+    of the command that emitted it (:attr:`Event.environ`)."""
     variables = dict(event_variables(event))
     for key in ("VMCATCHER_CACHE_DIR_CACHE", "VMCATCHER_CACHE_DIR_EXPIRE"):
-        if key not in variables and os.environ.get(key):
-            variables[key] = os.environ[key]
-    backend, defer = make_backend(kind)
+        if key not in variables and event.environ.get(key):
+            variables[key] = event.environ[key]
+    backend, defer = make_backend(kind, env=event.environ)
     logger.info(handle(backend, variables, metadata=event.metadata, defer_retire=defer))
     return True
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import re
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import BackendConfigError, BackendError, BackendUnavailableError
-from .convert import MAX_EXPANSION, conversion_directory
+from .convert import MAX_EXPANSION, conversion_directory, home_directory
 from .one_images import (
     check_images,
 )
@@ -59,16 +58,18 @@ class OpenNebulaConfig:
         if self.ready_timeout <= 0 or self.poll_interval <= 0:
             raise ValueError("ready_timeout and poll_interval must be positive")
 
-    def conversion_path(self) -> Path:
-        """Where conversions are cached."""
-        return conversion_directory(self.conversion_dir)
+    def conversion_path(self, environ: Mapping[str, str]) -> Path:
+        """Where conversions are cached (``environ``: the command's environment)."""
+        return conversion_directory(self.conversion_dir, environ)
 
 
-def read_session(config: OpenNebulaConfig, env: dict[str, str] | None = None) -> tuple[str, str]:
-    """(endpoint, "user:password") as the ONE command-line tools find them."""
-    env = dict(os.environ if env is None else env)
+def read_session(config: OpenNebulaConfig, env: Mapping[str, str]) -> tuple[str, str]:
+    """(endpoint, "user:password") as the ONE command-line tools find them, the variables
+    (``ONE_XMLRPC``, ``ONE_AUTH``, ``HOME``) taken from ``env`` (the command's environment)."""
     endpoint = config.endpoint or env.get("ONE_XMLRPC") or DEFAULT_ENDPOINT
-    auth = Path(config.auth_file or env.get("ONE_AUTH") or Path.home() / ".one" / "one_auth")
+    auth = Path(
+        config.auth_file or env.get("ONE_AUTH") or home_directory(env) / ".one" / "one_auth"
+    )
     try:
         line = auth.read_text(encoding="utf-8").strip().splitlines()[0].strip()
     except (OSError, IndexError, UnicodeDecodeError):

@@ -21,14 +21,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import BackendConfigError, BackendError
 from ..events.model import EVENT_PREFIX
 from .base import ACTIVE, PENDING, RETIRED, Calls, ImageSpec, ManagedImage, now
-from .convert import Converter, Prepared
+from .convert import NO_ENVIRONMENT, Converter, Prepared
 from .one_client import OneClient, OpenNebulaConfig, read_session
 from .one_images import (
     DISABLED,
@@ -74,14 +74,16 @@ class OpenNebulaBackend:
         dry_run: bool = False,
         converter: Converter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        environ: Mapping[str, str] = NO_ENVIRONMENT,
     ) -> None:
         self.config = config
         self.client = client
         self.calls = Calls("opennebula", dry_run=dry_run)
         self.converter = converter or Converter(
-            config.conversion_path(),
+            config.conversion_path(environ),
             timeout=config.conversion_timeout,
             max_expansion=config.max_expansion,
+            environ=environ,
         )
         self._sleep = sleep
         self._owner: tuple[int, int] | None = None

@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, Outbox
 from ..fetch import Fetcher
+from ..oci.access import RegistryAccess
 from .download import DownloadLimits, hash_file
 from .downloading import Downloads
 from .index import (
@@ -88,6 +89,9 @@ class CacheConfig:
     allow_file_images: bool = False
     #: Modes of created directories and files (the umask applies on top).
     modes: Modes = field(default_factory=Modes)
+    #: Credentials, CA bundle and plain-http hosts of ``oci://`` images (the command's
+    #: ``IMAGELIST_OCI_*``; default: anonymous, https, the system CAs).
+    registry_access: RegistryAccess = field(default_factory=RegistryAccess)
 
 
 def _expired_time(name: str, path: Path) -> float:

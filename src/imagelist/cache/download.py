@@ -57,6 +57,7 @@ from ..errors import (
 from ..fetch import Fetcher
 from ..hashing import CHUNK, StreamHasher
 from ..http_reasons import abort_response, strong_validator, transient_fetch_error
+from ..oci.access import RegistryAccess
 from ..oci.blobs import RegistryBlobs, is_oci_uri
 from ..progress import human_bytes
 from ..urls import redact_url_safe
@@ -104,8 +105,11 @@ class Downloader:
         on_validator: Callable[[DownloadJob, str | None], None] | None = None,
         sleep: Callable[[float], Any] | None = None,
         registry: RegistryBlobs | None = None,
+        registry_access: RegistryAccess | None = None,
     ) -> None:
         self.fetcher = fetcher
+        #: What the registry of ``oci://`` images is opened with (default: anonymous, https).
+        self.registry_access = registry_access or RegistryAccess()
         #: Opens the layers of ``oci://`` images (made when the first one is downloaded).
         self.registry = registry
         self.limits = limits or DownloadLimits()
@@ -153,7 +157,9 @@ class Downloader:
     def _registry(self) -> RegistryBlobs:
         with self._lock:
             if self.registry is None:
-                self.registry = RegistryBlobs(adapter=self.fetcher.trust.adapter())
+                self.registry = RegistryBlobs(
+                    self.registry_access, adapter=self.fetcher.trust.adapter()
+                )
             return self.registry
 
     def close(self) -> None:

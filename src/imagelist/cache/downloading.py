@@ -159,7 +159,11 @@ class Downloads(Steps):
             return
         fetcher = self._fetcher_factory()
         downloader = Downloader(
-            fetcher, self.config.limits, cancel=self.cancel, on_validator=self._record_validator
+            fetcher,
+            self.config.limits,
+            cancel=self.cancel,
+            on_validator=self._record_validator,
+            registry_access=self.config.registry_access,
         )
         display = None
         if self.progress is not None:

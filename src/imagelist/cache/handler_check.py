@@ -67,9 +67,7 @@ def _problem(path: Path) -> str | None:
     return None
 
 
-def check_handler_command(
-    command: str, environ: Mapping[str, str] | None = None, *, source: str = "-x"
-) -> None:
+def check_handler_command(command: str, environ: Mapping[str, str], *, source: str = "-x") -> None:
     """Raise ConfigurationError (exit 78) when ``command`` surely cannot run."""
     problem = _problem(Path(SHELL))
     if problem is not None:
@@ -77,7 +75,6 @@ def check_handler_command(
     word = first_command_word(command)
     if word is None:
         return
-    environ = os.environ if environ is None else environ
     if "/" in word:
         problem = _problem(Path(word))
         if problem is not None:

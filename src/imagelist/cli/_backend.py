@@ -77,7 +77,7 @@ def backend_command(prog: str, kind: str, argv: Sequence[str]) -> int:
 
 
 def _run(kind: str, args: argparse.Namespace) -> int:
-    backend, defer = make_backend(kind, args.config, dry_run=args.dry_run)
+    backend, defer = make_backend(kind, args.config, env=os.environ, dry_run=args.dry_run)
     if args.list:
         for image in backend.list_images():
             print(image.describe())

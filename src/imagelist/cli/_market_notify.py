@@ -21,6 +21,7 @@ from ..market.settings import MarketSettings
 from ..market.web.notify import NotifyReport, send_due
 from ..market.web.settings import WebSettings
 from ._json import dump_json
+from ._settings import settings_of
 
 __all__ = ["add_notify_parser", "run_notify"]
 
@@ -54,8 +55,8 @@ def _document(report: NotifyReport, dry_run: bool) -> dict[str, Any]:
 
 def run_notify(args: argparse.Namespace, settings: MarketSettings) -> int:
     """Run ``notify``; raises MarketNotifyError (80) after printing if a mail failed."""
-    web_settings = WebSettings.from_env(settings.data_dir)
-    engine = open_database(settings.database_url)
+    web_settings = WebSettings.from_env(settings.data_dir, settings_of(args).environ)
+    engine = open_database(settings.database_url, file_mode=settings.db_file_mode)
     try:
         report = send_due(sessionmaker(engine), settings, web_settings, dry_run=args.dry_run)
     except (OSError, smtplib.SMTPException) as exc:

@@ -46,7 +46,7 @@ def add_resign_parser(commands: Any) -> None:
 
 def run_resign(args: argparse.Namespace, settings: MarketSettings) -> int:
     """Run ``resign --due``; raises MarketPublishError (88) after printing if one failed."""
-    engine = open_database(settings.database_url)
+    engine = open_database(settings.database_url, file_mode=settings.db_file_mode)
     try:
         report = resign_due(sessionmaker(engine), settings, margin_days=args.margin_days)
     finally:

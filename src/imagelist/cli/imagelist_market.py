@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> MarketSettings:
     """The market's settings: ``--home``/``--database`` over ``IMAGELIST_MARKET_*``."""
     home = Path(args.home or os.environ.get(HOME_ENV) or DEFAULT_HOME)
-    return MarketSettings.from_env(home, database_url=args.database)
+    return MarketSettings.from_env(home, os.environ, database_url=args.database)
 
 
 def _serve(args: argparse.Namespace, settings: MarketSettings) -> int:
@@ -153,13 +153,14 @@ def _serve(args: argparse.Namespace, settings: MarketSettings) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1 (see {PROG} --help)")
     settings.ensure_dirs()
-    open_database(settings.database_url).dispose()  # migrate once, before the workers start
+    # migrate once, before the workers start
+    open_database(settings.database_url, file_mode=settings.db_file_mode).dispose()
     # The workers build their app from the environment (uvicorn imports the factory anew).
     os.environ[HOME_ENV] = str(Path(args.home or os.environ.get(HOME_ENV) or DEFAULT_HOME))
     os.environ["IMAGELIST_MARKET_DATABASE_URL"] = settings.database_url
     os.environ["IMAGELIST_MARKET_RUN_JOBS"] = "0" if args.no_jobs else "1"
     uvicorn.run(
-        "imagelist.market.api.app:app_from_env",
+        "imagelist.market.worker:app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
@@ -175,7 +176,7 @@ def _print(*columns: object) -> None:
 
 
 def _admin(args: argparse.Namespace, settings: MarketSettings) -> int:
-    engine = open_database(settings.database_url)
+    engine = open_database(settings.database_url, file_mode=settings.db_file_mode)
     try:
         with transaction(engine) as session:
             command, action = args.command, getattr(args, "action", None)
@@ -234,7 +235,7 @@ def _body(argv: Sequence[str]) -> int:
         return run_notify(args, settings)
     if args.command == "db":
         settings.ensure_dirs()
-        open_database(settings.database_url).dispose()
+        open_database(settings.database_url, file_mode=settings.db_file_mode).dispose()
         return 0
     settings.ensure_dirs()
     return _admin(args, settings)

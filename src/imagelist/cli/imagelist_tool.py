@@ -36,6 +36,7 @@ from ._common import add_logging_options, configure_logging, make_parser, run_co
 from ._json import dump_json, emit_error
 from ._oci_commands import add_oci_parser
 from ._openpgp import OPENPGP_PASSPHRASE_ENV, openpgp_signing_key
+from ._settings import settings_of
 from ._trust_options import add_key_policy_option, key_policy
 
 __all__ = ["main"]
@@ -71,7 +72,8 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     message = None
     if args.cert is not None and args.key is not None:
         certificate = load_certificate(Path(args.cert))
-        key = load_private_key(Path(args.key), certificate, default_passphrase())
+        passphrase = default_passphrase(settings_of(args).environ)
+        key = load_private_key(Path(args.key), certificate, passphrase)
         message = sign_detached(payload, certificate, key, digest=args.digest)
     if openpgp_key is not None:
         companions = make_companions(payload, openpgp_key)
@@ -124,7 +126,7 @@ def _verify_openpgp_only(args: argparse.Namespace) -> tuple[ImageList, VerifiedS
 
 def _verify(args: argparse.Namespace) -> tuple[VerifiedList, VerifiedSignature | None]:
     policy = _policy(args)
-    store = TrustStore.load(args.cert_dir or default_trust_dir())
+    store = TrustStore.load(args.cert_dir or default_trust_dir(settings_of(args).environ))
     at = parse_date(args.at) if args.at else datetime.now(UTC)
     verifier = ListVerifier(store, crl_policy=CrlPolicy(args.crl), key_policy=key_policy(args))
     verified = verifier.verify(_read_input(args.input), at=at)

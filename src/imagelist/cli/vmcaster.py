@@ -152,9 +152,13 @@ def _run_action(
     elif action == "upload-image":
         _upload_image(args, store, environ)
     elif action == "register-oci-image":
+        from ..oci.access import RegistryAccess
         from ..oci.publish import register_registry_image
 
-        done = register_registry_image(store, _selected(args, "image"), args.register_oci_image)
+        access = RegistryAccess.from_environment(environ)
+        done = register_registry_image(
+            store, _selected(args, "image"), args.register_oci_image, access
+        )
         state = "unchanged" if done.unchanged else f"version {done.version}"
         print(f"{done.image}\t{done.facts.reference.uri()}\t{state}")
     elif action == "upload-imagelist":
@@ -180,12 +184,14 @@ def _run_action(
     elif action == "import-imagelist-json":
         print(actions.import_json_file(store, Path(args.import_imagelist_json)))
     elif action == "import-imagelist-smime":
-        checker = actions.verifier(args.cert_dir, no_verify=args.no_verify)
+        checker = actions.verifier(args.cert_dir, environ, no_verify=args.no_verify)
         print(actions.import_smime_file(store, Path(args.import_imagelist_smime), checker))
     else:  # download-imagelist
         imagelist = _selected(args, "imagelist")
-        checker = actions.verifier(args.cert_dir, no_verify=args.no_verify)
-        print(actions.download(store, imagelist, checker))
+        from ..https import igtf_https_enabled
+
+        checker = actions.verifier(args.cert_dir, environ, no_verify=args.no_verify)
+        print(actions.download(store, imagelist, checker, igtf_https=igtf_https_enabled(environ)))
     return 0
 
 
@@ -252,11 +258,15 @@ def _body(argv: Sequence[str]) -> int:
         raise UsageError("no action given (see vmcaster --help)")
     if len(actions) > 1:
         raise UsageError(f"too many actions: {', '.join('--' + a for a in actions)}; give one")
+    from ..db.files import sqlite_file_mode
     from ..db.publisher import open_database
     from ..publisher.store import PublisherStore
 
     store = PublisherStore(
-        open_database(args.database or environ.get("VMCASTER_RDBMS") or DEFAULT_DATABASE_URL)
+        open_database(
+            args.database or environ.get("VMCASTER_RDBMS") or DEFAULT_DATABASE_URL,
+            file_mode=sqlite_file_mode(environ),
+        )
     )
     try:
         return _run_action(actions[0], args, store, environ)

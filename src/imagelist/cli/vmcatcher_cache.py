@@ -72,6 +72,7 @@ def _actions(args: argparse.Namespace, environ: Mapping[str, str]) -> frozenset[
 def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig:
     from ..cache import CacheConfig
     from ..cache.safefs import Modes
+    from ..oci.access import RegistryAccess
 
     cache_dir = args.cache_dir or environ.get("VMCATCHER_CACHE_DIR_CACHE") or "cache"
     partial_dir = (
@@ -105,6 +106,7 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> CacheConfig
         limits=limits,
         allow_file_images=args.allow_file_images,
         modes=Modes(directory=args.dir_mode, file=args.file_mode),
+        registry_access=RegistryAccess.from_environment(environ),
     )
 
 
@@ -130,13 +132,15 @@ def _event_command(args: argparse.Namespace) -> str | None:
     """The event command; checked first, so that a typo is one line (exit 78), not N failures."""
     from ..cache.handler_check import check_handler_command
 
-    if args.execute:
-        check_handler_command(args.execute, source="-x")
-        return str(args.execute)
     settings = settings_of(args)
+    if args.execute:
+        check_handler_command(args.execute, settings.environ, source="-x")
+        return str(args.execute)
     command = settings.get("VMCATCHER_CACHE_EVENT")
     if command and command.strip():
-        check_handler_command(command, source=settings.source("VMCATCHER_CACHE_EVENT"))
+        check_handler_command(
+            command, settings.environ, source=settings.source("VMCATCHER_CACHE_EVENT")
+        )
     return command
 
 

@@ -22,21 +22,27 @@ from sqlalchemy import Engine, event
 from ..errors import UsageError
 from ..fileio import create_exclusive
 
-__all__ = ["DB_FILE_MODE_ENV", "create_sqlite_file_privately", "sqlite_file_mode"]
+__all__ = [
+    "DB_FILE_MODE_ENV",
+    "DEFAULT_DB_FILE_MODE",
+    "create_sqlite_file_privately",
+    "sqlite_file_mode",
+]
 
 logger = logging.getLogger(__name__)
 
 #: ``0600`` (the default) or ``0640``: the mode new SQLite database files are created with.
 DB_FILE_MODE_ENV = "IMAGELIST_DB_FILE_MODE"
+#: The mode of a new SQLite file when the command sets none.
+DEFAULT_DB_FILE_MODE = 0o600
 _MODES = {"0600": 0o600, "600": 0o600, "0640": 0o640, "640": 0o640}
 
 
-def sqlite_file_mode(environ: Mapping[str, str] | None = None) -> int:
+def sqlite_file_mode(environ: Mapping[str, str]) -> int:
     """The mode from ``$IMAGELIST_DB_FILE_MODE`` (0600 or 0640; default 0600)."""
-    env = os.environ if environ is None else environ
-    text = env.get(DB_FILE_MODE_ENV, "").strip()
+    text = environ.get(DB_FILE_MODE_ENV, "").strip()
     if not text:
-        return 0o600
+        return DEFAULT_DB_FILE_MODE
     if text not in _MODES:
         raise UsageError(f"{DB_FILE_MODE_ENV} must be 0600 or 0640, not {text!r}")
     return _MODES[text]
@@ -64,8 +70,8 @@ def _create(path: Path, mode: int) -> None:
 
 def create_sqlite_file_privately(engine: Engine, path: Path, mode: int | None = None) -> None:
     """Before the first SQLite connection on ``engine``, create ``path`` with the private mode
-    (``mode``: the command's setting, else :func:`sqlite_file_mode`)."""
-    mode = sqlite_file_mode() if mode is None else mode
+    (``mode``: the command's setting, from :func:`sqlite_file_mode`; default 0600)."""
+    mode = DEFAULT_DB_FILE_MODE if mode is None else mode
     checked: list[bool] = []
 
     @event.listens_for(engine, "do_connect")

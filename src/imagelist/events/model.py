@@ -115,6 +115,9 @@ class Event:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     session: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: The environment of the command that emitted the event (its settings; ADR 0028): what an
+    #: in-process handler reads its own variables from. Not part of the event's variables.
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def identifier(self) -> str | None:
@@ -232,20 +235,19 @@ def _fit(sizes: dict[str, int], room: int) -> int:
 
 def handler_environment(
     event: Event,
-    base: Mapping[str, str] | None = None,
+    base: Mapping[str, str],
     *,
     argv: Sequence[str] = (),
     budget: int | None = None,
 ) -> dict[str, str]:
-    """The environment of a handler: ``base`` (default: ours) without inherited VMCATCHER_EVENT_*
-    variables, plus :func:`event_variables`.
+    """The environment of a handler: ``base`` (the command's environment) without inherited
+    VMCATCHER_EVENT_* variables, plus :func:`event_variables`.
 
     If ``argv`` plus the whole environment would take more than ``budget`` (default
     :func:`environment_budget`), the largest VMCATCHER_EVENT_* values are cut further, to one
     common length, until they fit (only event values: the rest is the admin's).
     """
-    source = os.environ if base is None else base
-    environment = {k: v for k, v in source.items() if not k.startswith(EVENT_PREFIX)}
+    environment = {k: v for k, v in base.items() if not k.startswith(EVENT_PREFIX)}
     variables = event_variables(event)
     limit = environment_budget() if budget is None else budget
     fixed = environment_size(environment, argv)

@@ -70,10 +70,13 @@ class EventDispatcher:
         *,
         session: str | None = None,
         extra: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.handlers = tuple(handlers)
         self.session = session or str(uuid.uuid1())
         self.extra = dict(extra or {})
+        #: The command's environment, handed to in-process handlers with each event.
+        self.environ: Mapping[str, str] = dict(environ or {})
 
     @property
     def enabled(self) -> bool:
@@ -93,7 +96,7 @@ class EventDispatcher:
         only: str | None = None,
     ) -> list[HandlerResult]:
         """Send one event to every handler (or to the one named ``only``); results in order."""
-        event = Event(event_type, dict(metadata or {}), self.session, self.extra)
+        event = Event(event_type, dict(metadata or {}), self.session, self.extra, self.environ)
         return [handler(event) for handler in self.handlers if only in (None, handler.name)]
 
 
@@ -103,7 +106,7 @@ def build_dispatcher(
     *,
     timeout: float = DEFAULT_HANDLER_TIMEOUT,
     extra: Mapping[str, str] | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
 ) -> EventDispatcher:
     """A dispatcher for the admin's command (if any) and the named in-process handlers.
 
@@ -113,4 +116,4 @@ def build_dispatcher(
     if command and command.strip():
         handlers.append(ShellHandler(command, timeout=timeout, environ=environ))
     handlers.extend(load_handler(name, timeout=timeout) for name in names)
-    return EventDispatcher(handlers, extra=extra)
+    return EventDispatcher(handlers, extra=extra, environ=environ)

@@ -112,7 +112,7 @@ class ShellHandler:
         *,
         timeout: float = DEFAULT_HANDLER_TIMEOUT,
         grace: float = 5.0,
-        environ: Mapping[str, str] | None = None,
+        environ: Mapping[str, str],
     ) -> None:
         if not command.strip():
             raise ValueError("empty handler command")

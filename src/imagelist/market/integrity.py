@@ -27,6 +27,7 @@ import urllib3.exceptions
 from ..errors import FetchError
 from ..fetch import Fetcher, redact_url_safe
 from ..hashing import CHUNK, StreamHasher
+from ..oci.access import RegistryAccess
 from ..oci.blobs import RegistryBlobs, hasher_for, is_oci_uri
 
 __all__ = ["CheckLimits", "CheckResult", "check_image"]
@@ -85,10 +86,12 @@ def check_image(
     limits: CheckLimits | None = None,
     cancel: threading.Event | None = None,
     progress: Callable[[int], None] | None = None,
+    access: RegistryAccess | None = None,
 ) -> CheckResult:
     """Download ``uri`` and compare its size and SHA-512 with the declared ones.
 
     Never raises for a failed check: the result says why, in one line naming the URL.
+    ``access``: how ``oci://`` registries are reached (default: anonymous, https).
     """
     limits = limits or CheckLimits()
     cancel = cancel or threading.Event()
@@ -97,7 +100,11 @@ def check_image(
         scheme = urlsplit(uri).scheme.lower()
     except ValueError as exc:  # a malformed host ("http://[::1/"): a failed check, not a crash
         return _failed(f"{shown}: not a valid URL ({' '.join(str(exc).split())})", 0)
-    registry = RegistryBlobs(adapter=fetcher.trust.adapter()) if is_oci_uri(uri) else None
+    registry = (
+        RegistryBlobs(access or RegistryAccess(), adapter=fetcher.trust.adapter())
+        if is_oci_uri(uri)
+        else None
+    )
     if scheme not in ("http", "https") and registry is None:
         return _failed(f"{shown}: only http, https and oci images can be checked", 0)
     if size > limits.max_size:

@@ -151,6 +151,7 @@ class JobRunner:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.fetcher = fetcher or Fetcher(
             _https_store(settings),
+            igtf_https=settings.https_igtf,
             limits=FetchLimits(
                 connect_timeout=settings.integrity_timeout,
                 read_timeout=settings.integrity_stall_seconds,
@@ -259,7 +260,14 @@ class JobRunner:
         if not autocheck:
             return CheckResult("skipped", "not checked: the endorser turned the check off", 0)
         return check_image(
-            self.fetcher, uri, size, sha512, limits=self.limits, cancel=cancel, progress=counter.add
+            self.fetcher,
+            uri,
+            size,
+            sha512,
+            limits=self.limits,
+            cancel=cancel,
+            progress=counter.add,
+            access=self.settings.registry_access,
         )
 
     def _record(self, instance_id: int, result: CheckResult) -> None:

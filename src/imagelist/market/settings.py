@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MarketSettingsError
+from ..oci.access import RegistryAccess
 
-__all__ = ["ENV_PREFIX", "MarketSettings"]
+__all__ = ["ENV_PREFIX", "SHARED_FIELDS", "MarketSettings"]
 
 #: Environment variables read by :meth:`MarketSettings.from_env`: ``IMAGELIST_MARKET_<FIELD>``.
 ENV_PREFIX = "IMAGELIST_MARKET_"
+#: Fields :meth:`MarketSettings.from_env` reads from the variables the other commands share,
+#: not from ``IMAGELIST_MARKET_<FIELD>``.
+SHARED_FIELDS = frozenset({"registry_access", "https_igtf", "db_file_mode"})
 GIB = 1024**3
 
 
@@ -63,6 +66,14 @@ class MarketSettings:
     service_name: str = "imagelist market"
     #: A running integrity job whose worker has not reported for this long is abandoned.
     integrity_lease_seconds: float = 60.0
+    #: Credentials, CA bundle and plain-http hosts of the registries of ``oci://`` images
+    #: (:meth:`from_env`: the shared ``IMAGELIST_OCI_*`` variables).
+    registry_access: RegistryAccess = field(default_factory=RegistryAccess)
+    #: Whether the CA directory's CAs also verify https downloads (:meth:`from_env`:
+    #: ``VMCATCHER_HTTPS_IGTF``).
+    https_igtf: bool = True
+    #: Mode of a new SQLite database file (:meth:`from_env`: ``IMAGELIST_DB_FILE_MODE``).
+    db_file_mode: int = 0o600
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default=(), init=False, repr=False, compare=False
     )
@@ -126,13 +137,21 @@ class MarketSettings:
 
     @classmethod
     def from_env(
-        cls, base_dir: Path, environ: Mapping[str, str] | None = None, **overrides: object
+        cls, base_dir: Path, environ: Mapping[str, str], **overrides: object
     ) -> MarketSettings:
-        """:meth:`embedded` under ``base_dir``, then ``IMAGELIST_MARKET_*``, then ``overrides``."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        """:meth:`embedded` under ``base_dir``, then ``IMAGELIST_MARKET_*`` (and the shared
+        variables of :data:`SHARED_FIELDS`) of ``environ``, then ``overrides``."""
+        from ..db.files import sqlite_file_mode  # lazily: SQLAlchemy, requests
+        from ..https import igtf_https_enabled
+
+        env = environ
+        values: dict[str, object] = {
+            "registry_access": RegistryAccess.from_environment(env),
+            "https_igtf": igtf_https_enabled(env),
+            "db_file_mode": sqlite_file_mode(env),
+        }
         for spec in dataclasses.fields(cls):
-            if not spec.init:
+            if not spec.init or spec.name in SHARED_FIELDS:
                 continue
             raw = env.get(ENV_PREFIX + spec.name.upper())
             if raw is None or raw == "":

@@ -98,8 +98,7 @@ class RegistryAccess:
     plain_http: frozenset[str] = frozenset()
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> RegistryAccess:
-        environ = os.environ if environ is None else environ
+    def from_environment(cls, environ: Mapping[str, str]) -> RegistryAccess:
         credentials = environ.get(CREDENTIALS_ENV) or None
         ca_bundle = environ.get(CA_BUNDLE_ENV) or None
         plain = environ.get(PLAIN_HTTP_ENV, "")

@@ -71,12 +71,12 @@ class RegistryBlobs:
 
     def __init__(
         self,
-        access: RegistryAccess | None = None,
+        access: RegistryAccess,
         *,
         adapter: HTTPAdapter | None = None,
         media_types: tuple[str, ...] = DISK_MEDIA_TYPES,
     ) -> None:
-        self.access = access or RegistryAccess.from_environment()
+        self.access = access
         self.adapter = adapter
         self.media_types = media_types
         self._lock = threading.Lock()

@@ -41,15 +41,16 @@ class RegistryImage:
 
 
 def register_registry_image(
-    store: PublisherStore, image: str, reference: str, access: RegistryAccess | None = None
+    store: PublisherStore, image: str, reference: str, access: RegistryAccess
 ) -> RegistryImage:
-    """Describe ``reference`` (a tag or a digest) and record it as ``image``'s file."""
+    """Describe ``reference`` (a tag or a digest) and record it as ``image``'s file; ``access``:
+    the command's registry credentials, CA and plain-http hosts."""
     parsed = parse_reference(reference, bare=True)
     if not store.imagelists_of_image(image):
         raise ImageNotListedError(
             f"image {image} is in no image list: link it with --imagelist-add-image"
         )
-    client = RegistryClient(parsed.registry, access or RegistryAccess.from_environment())
+    client = RegistryClient(parsed.registry, access)
     try:
         facts = describe_image(client, parsed)
     finally:

@@ -112,14 +112,17 @@ def unlink(store: PublisherStore, kind: LinkKind, imagelist: str, identifier: st
 # --- imports --------------------------------------------------------------------------------------
 
 
-def verifier(cert_dir: str | None, *, no_verify: bool = False) -> ListVerifier | None:
-    """The verifier for S/MIME imports (CRLs required), or None with ``--no-verify``."""
+def verifier(
+    cert_dir: str | None, environ: Mapping[str, str], *, no_verify: bool = False
+) -> ListVerifier | None:
+    """The verifier for S/MIME imports (CRLs required), or None with ``--no-verify``; the trust
+    directory is ``cert_dir``, else the one ``environ`` names."""
     if no_verify:
         return None
     from ..trust import CrlPolicy, TrustStore, default_trust_dir
     from ..verify import ListVerifier
 
-    trust = TrustStore.load(cert_dir or default_trust_dir())
+    trust = TrustStore.load(cert_dir or default_trust_dir(environ))
     return ListVerifier(trust, crl_policy=CrlPolicy.REQUIRE)
 
 
@@ -137,11 +140,14 @@ def import_smime_file(store: PublisherStore, path: Path, checker: ListVerifier |
     return import_smime(store, path, checker)
 
 
-def download(store: PublisherStore, imagelist: str, checker: ListVerifier | None) -> str:
-    """Fetch the list from its ``hv:uri``, verify and import it (``--download-imagelist``)."""
+def download(
+    store: PublisherStore, imagelist: str, checker: ListVerifier | None, *, igtf_https: bool = True
+) -> str:
+    """Fetch the list from its ``hv:uri``, verify and import it (``--download-imagelist``);
+    ``igtf_https``: the trust directory's CAs also verify https (``VMCATCHER_HTTPS_IGTF``)."""
     from .importing import download_imagelist
 
-    return download_imagelist(store, imagelist, checker)
+    return download_imagelist(store, imagelist, checker, igtf_https=igtf_https)
 
 
 def import_legacy(store: PublisherStore, url: str) -> str:

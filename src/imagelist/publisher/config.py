@@ -19,7 +19,6 @@ from __future__ import annotations
 import configparser
 import json
 import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -150,9 +149,9 @@ class PublisherConfig:
         return section
 
 
-def config_candidates(option: str | None, environ: Mapping[str, str] | None = None) -> list[Path]:
+def config_candidates(option: str | None, environ: Mapping[str, str]) -> list[Path]:
     """The files tried, in order: -C, else $VMCASTER_CFG, else ~/.vmcaster.cfg and /etc."""
-    env = os.environ if environ is None else environ
+    env = environ
     explicit = option or env.get("VMCASTER_CFG")
     if explicit:
         return [Path(explicit).expanduser()]
@@ -164,7 +163,7 @@ def config_candidates(option: str | None, environ: Mapping[str, str] | None = No
     return candidates
 
 
-def load_config(option: str | None, environ: Mapping[str, str] | None = None) -> PublisherConfig:
+def load_config(option: str | None, environ: Mapping[str, str]) -> PublisherConfig:
     """Find, read and validate vmcaster.cfg (see :func:`config_candidates`)."""
     candidates = config_candidates(option, environ)
     path = next((candidate for candidate in candidates if candidate.is_file()), None)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,10 +64,10 @@ def resolve_paths(
     cert: str | None = None,
     key: str | None = None,
     directory: str | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
 ) -> CredentialPaths:
     """Apply the option → environment → directory → ``$HOME/.globus`` order; check existence."""
-    env = os.environ if environ is None else environ
+    env = environ
     cert = cert or env.get("VMCASTER_X509_CERT")
     key = key or env.get("VMCASTER_X509_KEY")
     directory = directory or env.get("VMCASTER_X509_DIR")
@@ -123,7 +122,7 @@ def check_key_usage(certificate: x509.Certificate, path: Path) -> None:
 
 
 def default_passphrase(
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     *,
     interactive: bool | None = None,
     prompt: Callable[[str], str] = getpass.getpass,
@@ -133,7 +132,7 @@ def default_passphrase(
 
     The passphrase file must be private to its owner unless ``allow_open``.
     """
-    env = os.environ if environ is None else environ
+    env = environ
 
     def source(path: Path) -> bytes | None:
         passphrase_file = env.get(PASSPHRASE_FILE_ENV)

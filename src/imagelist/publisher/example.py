@@ -107,15 +107,17 @@ def publish_example(
         )
         store.link("image", LIST_ID, IMAGE_ID)
         config = parse_config(config_path)
-        uploaded = upload_image(store, IMAGE_ID, image, config)
+        environ: dict[str, str] = {}  # the example reads nothing from the environment
+        uploaded = upload_image(store, IMAGE_ID, image, config, environ=environ)
         published = upload_imagelist(
             store,
             LIST_ID,
             config,
             CredentialPaths(cert=certificate, key=key),
-            default_passphrase(interactive=False),
+            default_passphrase(environ, interactive=False),
             lifetime_days=lifetime_days,
             digest=digest,
+            environ=environ,
         )
     finally:
         engine.dispose()

@@ -86,11 +86,13 @@ def import_smime(store: PublisherStore, path: Path, verifier: ListVerifier | Non
     return store.import_document(parse_json(payload, str(path)))
 
 
-def fetch_bytes(uri: str, store: TrustStore | None = None) -> bytes:
+def fetch_bytes(uri: str, store: TrustStore | None = None, *, igtf_https: bool = True) -> bytes:
     """GET a list from ``http(s)://`` or ``file://`` through the shared fetcher: https verified
-    against the system CAs and ``store``, timeouts, the size cap, safe redirects (exit 22)."""
+    against the system CAs and ``store`` (unless not ``igtf_https``), timeouts, the size cap,
+    safe redirects (exit 22)."""
+    limits = FetchLimits(max_bytes=MAX_LIST_BYTES)
     try:
-        with Fetcher(store, limits=FetchLimits(max_bytes=MAX_LIST_BYTES)) as fetcher:
+        with Fetcher(store, limits=limits, igtf_https=igtf_https) as fetcher:
             result = fetcher.fetch(uri)
     except FetchError as exc:
         raise ListDownloadError(str(exc)) from None
@@ -98,14 +100,18 @@ def fetch_bytes(uri: str, store: TrustStore | None = None) -> bytes:
 
 
 def download_imagelist(
-    store: PublisherStore, identifier: str, verifier: ListVerifier | None
+    store: PublisherStore,
+    identifier: str,
+    verifier: ListVerifier | None,
+    *,
+    igtf_https: bool = True,
 ) -> str:
     """``--download-imagelist``: fetch the list's ``hv:uri``, verify, import."""
     uri = store.get_key("imagelist", identifier, "hv:uri")
     if not uri:
         raise UsageError(f"image list {identifier} has no hv:uri to download from")
     trust = verifier.store if verifier is not None else None
-    payload = _verified_payload(fetch_bytes(uri, trust), uri, verifier)
+    payload = _verified_payload(fetch_bytes(uri, trust, igtf_https=igtf_https), uri, verifier)
     document = parse_json(payload, uri)
     body = document.get("hv:imagelist")
     imported = body.get("dc:identifier") if isinstance(body, dict) else None

@@ -63,7 +63,7 @@ def read_token(path: Path) -> str:
 class MarketplaceTransport(Transport):
     """POSTs the signed list to the import endpoint the section maps ``hv:uri`` to."""
 
-    def __init__(self, section: ServerSection, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, section: ServerSection, environ: Mapping[str, str]) -> None:
         super().__init__(section, environ)
         #: The marketplace's answer to the last successful import (id, appliance, version,
         #: state, url).

@@ -62,9 +62,10 @@ def _last_line(data: bytes) -> str:
 
 
 def _run(
-    argv: Sequence[str], what: str, env: Mapping[str, str] | None = None
+    argv: Sequence[str], what: str, env: Mapping[str, str]
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run one program (no shell); raise UploadFailedError naming ``what`` if it fails."""
+    """Run one program (no shell) in the environment ``env`` (the command's, passed down);
+    raise UploadFailedError naming ``what`` if it fails."""
     logger.info("running %s", shlex.join(argv))
     try:
         result = subprocess.run(
@@ -72,7 +73,7 @@ def _run(
             stdin=subprocess.DEVNULL,
             capture_output=True,
             check=False,
-            env=None if env is None else dict(env),
+            env=dict(env),
         )
     except OSError as exc:
         raise UploadFailedError(f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
@@ -84,7 +85,7 @@ def _run(
     return result
 
 
-def _best_effort(argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+def _best_effort(argv: Sequence[str], env: Mapping[str, str]) -> None:
     """Clean up after a failure; a failure here is only logged."""
     try:
         _run(argv, "clean-up", env)

@@ -141,7 +141,7 @@ def upload_imagelist(
     lifetime_days: int = DEFAULT_LIFETIME_DAYS,
     digest: str = "sha256",
     now: datetime | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     allow_open_key: bool = False,
     openpgp_key: SigningKey | None = None,
     openpgp_loader: Callable[[str], SigningKey] | None = None,

@@ -96,9 +96,9 @@ class Transport(ABC):
     #: True when :meth:`stage` can copy and hash in one pass (the file is read by us).
     streams = False
 
-    def __init__(self, section: ServerSection, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, section: ServerSection, environ: Mapping[str, str]) -> None:
         self.section = section
-        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.environ: Mapping[str, str] = environ
 
     def target(self, uri: str) -> str:
         """The protocol-level target of a public URI (uriMatch → uriReplace)."""
@@ -245,6 +245,7 @@ class ScpTransport(Transport):
                     f"{host}:{temporary}",
                 ],
                 what,
+                self.environ,
             )
             quoted_tmp, quoted_path = shlex.quote(temporary), shlex.quote(path)
             _run(
@@ -256,9 +257,10 @@ class ScpTransport(Transport):
                     f"{quoted_path}",
                 ),
                 what,
+                self.environ,
             )
         except BaseException:  # a failure, Ctrl-C or SIGTERM: remove the partial copy
-            _best_effort(self._ssh(host, f"rm -f -- {shlex.quote(temporary)}"))
+            _best_effort(self._ssh(host, f"rm -f -- {shlex.quote(temporary)}"), self.environ)
             raise
         logger.info("published %s", target)
         return target
@@ -277,6 +279,7 @@ class ScpTransport(Transport):
                     ["scp", "-q", *self._ssh_options(), "--", str(source.absolute()),
                      f"{host}:{moves[-1][0]}"],
                     f"scp upload to {self.target(uri)}",
+                    self.environ,
                 )  # fmt: skip
             checks = "".join(
                 f"if test -d {shlex.quote(path)}; then echo {shlex.quote(path)} is a directory "
@@ -288,11 +291,11 @@ class ScpTransport(Transport):
                 f"{shlex.quote(path)}"
                 for tmp, path in moves
             )
-            _run(self._ssh(host, checks + renames), f"scp upload to {host}")
+            _run(self._ssh(host, checks + renames), f"scp upload to {host}", self.environ)
         except BaseException:
             leftovers = " ".join(shlex.quote(tmp) for tmp, _ in moves)
             if leftovers:
-                _best_effort(self._ssh(host, f"rm -f -- {leftovers}"))
+                _best_effort(self._ssh(host, f"rm -f -- {leftovers}"), self.environ)
             raise
         targets = [f"{host}:{path}" for _, path in moves]
         logger.info("published %s", ", ".join(targets))
@@ -309,7 +312,7 @@ class GsiDcapTransport(Transport):
     """
 
     def _dccp(self) -> str:
-        dccp = shutil.which("dccp", path=self.environ.get("PATH"))
+        dccp = shutil.which("dccp", path=self.environ.get("PATH", os.defpath))
         if dccp is None:
             raise UploadFailedError(
                 "protocol gsidcap needs the dccp program: install the dCache client "
@@ -379,7 +382,7 @@ class CommandTransport(Transport):
         return target
 
 
-_TRANSPORTS: dict[str, Callable[[ServerSection, Mapping[str, str] | None], Transport]] = {
+_TRANSPORTS: dict[str, Callable[[ServerSection, Mapping[str, str]], Transport]] = {
     "local": LocalTransport,
     "scp": ScpTransport,
     "gsidcap": GsiDcapTransport,
@@ -387,7 +390,7 @@ _TRANSPORTS: dict[str, Callable[[ServerSection, Mapping[str, str] | None], Trans
 }
 
 
-def make_transport(section: ServerSection, environ: Mapping[str, str] | None = None) -> Transport:
+def make_transport(section: ServerSection, environ: Mapping[str, str]) -> Transport:
     """The transport for a section's ``protocol`` (validated when the config was read)."""
     if section.protocol == "marketplace":
         from .marketplace import MarketplaceTransport

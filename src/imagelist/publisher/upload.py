@@ -56,7 +56,7 @@ def utc_now(now: datetime | None = None) -> datetime:
 
 
 def transport_for(
-    config: PublisherConfig, uri: str, environ: Mapping[str, str] | None
+    config: PublisherConfig, uri: str, environ: Mapping[str, str]
 ) -> tuple[Transport, str]:
     """The transport of the section serving ``uri``'s host, and the target it maps to (99)."""
     host = urlsplit(uri).hostname
@@ -121,7 +121,7 @@ def upload_image(
     *,
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
 ) -> ImageUpload:
     """Publish a new file for ``image``: size and SHA-512 in one pass, new URI, version bump.
 

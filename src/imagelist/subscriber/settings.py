@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,27 +39,23 @@ logger = logging.getLogger(__name__)
 FORMATS = ("lines", "json", "SMIME", "message")
 
 
-def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
-    return os.environ if environ is None else environ
-
-
-def database_url(value: str | None, environ: Mapping[str, str] | None = None) -> str:
+def database_url(value: str | None, environ: Mapping[str, str]) -> str:
     """``-d``, else ``VMCATCHER_RDBMS``, else ``sqlite:///vmcatcher.db`` (in the current dir)."""
     from ..db.subscriber import DEFAULT_DATABASE_URL
 
-    return value or _env(environ).get("VMCATCHER_RDBMS") or DEFAULT_DATABASE_URL
+    return value or environ.get("VMCATCHER_RDBMS") or DEFAULT_DATABASE_URL
 
 
-def output_format(value: str | None, environ: Mapping[str, str] | None = None) -> str:
+def output_format(value: str | None, environ: Mapping[str, str]) -> str:
     """``-f``, else ``VMCATCHER_OUTPUT_FORMAT``, else ``lines``; any letter case."""
-    raw = value or _env(environ).get("VMCATCHER_OUTPUT_FORMAT") or "lines"
+    raw = value or environ.get("VMCATCHER_OUTPUT_FORMAT") or "lines"
     for name in FORMATS:
         if raw.lower() == name.lower():
             return name
     raise UsageError(f"invalid output format {raw!r} (choose from {', '.join(FORMATS)})")
 
 
-def trust_directory(value: str | None, environ: Mapping[str, str] | None = None) -> str:
+def trust_directory(value: str | None, environ: Mapping[str, str]) -> str:
     """``-c``, else VMCATCHER_DIR_CERT, X509_CERT_DIR, /etc/grid-security/certificates."""
     from ..trust.store import default_trust_dir
 
@@ -76,14 +71,14 @@ def load_trust_store(directory: str) -> TrustStore:
     return TrustStore.load(directory)
 
 
-def event_command(value: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+def event_command(value: str | None, environ: Mapping[str, str]) -> str | None:
     """``-x``, else ``VMCATCHER_SUB_EVENT``, else no command."""
-    return value or _env(environ).get("VMCATCHER_SUB_EVENT") or None
+    return value or environ.get("VMCATCHER_SUB_EVENT") or None
 
 
-def log_config(value: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+def log_config(value: str | None, environ: Mapping[str, str]) -> str | None:
     """``--log-config``, else ``VMCATCHER_LOG_CONF``."""
-    return value or _env(environ).get("VMCATCHER_LOG_CONF") or None
+    return value or environ.get("VMCATCHER_LOG_CONF") or None
 
 
 def pair_outputs(selections: Sequence[str], outputs: Sequence[str]) -> list[tuple[str, str | None]]:

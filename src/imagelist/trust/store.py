@@ -46,10 +46,9 @@ _PEM_CERT = re.compile(
 )
 
 
-def default_trust_dir(environ: Mapping[str, str] | None = None) -> str:
+def default_trust_dir(environ: Mapping[str, str]) -> str:
     """``VMCATCHER_DIR_CERT``, then ``X509_CERT_DIR``, then ``/etc/grid-security/certificates``."""
-    env = os.environ if environ is None else environ
-    return env.get("VMCATCHER_DIR_CERT") or env.get("X509_CERT_DIR") or DEFAULT_TRUST_DIR
+    return environ.get("VMCATCHER_DIR_CERT") or environ.get("X509_CERT_DIR") or DEFAULT_TRUST_DIR
 
 
 _CANON_TAGS = frozenset({12, 19, 20, 22, 26, 28, 30})  # UTF8, Printable, T61, IA5, Visible, ...

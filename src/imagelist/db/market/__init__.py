@@ -23,7 +23,7 @@ HEAD_REVISION = "0003_market_notifications"
 VERSION_TABLE = "market_alembic_version"
 
 
-def open_database(url: str, *, echo: bool = False) -> Engine:
+def open_database(url: str, *, echo: bool = False, file_mode: int | None = None) -> Engine:
     """An engine on ``url`` with the market schema at :data:`HEAD_REVISION`.
 
     Raises UsageError for a bad URL or a missing driver, DatabaseError if the database cannot
@@ -36,4 +36,5 @@ def open_database(url: str, *, echo: bool = False) -> Engine:
         version_table=VERSION_TABLE,
         echo=echo,
         setting="IMAGELIST_MARKET_DATABASE_URL or --database",
+        file_mode=file_mode,
     )

@@ -70,7 +70,7 @@ def _note_legacy_tables(url: str) -> Callable[[set[str]], None]:
     return check
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, *, file_mode: int | None = None) -> Engine:
     """An engine on ``url`` with the vmcaster schema at :data:`HEAD_REVISION`.
 
     Raises UsageError for a bad URL or a missing driver, DatabaseError if the database cannot
@@ -83,4 +83,5 @@ def open_database(url: str) -> Engine:
         version_table=VERSION_TABLE,
         check_unmigrated=_note_legacy_tables(url),
         setting="VMCASTER_RDBMS or -d",
+        file_mode=file_mode,
     )

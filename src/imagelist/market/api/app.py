@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,7 +39,10 @@ from ..settings import MarketSettings
 from ..store_routes import StoreMiddleware, store_router
 from . import routes_appliances, routes_misc, routes_versions, routes_vos
 
-__all__ = ["API_PREFIX", "app_from_env", "create_app"]
+if TYPE_CHECKING:
+    from ..web.settings import WebSettings
+
+__all__ = ["API_PREFIX", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,21 +172,30 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(500, "internal error", "internal_error")
 
 
-def _metrics_registry() -> CollectorRegistry | None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def _metrics_registry(multiprocess_metrics: bool) -> CollectorRegistry | None:
+    if multiprocess_metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return None
 
 
-def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
+def create_app(
+    settings: MarketSettings,
+    *,
+    run_jobs: bool = True,
+    web_settings: WebSettings | None = None,
+    multiprocess_metrics: bool = False,
+) -> FastAPI:
     """The market application on ``settings`` (the database is migrated to the head).
 
     ``run_jobs``: run integrity jobs in this process (False: another process runs them).
+    ``web_settings``: of the pages and logins (default: the defaults). ``multiprocess_metrics``:
+    ``/metrics`` adds up the workers' files (``PROMETHEUS_MULTIPROC_DIR`` is set; the
+    ``prometheus_client`` library reads that directory itself).
     """
     settings.ensure_dirs()
-    engine = open_database(settings.database_url)
+    engine = open_database(settings.database_url, file_mode=settings.db_file_mode)
     runner = JobRunner(engine, settings) if run_jobs else None
 
     @contextlib.asynccontextmanager
@@ -222,7 +233,7 @@ def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
             raise DatabaseError("database not reachable") from None
         return {"status": "ok"}
 
-    registry = _metrics_registry()
+    registry = _metrics_registry(multiprocess_metrics)
 
     @app.get("/metrics", tags=["service"], include_in_schema=False)
     def metrics() -> Response:
@@ -244,15 +255,7 @@ def create_app(settings: MarketSettings, *, run_jobs: bool = True) -> FastAPI:
     app.include_router(keys_router())  # /keys/: the OpenPGP certificate (ADR 0021)
     from ..web import mount_web  # the pages and logins (issue 13, ADR 0025)
 
-    mount_web(app, settings)
+    mount_web(app, settings, web_settings=web_settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(StoreMiddleware)  # outermost: /store GETs skip the rest (ADR 0020)
     return app
-
-
-def app_from_env() -> FastAPI:
-    """The app of ``imagelist-market serve`` (each uvicorn worker calls this): settings from
-    ``IMAGELIST_MARKET_HOME`` and the ``IMAGELIST_MARKET_*`` variables."""
-    home = Path(os.environ.get("IMAGELIST_MARKET_HOME") or "imagelist-market")
-    run_jobs = os.environ.get("IMAGELIST_MARKET_RUN_JOBS", "1") != "0"
-    return create_app(MarketSettings.from_env(home), run_jobs=run_jobs)

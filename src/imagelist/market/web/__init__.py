@@ -24,11 +24,12 @@ def mount_web(
     sessions: sessionmaker[Session] | None = None,
     web_settings: WebSettings | None = None,
 ) -> WebContext:
-    """Add the pages, logins and static files to ``app`` (sessions on ``app.state.engine``)."""
+    """Add the pages, logins and static files to ``app`` (sessions on ``app.state.engine``);
+    ``web_settings``: the command's (default: the defaults, session key in the data directory)."""
     from . import editor, login, pages, vopages
 
     if web_settings is None:
-        web_settings = WebSettings.from_env(settings.data_dir)
+        web_settings = WebSettings.from_env(settings.data_dir, {})
     if sessions is None:
         sessions = sessionmaker(app.state.engine, expire_on_commit=False)
     key = load_secret(web_settings.session_key_file, create=True)

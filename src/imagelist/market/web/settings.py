@@ -55,10 +55,11 @@ class WebSettings:
 
     @classmethod
     def from_env(
-        cls, data_dir: Path, environ: Mapping[str, str] | None = None, **overrides: object
+        cls, data_dir: Path, environ: Mapping[str, str], **overrides: object
     ) -> WebSettings:
-        """Defaults (session key in ``data_dir``), then ``IMAGELIST_MARKET_*``, then overrides."""
-        env = os.environ if environ is None else environ
+        """Defaults (session key in ``data_dir``), then ``IMAGELIST_MARKET_*`` of ``environ``,
+        then overrides."""
+        env = environ
         values: dict[str, object] = {"session_key_file": data_dir / SESSION_KEY_FILE}
         conversions: dict[str, type] = {
             "session_key_file": Path,
