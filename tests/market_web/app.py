@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from tests.market_web.nginx import free_port
 
 
 def build_app(settings: MarketSettings) -> tuple[FastAPI, sessionmaker[Session]]:
-    """The market's own application (REST API, /store, pages), as ``imagelist-market serve``."""
-    app = create_app(settings)
+    """The market's own application (REST API, /store, pages), as ``imagelist-market serve``
+    builds it in a worker: the web settings from the process environment (ADR 0028)."""
+    app = create_app(settings, web_settings=WebSettings.from_env(settings.data_dir, os.environ))
     return app, app.state.market_web.sessions
 
 
