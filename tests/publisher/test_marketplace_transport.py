@@ -40,6 +40,10 @@ class FakeImport:
     answer: dict[str, Any] = field(default_factory=lambda: dict(RECEIPT))
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     port: int = 0
+    #: bytes of padding after the JSON answer (a server that does not stop talking)
+    flood: int = 0
+    #: how many bytes of the answer the client took before it hung up
+    sent: int = 0
 
 
 @pytest.fixture
@@ -59,9 +63,17 @@ def endpoint(test_pki: TestPki) -> Iterator[FakeImport]:
             if state.status in (301, 302, 307, 308):
                 self.send_header("Location", "https://127.0.0.1:1/elsewhere")
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", str(len(data) + state.flood))
             self.end_headers()
             self.wfile.write(data)
+            state.sent = len(data)
+            chunk = b" " * 65536
+            try:
+                while state.sent < len(data) + state.flood:
+                    self.wfile.write(chunk)
+                    state.sent += len(chunk)
+            except OSError:  # the client hung up
+                pass
 
     cert, key = make_server_certificate(test_pki.intermediate)
     context = server_tls_context(cert, key, test_pki.intermediate.cert_pem)
@@ -194,3 +206,13 @@ def test_token_file_is_required(endorser: Publisher) -> None:
     result = endorser.run("--upload-imagelist", "--select-imagelist", LIST)
     assert result.rc != 0
     assert "has no key token_file" in result.err_lines[0]
+
+
+def test_an_endless_answer_is_not_read_whole(endorser: Publisher, endpoint: FakeImport) -> None:
+    """The answer is read up to its bound (64 KiB), never whole into memory."""
+    endpoint.flood = 256 * 1024 * 1024
+    result = endorser.run("--upload-imagelist", "--select-imagelist", LIST)
+    assert result.rc == 77
+    assert len(result.err_lines) == 1
+    assert "HTTP 201" in result.err_lines[0]
+    assert endpoint.sent < 64 * 1024 * 1024, endpoint.sent

@@ -21,6 +21,7 @@ with the marketplace's ``detail`` and ``code``, exit 77.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3.exceptions
 
 from ..errors import PublishConfigError, UploadFailedError
 from .config import ServerSection
@@ -102,6 +104,7 @@ class MarketplaceTransport(Transport):
                 verify=verify,
                 timeout=IMPORT_TIMEOUT,
                 allow_redirects=False,
+                stream=True,  # the answer is read up to its bound (_json), never whole
             )
         except requests.exceptions.SSLError as exc:
             raise UploadFailedError(
@@ -109,7 +112,10 @@ class MarketplaceTransport(Transport):
             ) from None
         except requests.exceptions.RequestException as exc:
             raise UploadFailedError(f"marketplace import to {target}: {_cause(exc)}") from None
-        answer = _json(response)
+        try:
+            answer = _json(response)
+        finally:
+            response.close()
         if response.status_code != 201 or answer is None:
             detail = answer.get("detail") if answer else None
             code = answer.get("code") if answer else None
@@ -123,10 +129,15 @@ class MarketplaceTransport(Transport):
 
 
 def _json(response: requests.Response) -> dict[str, Any] | None:
-    if len(response.content) > _MAX_ANSWER:
+    """The answer's JSON object: at most ``_MAX_ANSWER`` bytes are read (None if longer)."""
+    try:
+        body = response.raw.read(_MAX_ANSWER + 1, decode_content=True)
+    except (OSError, requests.RequestException, urllib3.exceptions.HTTPError):
+        return None
+    if len(body) > _MAX_ANSWER:
         return None
     try:
-        value = response.json()
+        value = json.loads(body)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
