@@ -14,6 +14,7 @@ import pytest
 
 from imagelist.fetch import Fetcher
 from imagelist.market.integrity import CheckLimits, check_image
+from imagelist.oci.access import RegistryAccess
 from imagelist.trust.store import TrustStore
 from tests.httpserver import HttpServer, make_server_certificate, server_tls_context
 from tests.pki import TestPki
@@ -157,4 +158,16 @@ def test_a_malformed_url_is_a_failed_check_not_an_exception(fetcher: Fetcher, ur
     result = check_image(fetcher, uri, len(DATA), SHA, limits=LIMITS)
     assert result.state == "failed"
     assert result.bytes_read == 0
+    assert "\n" not in result.message
+
+
+def test_an_unusable_registry_setting_is_a_failed_check(fetcher: Fetcher, tmp_path: Path) -> None:
+    """A market whose OCI CA bundle is missing fails the check of an oci:// image with the
+    reason (it raised out of the check and left the job running until the lease ran out)."""
+    uri = "oci://registry.example/egi/ubuntu@sha256:" + "0" * 64
+    access = RegistryAccess(ca_bundle=tmp_path / "missing.pem")
+    result = check_image(fetcher, uri, len(DATA), SHA, limits=LIMITS, access=access)
+    assert result.state == "failed"
+    assert result.bytes_read == 0
+    assert "missing.pem" in result.message
     assert "\n" not in result.message

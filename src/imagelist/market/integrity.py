@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from ..errors import FetchError
+from ..errors import FetchError, ImageListError
 from ..fetch import Fetcher, redact_url_safe
 from ..hashing import CHUNK, StreamHasher
 from ..oci.access import RegistryAccess
@@ -119,6 +119,8 @@ def check_image(
             response = fetcher.open_stream(uri, timeout=timeout)
     except FetchError as exc:
         return _failed(str(exc), 0)
+    except ImageListError as exc:  # e.g. an unusable OCI CA bundle: this check fails, it says why
+        return _failed(f"{shown}: {exc}", 0)
     except _READ_ERRORS as exc:
         return _failed(f"cannot retrieve {shown}: {type(exc).__name__}", 0)
     watcher: threading.Thread | None = None
