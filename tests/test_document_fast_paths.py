@@ -2,6 +2,8 @@
 
 * the image fast path (``Image._parse_common``: checked at once, built lazily) against the
   general parser (``Image._parse_general``), on generated ``hv:image`` mappings;
+* the whole-array fast path (``Image._parse_all_common``: every element checked in one pass)
+  against the element loop (``model._read_each_image``), on generated ``hv:images`` arrays;
 * ``ImageList.from_bytes`` (orjson, with its fallbacks) against the reference decoder
   (``guards.decode``, the standard library with hooks), on generated documents with awkward
   numbers, nesting and strings: the same list, or the same one-line error.
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 
 from imagelist.document import MAX_IMAGE_SIZE, REQUIRED_IMAGE_KEYS, Image, ImageList
 from imagelist.document.guards import decode
+from imagelist.document.model import _read_each_image, _UnsureNumberError
 from imagelist.errors import DocumentError
 
 TEXT_KEYS = [key for key in REQUIRED_IMAGE_KEYS if key != "hv:size"]
@@ -100,6 +103,88 @@ def test_a_lazy_image_copies_pickles_and_replaces_like_an_eager_one() -> None:
         assert twin.sha512 == "ab" * 64
         assert twin.size == 42
         assert twin.to_dict()["hv:size"] == "42"
+
+
+usual_sizes = st.one_of(
+    st.integers(min_value=0, max_value=MAX_IMAGE_SIZE),
+    st.integers(min_value=0, max_value=MAX_IMAGE_SIZE).map(str),
+)
+
+
+@st.composite
+def image_arrays(draw: st.DrawFn) -> list[Any]:
+    """``hv:images`` arrays of usual images, each possibly with one twist (a value of another
+    type, a size out of range, a repeated identifier, an odd wrapper or element), so that the
+    fast path takes about half of them and each of its checks is needed."""
+    elements: list[Any] = []
+    for index in range(draw(st.integers(0, 4))):
+        image: dict[str, Any] = {key: f"{key}-{index}" for key in TEXT_KEYS}
+        image["dc:identifier"] = f"id-{index}"
+        image["hv:size"] = draw(usual_sizes)
+        image.update(draw(st.dictionaries(st.sampled_from(["hv:format", "x:y"]), texts)))
+        element: Any = {"hv:image": image}
+        twist = draw(st.sampled_from(["none"] * 8 + ["value", "size", "id", "wrapper", "odd"]))
+        if twist == "value":  # a text key, the size or an extra key of another type
+            image[draw(st.sampled_from([*REQUIRED_IMAGE_KEYS, "x:y"]))] = draw(extra_values)
+        elif twist == "size":
+            image["hv:size"] = draw(sizes)
+        elif twist == "id":
+            image["dc:identifier"] = f"id-{draw(st.integers(0, 3))}"
+        elif twist == "wrapper":
+            element[draw(texts)] = draw(scalars)
+        elif twist == "odd":
+            element = draw(st.one_of(scalars, st.just({}), st.just({"hv:image": []})))
+        elements.append(element)
+    return elements
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(image_arrays())
+def test_whole_array_and_element_loop_agree(elements: list[Any]) -> None:
+    every = Image._parse_all_common(copy.deepcopy(elements))
+    warnings: list[str] = []
+    try:
+        # as from_bytes reads them: an orjson number the loop is unsure of ends the fast read
+        loop: Any = _read_each_image(copy.deepcopy(elements), warnings, orjson_numbers=True)
+    except (DocumentError, _UnsureNumberError) as exc:
+        loop = (type(exc).__name__, str(exc))
+    if every is None:
+        return  # the fast path declined: the loop decides alone
+    assert loop[0] == every
+    assert not loop[1]
+    assert not warnings
+    assert [_state(image) for image in every] == [_state(image) for image in loop[0]]
+    assert [image.to_dict() for image in every] == [image.to_dict() for image in loop[0]]
+
+
+def test_the_whole_array_path_takes_usual_lists_and_declines_the_rest() -> None:
+    usual = {key: f"v-{key}" for key in TEXT_KEYS}
+    images = [
+        {"hv:image": {**usual, "dc:identifier": f"id-{n}", "hv:size": size}}
+        for n, size in enumerate([1, "2", MAX_IMAGE_SIZE])
+    ]
+    taken = Image._parse_all_common(images)
+    assert taken is not None
+    assert [image.size for image in taken] == [1, 2, MAX_IMAGE_SIZE]
+    repeated = [images[0], images[0]]
+    beyond = [{"hv:image": {**usual, "hv:size": MAX_IMAGE_SIZE + 1}}]
+    a_number = [{"hv:image": {**usual, "dc:title": 7, "hv:size": 1}}]
+    missing = [{"hv:image": {k: v for k, v in usual.items() if k != "sl:os"} | {"hv:size": 1}}]
+    digits = [{"hv:image": {**usual, "hv:size": "9" * 5000}}]  # beyond int()'s limit
+    not_ascii = [{"hv:image": {**usual, "hv:size": size}} for size in ("\u0663", "\u00b2")]
+    keys_only = [{"hv:image": list(REQUIRED_IMAGE_KEYS)}]  # all the keys, but not an object
+    for declined in (
+        repeated,
+        beyond,
+        a_number,
+        missing,
+        digits,
+        not_ascii,
+        keys_only,
+        [*images, {}],
+        [*images, 1],
+    ):
+        assert Image._parse_all_common(declined) is None
 
 
 # --- from_bytes (orjson and its fallbacks) against the reference decoder -----------------------

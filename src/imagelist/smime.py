@@ -301,26 +301,28 @@ def _verify_cms(blob: bytes, detached_content: bytes | None) -> SignedMessage:
     return SignedMessage(
         payload=payload,
         signer=signer,
-        certificates=tuple(certificates),
+        certificates=tuple(certificate for _, certificate in certificates),
         digest_algorithm=digest,
         signing_time=signing_time,
         detached=detached_content is not None,
     )
 
 
-def _certificates(choices: Iterable[Any] | None) -> list[x509.Certificate]:
-    found: list[x509.Certificate] = []
+def _certificates(choices: Iterable[Any] | None) -> list[tuple[Any, x509.Certificate]]:
+    """Each certificate of the message: as asn1crypto parsed it there, and as cryptography's."""
+    found: list[tuple[Any, x509.Certificate]] = []
     for choice in choices or ():
         if choice.name != "certificate":
             continue
-        found.append(x509.load_der_x509_certificate(choice.chosen.dump()))
+        found.append((choice.chosen, x509.load_der_x509_certificate(choice.chosen.dump())))
     return found
 
 
-def _find_signer(signer_info: Any, certificates: list[x509.Certificate]) -> x509.Certificate:
+def _find_signer(
+    signer_info: Any, certificates: list[tuple[Any, x509.Certificate]]
+) -> x509.Certificate:
     sid = signer_info["sid"]
-    for certificate in certificates:
-        asn1_cert = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+    for asn1_cert, certificate in certificates:
         if sid.name == "issuer_and_serial_number":
             wanted = sid.chosen
             # Names compared as encoded bytes: parsing them could fail on unusual string types.

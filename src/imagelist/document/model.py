@@ -319,6 +319,17 @@ def _read_images(
     """
     if not isinstance(value, list):
         raise DocumentError(f"image list key hv:images must be an array, got {_json_type(value)}")
+    every = Image._parse_all_common(value)
+    if every is not None:
+        return every, ()
+    return _read_each_image(value, warnings, orjson_numbers)
+
+
+def _read_each_image(
+    value: list[Any], warnings: list[str], orjson_numbers: bool = False
+) -> tuple[tuple[Image, ...], tuple[DroppedImage, ...]]:
+    """:func:`_read_images` one element at a time: every case, with a warning for each problem
+    (and the reference :meth:`Image._parse_all_common` must agree with)."""
     images: list[Image] = []
     dropped: list[DroppedImage] = []
     seen: set[str] = set()

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..errors import (
@@ -66,12 +67,26 @@ def _dn(name: x509.Name) -> str:
     return name_oneline(name.public_bytes())
 
 
+#: Whether a certificate (DER) was signed by a CA certificate (DER): a function of those exact
+#: bytes alone, so remembered; every time-dependent check still runs for every list.
+_ISSUED: dict[tuple[bytes, bytes], bool] = {}
+_ISSUED_MAX = 4096
+
+
 def _directly_issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    key = (child.public_bytes(Encoding.DER), issuer.public_bytes(Encoding.DER))
+    known = _ISSUED.get(key)
+    if known is not None:
+        return known
     try:
         child.verify_directly_issued_by(issuer)
+        issued = True
     except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+        issued = False
+    if len(_ISSUED) >= _ISSUED_MAX:
+        _ISSUED.clear()
+    _ISSUED[key] = issued
+    return issued
 
 
 def _build_path(
@@ -275,5 +290,6 @@ def _validate(
             # Trust anchors are not held to their own policy, except when one signs the list.
             _check_namespace(cert, issuer)
         _check_revocation(cert, issuer, when, crl_policy)
-    logger.debug("signer path: %s", " <- ".join(_dn(cert.subject) for cert, _ in path))
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("signer path: %s", " <- ".join(_dn(cert.subject) for cert, _ in path))
     return tuple(cert for cert, _ in path)

@@ -48,6 +48,7 @@ class CrlFacts:
 
 
 _FACTS: dict[int, tuple[x509.CertificateRevocationList, CrlFacts]] = {}
+_CACHE_MAX = 4096  # entries of each cache here; emptied when full
 
 
 def crl_facts(crl: x509.CertificateRevocationList) -> CrlFacts:
@@ -74,8 +75,28 @@ def crl_facts(crl: x509.CertificateRevocationList) -> CrlFacts:
             if unknown is not None:
                 break
     facts = CrlFacts(delta, idp, unknown)
+    if len(_FACTS) >= _CACHE_MAX:
+        _FACTS.clear()
     _FACTS[id(crl)] = (crl, facts)
     return facts
+
+
+#: Whether a CRL's signature verifies with a CA's key, by the identity of the (immutable) CRL
+#: and certificate objects, which are kept with the result so that an id is never reused.
+_SIGNATURES: dict[
+    tuple[int, int], tuple[x509.CertificateRevocationList, x509.Certificate, bool]
+] = {}
+
+
+def _signature_valid(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    cached = _SIGNATURES.get((id(crl), id(ca)))
+    if cached is not None and cached[0] is crl and cached[1] is ca:
+        return cached[2]
+    valid = crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    if len(_SIGNATURES) >= _CACHE_MAX:
+        _SIGNATURES.clear()
+    _SIGNATURES[(id(crl), id(ca))] = (crl, ca, valid)
+    return valid
 
 
 def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
@@ -190,7 +211,7 @@ def choose_crl(
         reason = "the CA's keyUsage does not allow cRLSign"
     elif weak is not None:
         reason = f"CRL signed with {weak}, which is broken"
-    elif not crl.is_signature_valid(ca_certificate.public_key()):  # type: ignore[arg-type]
+    elif not _signature_valid(crl, ca_certificate):
         reason = "CRL signature does not verify"
     if reason is not None:
         return CrlChoice(None, None, (*problems, f"{path.name}: {reason}"))

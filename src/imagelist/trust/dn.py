@@ -18,6 +18,7 @@ mean different text in different string types (BMPString, non-ASCII T61String).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from asn1crypto.core import ObjectIdentifier
@@ -105,6 +106,11 @@ _SHORT_NAMES: dict[str, str] = {
     "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionC",
 }
 
+#: Names whose renderings are remembered (by their exact DER bytes): every signer, issuer and
+#: CA of a trust directory renders once per process, not once per list.
+_CACHED_NAMES = 4096
+_CACHED_NAME_BYTES = 1024  # real names are a few hundred bytes; a huge one is not kept
+
 _GENERAL_STRING_TAG = 27
 _SEQUENCE, _SET, _OID = 16, 17, 6
 
@@ -190,6 +196,18 @@ def name_oneline(der_name: bytes, *, legacy: bool = False) -> str:
     ``legacy=True`` gives the OpenSSL 1.x rendering (no escapes, ``/`` between all attributes).
     Raises ValueError for an encoding that is not a Name.
     """
+    if type(der_name) is bytes and len(der_name) <= _CACHED_NAME_BYTES:
+        return _cached_oneline(der_name, legacy)
+    return _oneline(der_name, legacy)
+
+
+@functools.lru_cache(maxsize=_CACHED_NAMES)
+def _cached_oneline(der_name: bytes, legacy: bool) -> str:
+    # A function of the exact bytes alone; a failure (ValueError) is not cached.
+    return _oneline(der_name, legacy)
+
+
+def _oneline(der_name: bytes, legacy: bool) -> str:
     parts: list[str] = []
     for rdn in name_rdns(der_name):
         for position, attribute in enumerate(rdn):
@@ -246,6 +264,17 @@ def ambiguity(der_name: bytes) -> str | None:
     identity (X.500 compares values after normalisation, not their ASN.1 type; ADR 8).
     Raises ValueError for an encoding that is not a Name.
     """
+    if type(der_name) is bytes and len(der_name) <= _CACHED_NAME_BYTES:
+        return _cached_ambiguity(der_name)
+    return _ambiguity(der_name)
+
+
+@functools.lru_cache(maxsize=_CACHED_NAMES)
+def _cached_ambiguity(der_name: bytes) -> str | None:
+    return _ambiguity(der_name)
+
+
+def _ambiguity(der_name: bytes) -> str | None:
     for rdn in name_rdns(der_name):
         if not rdn:
             return "it has an empty RDN"
