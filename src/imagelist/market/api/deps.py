@@ -8,7 +8,9 @@ Reusable by every router (the web pages too):
 * :func:`current_identity`: the :class:`~imagelist.market.common.Caller`, from
   ``Authorization: Bearer <token>`` (or basic ``<token>:x-oauth-basic``), else from the
   ``X-SSL-Client-*`` headers of a trusted reverse proxy, else anonymous. A bad token is a 401,
-  never anonymous. The headers of any other peer are ignored (and logged).
+  never anonymous. The headers of any other peer are ignored (and logged). A certificate is an
+  ambient credential (a browser shows it to a form of any site): a change it authorises from
+  another origin (``Origin``, ``Sec-Fetch-Site``) is refused (403).
 * :func:`authenticated`, :func:`require_member` (path ``slug``), :func:`require_vo_role`
   (path ``vo``): 401/403 unless the caller may act.
 """
@@ -20,12 +22,13 @@ import binascii
 import logging
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from ...db.market.models import Appliance, Vo
-from ...errors import MarketAuthenticationError, MarketError
+from ...errors import MarketAuthenticationError, MarketError, MarketPermissionError
 from ..common import Caller, get_appliance, get_vo
 from ..common import require_member as _require_member
 from ..common import require_vo_role as _require_vo_role
@@ -91,6 +94,33 @@ def _token_from(header: str) -> str | None:
     raise MarketAuthenticationError("Authorization must be 'Bearer <token>'")
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` as a browser writes it in ``Origin`` (no default port)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    shown = "" if port is None or port == _DEFAULT_PORTS.get(scheme) else f":{port}"
+    return f"{scheme}://{host}{shown}"
+
+
+def _cross_site(request: Request, settings: MarketSettings) -> bool:
+    """Whether a browser made this request for another site (a client certificate is an
+    ambient credential: a browser shows it to a form of any site that posts to us)."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin.strip().lower() != _origin(settings.public_base_url)
+    return request.headers.get("sec-fetch-site", "none").lower() not in ("none", "same-origin")
+
+
 def _from_proxy(request: Request, session: Session, settings: MarketSettings) -> Caller | None:
     headers = request.headers
     if not any(name in headers for name in (VERIFY_HEADER, SUBJECT_HEADER, ISSUER_HEADER)):
@@ -110,6 +140,11 @@ def _from_proxy(request: Request, session: Session, settings: MarketSettings) ->
         raise MarketAuthenticationError("the proxy sent no client certificate subject or issuer")
     dn = canonical_dn(subject, "client certificate subject")
     ca = canonical_dn(issuer, "client certificate issuer")
+    if request.method not in _SAFE_METHODS and _cross_site(request, settings):
+        raise MarketPermissionError(
+            "a client certificate does not authorise a cross-site request (Origin "
+            f"{request.headers.get('origin', '-')[:100]!r}); use an API token"
+        )
     person = find_person(session, "x509", dn, ca)
     return Caller(person_id=None if person is None else person.id, via="x509", dn=dn, issuer=ca)
 
