@@ -9,12 +9,12 @@ result's :meth:`LayerFacts.image_fields` are the list entry an endorser signs: `
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import IO, Any
 
 from ..errors import OciBlobError, OciUnavailableError
 from .annotations import list_fields
+from .blobs import LayerHasher
 from .client import RegistryClient
 from .manifest import DISK_MEDIA_TYPES, Descriptor, Manifest
 from .reference import Reference
@@ -62,7 +62,7 @@ def describe_image(
     """Read the disk layer of ``reference`` once (into ``sink`` too, if given) and describe it."""
     manifest = client.get_manifest(reference.repository, reference.target)
     layer = manifest.disk_layer(media_types)
-    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
+    hasher = LayerHasher()  # SHA-256 and SHA-512, each in its own thread
     size = 0
     response = client.open_blob(reference.repository, layer.digest)
     try:
@@ -74,17 +74,17 @@ def describe_image(
             size += len(chunk)
             if size > layer.size:
                 raise OciBlobError(f"blob {layer.digest} is longer than its {layer.size} bytes")
-            sha256.update(chunk)
-            sha512.update(chunk)
+            hasher.update(chunk)
             if sink is not None:
                 sink.write(chunk)
     finally:
         response.close()
+        sha256, sha512 = hasher.sha256.hexdigest(), hasher.hexdigest()
+        hasher.close()
     if size != layer.size:
         raise OciBlobError(f"blob {layer.digest} ended after {size} of {layer.size} bytes")
-    if "sha256:" + sha256.hexdigest() != layer.digest:
+    if "sha256:" + sha256 != layer.digest:
         raise OciBlobError(
-            f"the registry's blob {layer.digest} is corrupt: its bytes hash to "
-            f"sha256:{sha256.hexdigest()}"
+            f"the registry's blob {layer.digest} is corrupt: its bytes hash to sha256:{sha256}"
         )
-    return LayerFacts(reference.with_digest(manifest.digest), manifest, layer, sha512.hexdigest())
+    return LayerFacts(reference.with_digest(manifest.digest), manifest, layer, sha512)

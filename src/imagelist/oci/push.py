@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..errors import OciError
+from ..hashing import StreamHasher, hash_descriptor
 from .client import RegistryClient
 from .manifest import OCI_MANIFEST, Descriptor
 
@@ -31,7 +32,6 @@ EMPTY_CONFIG = Descriptor(
     "sha256:" + hashlib.sha256(b"{}").hexdigest(),
     2,
 )
-_CHUNK = 1024 * 1024
 
 
 def _upload(client: RegistryClient, repository: str, digest: str, body: object) -> None:
@@ -72,13 +72,10 @@ def push_file(
     annotations: Mapping[str, str] | None = None,
 ) -> Descriptor:
     """Upload the file ``path`` (hashed first, then streamed) and describe it."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-        size = handle.tell()
-        handle.seek(0)
-        descriptor = Descriptor(media_type, "sha256:" + digest.hexdigest(), size, annotations or {})
+        hasher = hash_descriptor(handle.fileno(), path, StreamHasher("sha256"))
+        size = hasher.size
+        descriptor = Descriptor(media_type, "sha256:" + hasher.hexdigest(), size, annotations or {})
         _upload(client, repository, descriptor.digest, handle)
     if os.stat(path).st_size != size:
         raise OciError(f"{path} changed while it was uploaded")
