@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from imagelist.document.guards import _show
+from imagelist.document.guards import _json_type, _show
 from imagelist.errors import DocumentError
 
 #: List-level keys that must be present (reference §1.1), in the order messages name them.
@@ -137,6 +137,25 @@ def _read_text_fields(
         if text[1] is not None:
             numbers[key] = text[1]
     return values, numbers, bad
+
+
+def _read_required_text(
+    data: Mapping[str, Any],
+    where: str,
+    required: tuple[str, ...],
+    fields: tuple[tuple[str, str], ...],
+) -> tuple[dict[str, Any], dict[str, int | float]]:
+    """The text keys of a list or endorser object that must have all of ``required``:
+    (attr -> text, key -> original number). A DocumentError names the missing or non-text keys."""
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise DocumentError(f"{where} is missing required key(s): {', '.join(missing)}")
+    values, numbers, bad = _read_text_fields(data, fields)
+    if bad:
+        raise DocumentError(
+            f"{where} key {bad[0]} must be a string, got {_json_type(data[bad[0]])}"
+        )
+    return values, numbers
 
 
 def _emit_text(numbers: Mapping[str, int | float], key: str, text: str) -> str | int | float:

@@ -30,7 +30,7 @@ from imagelist.document.fields import (
     REQUIRED_LIST_KEYS,
     _emit_text,
     _optional_text,
-    _read_text_fields,
+    _read_required_text,
     _unrecognized,
     _utc_seconds,
     format_date,
@@ -90,14 +90,9 @@ class Endorser:
     def _from_clean(cls, data: object, where: str) -> Endorser:
         if not isinstance(data, dict):
             raise DocumentError(f"{where} must be an object, got {_json_type(data)}")
-        missing = [key for key in REQUIRED_ENDORSER_KEYS if key not in data]
-        if missing:
-            raise DocumentError(f"{where} is missing required key(s): {', '.join(missing)}")
-        values, numbers, bad = _read_text_fields(data, _ENDORSER_TEXT_FIELDS)
-        if bad:
-            raise DocumentError(
-                f"{where} key {bad[0]} must be a string, got {_json_type(data[bad[0]])}"
-            )
+        values, numbers = _read_required_text(
+            data, where, REQUIRED_ENDORSER_KEYS, _ENDORSER_TEXT_FIELDS
+        )
         return cls(
             **values,
             unrecognized_fields=_unrecognized(data, REQUIRED_ENDORSER_KEYS),
@@ -230,14 +225,9 @@ class ImageList:
         else:
             raise DocumentError(f"image list has no {_WRAPPER} object")
 
-        missing = [key for key in REQUIRED_LIST_KEYS if key not in body]
-        if missing:
-            raise DocumentError(f"image list is missing required key(s): {', '.join(missing)}")
-        values, numbers, bad = _read_text_fields(body, _LIST_TEXT_FIELDS)
-        if bad:
-            raise DocumentError(
-                f"image list key {bad[0]} must be a string, got {_json_type(body[bad[0]])}"
-            )
+        values, numbers = _read_required_text(
+            body, "image list", REQUIRED_LIST_KEYS, _LIST_TEXT_FIELDS
+        )
         dates: dict[str, Any] = {}
         for attr, key in (("created", "dc:date:created"), ("expires", "dc:date:expires")):
             try:
