@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import MarketSettingsError
+from ...fileio import open_regular
 from ..settings import ENV_PREFIX
 
 __all__ = ["WebSettings", "load_secret"]
@@ -115,10 +117,11 @@ def _convert(variable: str, kind: type, raw: str) -> object:
 def load_secret(path: Path, *, create: bool = False, min_length: int = 16) -> bytes:
     """The secret in ``path`` (stripped); with ``create``, a new random one if it is missing.
 
-    A new file is made with mode 0600 and ``O_EXCL``, never through a symlink.
+    A new file is made with mode 0600 and ``O_EXCL``, never through a symlink. An existing one
+    must be a regular file (not a link) that group and others cannot access.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd, info = open_regular(path)  # never through a link, never a FIFO
     except FileNotFoundError:
         if not create:
             raise MarketSettingsError(f"secret file {path} does not exist") from None
@@ -136,6 +139,11 @@ def load_secret(path: Path, *, create: bool = False, min_length: int = 16) -> by
     except OSError as exc:
         raise MarketSettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
+        if info.st_mode & 0o077:  # whoever reads the session key forges any session
+            raise MarketSettingsError(
+                f"permissions {stat.S_IMODE(info.st_mode):04o} of secret file {path} are too "
+                f"open: group and others must have no access (chmod 600 {path})"
+            )
         secret = handle.read(4096).strip()
     if len(secret) < min_length:
         raise MarketSettingsError(f"secret file {path} holds fewer than {min_length} bytes")
