@@ -214,6 +214,19 @@ class Certificate:
     def sequoia(self) -> pysequoia.Cert:
         return self._cert
 
+    def merged_into(self, stored: Certificate) -> Certificate:
+        """``stored`` (the same certificate) with what this copy adds: a copy that is older
+        never takes away a revocation or a new binding the stored one has."""
+        if stored.fingerprint != self.fingerprint:
+            raise OpenPGPMaterialError(
+                f"{self.source}: certificate {self.fingerprint} is not {stored.fingerprint}"
+            )
+        try:
+            merged = stored.sequoia().merge(self._cert)
+        except Exception as exc:  # pysequoia raises plain exceptions with Rust text
+            raise OpenPGPMaterialError(f"{self.source}: cannot merge: {_reason(exc)}") from None
+        return Certificate(merged, source=self.source)
+
 
 def load_certificates(data: bytes, *, source: str = "certificate") -> list[Certificate]:
     """Every certificate in ``data`` (armored or binary); at least one, or exit 64."""

@@ -128,3 +128,20 @@ def test_another_endorsers_certificate_is_refused(
     both.put_asc(_gpg_signature(keyring, other_key, json_bytes, tmp_path))
     result = both.assert_refused(61)
     assert "another endorser's certificate than the S/MIME signer's" in result.out
+
+
+def test_an_older_copy_does_not_undo_a_revocation(
+    both: PgpWorld, fresh_keyring: Keyring, tmp_path: Path
+) -> None:
+    """Registering a certificate again takes in what is new (a revocation, a new expiry); an
+    older copy of it (a stale key server, an old file) must not drop the revocation stored."""
+    key = fresh_keyring.generate("revoked-then-stale")
+    stale = tmp_path / "stale.asc"
+    stale.write_bytes(key.public.read_bytes())  # before the revocation
+    json_bytes, _ = both.publish_both(both.make_v2())
+    both.put_asc(_gpg_signature(fresh_keyring, key, json_bytes, tmp_path))
+    _register(both, fresh_keyring.revoke(key))
+    again = both.site.endorser("--create", "-e", "endorser-1", "--openpgp-cert", str(stale))
+    assert again.code == 0, again.err
+    result = both.assert_refused(62)
+    assert "is revoked" in result.out

@@ -2,7 +2,8 @@
 
 ``vmcatcher_endorser --create -e ID --openpgp-cert FILE`` stores each certificate of FILE
 (armored) under the endorser; a certificate (primary fingerprint) belongs to one endorser only,
-and registering it again replaces the stored copy (to take in a new expiry or a revocation).
+and registering it again merges it into the stored copy (to take in a new expiry or a
+revocation; an older copy never takes a revocation away).
 ``vmcatcher_subscribe --signature-policy`` sets what ``-U`` checks for a subscription.
 """
 
@@ -62,8 +63,15 @@ def store_certificates(
                 f"OpenPGP certificate {cert.fingerprint} is already registered to endorser "
                 f"{owner!r}"
             )
-        else:
-            stored.certificate = cert.armored  # a refreshed copy: new expiry, revocation
+        else:  # a refreshed copy (new expiry, revocation) adds to the stored one, never drops
+            try:
+                stored.certificate = cert.merged_into(
+                    _parse(cert.fingerprint, stored.certificate)
+                ).armored
+            except (
+                OpenPGPMaterialError
+            ):  # the stored copy no longer parses: the new one replaces it
+                stored.certificate = cert.armored
     return added
 
 
