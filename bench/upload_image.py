@@ -10,9 +10,15 @@ library (OpenSSL) and made as durable as a safe publish must be:
 
 and with the floor, one core's SHA-512 of the same bytes (``bench/floor.py``: hashlib in this
 process over the file from the page cache). Medians, ratios and vmcaster's peak RSS (goal
-<= 100 MB, GNU time) are printed.
+<= 100 MB, GNU time) are printed, and the **CPU time** of each (the children's user+system time;
+the floor's ``process_time``): on a shared machine where a run gets a fraction of the cores,
+wall times follow the CPU time spent, which other jobs do not inflate as much.
+``--compare SRC`` also runs vmcaster from another checkout's ``src`` (``PYTHONPATH=SRC``, e.g.
+the code before a change) in the same rounds. The package's bytecode is compiled first (as an
+installed package has it), so that ``PYTHONDONTWRITEBYTECODE`` does not make every run compile it.
 
     .venv/bin/python bench/upload_image.py [--size-mib 1024] [--rounds 5] [--dir /var/tmp]
+        [--compare SRC]
 
 Its content is a 64 MiB random block repeated (hashing and copying cost the same as for any data).
 """
@@ -20,6 +26,7 @@ Its content is a 64 MiB random block repeated (hashing and copying cost the same
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -39,8 +46,10 @@ GIB = 1024**3
 MIB = 1024**2
 
 
-def _run(argv: list[str], env: dict[str, str], rss_file: Path | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process; fail loudly if it fails.
+def _run(
+    argv: list[str], env: dict[str, str], rss_file: Path | None = None
+) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (bytes) and CPU seconds of one child process; fail if it fails.
 
     The peak RSS comes from ``/usr/bin/time -f %M`` when ``rss_file`` is given: a child
     forked from this (bigger) Python process would report this process's RSS as its own peak,
@@ -48,13 +57,18 @@ def _run(argv: list[str], env: dict[str, str], rss_file: Path | None = None) -> 
     """
     if rss_file is not None:
         argv = [TIME, "-f", "%M", "-o", str(rss_file), *argv]
+    before = os.times()
     start = time.perf_counter()
     process = subprocess.run(argv, env=env, capture_output=True, check=False)
     wall = time.perf_counter() - start
+    after = os.times()
     if process.returncode != 0:
         raise SystemExit(f"{argv[0]} failed: {process.stderr.decode(errors='replace')}")
     peak = int(rss_file.read_text().split()[-1]) * 1024 if rss_file is not None else 0
-    return wall, peak
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return wall, peak, cpu
 
 
 def _make_image(path: Path, size: int) -> None:
@@ -78,7 +92,13 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="image size (default 1024)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", default="/var/tmp", help="where to work (/var/tmp)")
+    parser.add_argument("--compare", metavar="SRC", help="also run vmcaster from SRC")
     args = parser.parse_args()
+    trees = [Path(__file__).resolve().parents[1] / "src"]
+    if args.compare:
+        trees.append(Path(args.compare).resolve())
+    for tree in trees:
+        compileall.compile_dir(tree, quiet=1)
 
     if not Path(TIME).exists():
         raise SystemExit(f"{TIME} is needed for the peak RSS: apt-get install time")
@@ -127,36 +147,55 @@ def main() -> int:
         parallel: list[float] = []
         serial: list[float] = []
         floors: list[float] = []
+        other: list[float] = []
+        cpu: dict[str, list[float]] = {k: [] for k in ("ours", "par", "ser", "floor", "other")}
 
-        def vmcaster_round() -> None:
+        def upload(runs: list[float], key: str, run_env: dict[str, str]) -> None:
             # forget the stored checksum, so that every round publishes
-            _run([*VMCASTER, "--select-image", IMAGE, "--key-del-image", "sl:checksum:sha512"], env)
-            wall, peak = _run(
+            command = ["--select-image", IMAGE, "--key-del-image", "sl:checksum:sha512"]
+            _run([*VMCASTER, *command], run_env)
+            wall, peak, used = _run(
                 [*VMCASTER, "--upload-image", str(image), "--select-image", IMAGE],
-                env,
+                run_env,
                 rss_file=work / "rss",
             )
-            ours.append(wall)
-            rss.append(peak)
+            runs.append(wall)
+            cpu[key].append(used)
+            if key == "ours":
+                rss.append(peak)
             for published in www.iterdir():
                 published.unlink()
+
+        def vmcaster_round() -> None:
+            upload(ours, "ours", env)
+
+        def compare_round() -> None:
+            upload(other, "other", {**env, "PYTHONPATH": str(trees[-1])})
 
         dest = work / "copy.raw"
 
         def parallel_round() -> None:
             command = f"tee {dest} < {image} | openssl dgst -sha512 >/dev/null && sync {dest}"
-            parallel.append(_run(["bash", "-c", command], env)[0])
+            wall, _, used = _run(["bash", "-c", command], env)
+            parallel.append(wall)
+            cpu["par"].append(used)
             dest.unlink()
 
         def serial_round() -> None:
             command = f"openssl dgst -sha512 {image} >/dev/null && cp {image} {dest} && sync {dest}"
-            serial.append(_run(["bash", "-c", command], env)[0])
+            wall, _, used = _run(["bash", "-c", command], env)
+            serial.append(wall)
+            cpu["ser"].append(used)
             dest.unlink()
 
         def floor_round() -> None:
+            started = time.process_time()
             floors.append(sha512_floor(image, rounds=1))
+            cpu["floor"].append((time.process_time() - started) / 2)  # it reads the file twice
 
         steps = [vmcaster_round, parallel_round, serial_round, floor_round]
+        if args.compare:
+            steps.insert(1, compare_round)
         for round_number in range(args.rounds):
             # interleaved, each round in another order, so a noisy neighbour hits all alike
             shift = round_number % len(steps)
@@ -180,6 +219,20 @@ def main() -> int:
     print(f"  ratio vmcaster / floor:                      {ours_m / floor_m:5.2f}")
     print(f"  ratio parallel baseline / floor:             {par_m / floor_m:5.2f}")
     print(f"  vmcaster peak RSS:                           {max(rss) / 10**6:5.1f} MB (goal 100)")
+    cpus = {key: statistics.median(values) for key, values in cpu.items() if values}
+    print(
+        f"  CPU time (medians): vmcaster {cpus['ours']:.2f} s, parallel baseline "
+        f"{cpus['par']:.2f} s ({cpus['ours'] / cpus['par']:.2f}x), serial {cpus['ser']:.2f} s, "
+        f"floor {cpus['floor']:.2f} s ({cpus['ours'] / cpus['floor']:.2f}x)"
+    )
+    if other:
+        other_m = statistics.median(other)
+        print(
+            f"  compare ({args.compare}): {other_m:.2f} s, {other_m / par_m:.2f}x the parallel "
+            f"baseline, CPU {cpus['other']:.2f} s; this / compare: wall {ours_m / other_m:.2f}, "
+            f"CPU {cpus['ours'] / cpus['other']:.2f}"
+        )
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f}")
     print("  runs (s): " + "; ".join(
         f"{n}=" + "/".join(f"{v:.2f}" for v in vals)
         for n, vals in (("vmcaster", ours), ("parallel", parallel), ("serial", serial),

@@ -9,6 +9,8 @@ and ``--version`` prints the package version.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import logging
 import logging.config
 import os
@@ -33,6 +35,7 @@ __all__ = [
     "CommandParser",
     "add_logging_options",
     "configure_logging",
+    "freeze_at_exit",
     "make_parser",
     "parse_with_site_config",
     "run_command",
@@ -121,6 +124,19 @@ def configure_logging(verbose: int, quiet: int, config_file: str | None) -> None
         format="%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def freeze_at_exit() -> None:
+    """At interpreter exit, skip the collections of every object still alive (once per process).
+
+    Python's exit collects garbage twice over everything loaded (SQLAlchemy, cryptography,
+    requests: about 80,000 objects), 0.15 to 0.4 s of CPU for a process that is ending anyway;
+    ``gc.freeze`` moves them out of the collector's reach first (ADR 0027). Only for commands
+    that close what they opened (the database engine is disposed): an object left in a reference
+    cycle is not finalized at exit, and the operating system frees it.
+    """
+    atexit.unregister(gc.freeze)  # registered once, however often a test calls main()
+    atexit.register(gc.freeze)
 
 
 def run_command(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..errors import UsageError
 from ..progress import terminal_progress as _progress
-from ._common import configure_logging, run_command
+from ._common import configure_logging, freeze_at_exit, run_command
 from ._vmcaster_options import _KINDS, DEFAULT_DATABASE_URL, build_parser
 from ._vmcaster_options import _NAMES as _NAMES  # the parser and the constants --help shows
 
@@ -276,6 +276,7 @@ def _body(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vmcaster`` command."""
+    freeze_at_exit()  # the store's engine is disposed at the end of _body
     return run_command("vmcaster", _body, argv)
 
 

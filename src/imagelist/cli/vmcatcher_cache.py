@@ -29,7 +29,7 @@ from ._cache_output import (
     report_summary,
     show_progress,
 )
-from ._common import configure_logging, parse_with_site_config, run_command
+from ._common import configure_logging, freeze_at_exit, parse_with_site_config, run_command
 from ._fetch_options import download_limits
 from ._json import emit_error
 from ._monitoring_options import monitoring_for
@@ -254,4 +254,5 @@ def _command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``vmcatcher_cache``; returns the exit code."""
+    freeze_at_exit()  # the engine is disposed at the end of _command
     return run_command(PROG, _body, argv)

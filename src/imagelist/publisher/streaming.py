@@ -4,9 +4,11 @@ vmcaster 0.0.x hashed images by iterating over *lines* of a text-mode file (defe
 "line" of a binary image can be gigabytes). Here the file is read in binary chunks, so memory
 stays constant whatever the file size, and hashed by the package's one streaming hasher
 (:class:`imagelist.hashing.StreamHasher`). When copying, the file is read in
-:data:`CHUNK_SIZE` chunks into two reusable buffers; the SHA-512 of one chunk runs in the
-hasher's thread (``hashlib`` releases the GIL) while this thread writes that chunk and reads the
-next: the copy costs about the time of the hash alone.
+:data:`CHUNK_SIZE` chunks into a ring of :data:`BUFFERS` reusable buffers; the SHA-512 of one
+chunk runs in the hasher's thread (``hashlib`` releases the GIL) while this thread writes that
+chunk and reads the next ones: the copy costs about the time of the hash alone. Chunks of 1 MiB
+rather than 4 MiB stay in the CPU caches between the read, the hash and the write: the same copy
+took about a quarter less CPU time (ADR 0027).
 """
 
 from __future__ import annotations
@@ -21,12 +23,22 @@ from pathlib import Path
 
 from ..hashing import StreamHasher, hash_descriptor
 
-__all__ = ["CHUNK_SIZE", "WRITEBACK_LAG", "Digest", "ProgressCallback", "copy_hashing", "hash_file"]
+__all__ = [
+    "BUFFERS",
+    "CHUNK_SIZE",
+    "WRITEBACK_LAG",
+    "Digest",
+    "ProgressCallback",
+    "copy_hashing",
+    "hash_file",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Bytes read per system call.
-CHUNK_SIZE = 4 * 1024 * 1024
+#: Bytes read per system call (small enough to stay in the CPU caches while hashed and written).
+CHUNK_SIZE = 1024 * 1024
+#: Buffers of a copy: the hasher may be this many chunks behind the reads and writes.
+BUFFERS = 4
 #: How far behind the last write the writeback of a copy's target is started.
 WRITEBACK_LAG = 8 * CHUNK_SIZE
 #: Called with the number of bytes done so far (the CLI draws a progress line with it).
@@ -78,36 +90,36 @@ def copy_hashing(source: Path, target_fd: int, progress: ProgressCallback | None
 
     One pass over the source: each chunk is read once, then hashed (the hasher's thread) and
     written (this thread) at the same time. The digest is of exactly the bytes written.
-    Writeback of the target starts :data:`WRITEBACK_LAG` behind the writes, so a later
-    ``fsync`` is quick.
+    Memory is :data:`BUFFERS` chunks, whatever the file size. Writeback of the target starts
+    :data:`WRITEBACK_LAG` behind the writes, so a later ``fsync`` is quick.
     """
     hasher = StreamHasher()
-    buffers = (memoryview(bytearray(CHUNK_SIZE)), memoryview(bytearray(CHUNK_SIZE)))
+    buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(BUFFERS)]
+    pending: list[threading.Event | None] = [None] * BUFFERS
     size = 0
-    pending: threading.Event | None = None
     writeback = True
     try:
         with source.open("rb", buffering=0) as stream:
             _advise_sequential(stream.fileno())
             index = 0
             while True:
-                # The buffer read into now was last hashed two rounds ago: that hash is done.
+                # A buffer is read into again only once the hash of what it held is done.
+                done = pending[index]
+                if done is not None:
+                    done.wait()
                 chunk = buffers[index]
                 count = stream.readinto(chunk)
-                if pending is not None:
-                    pending.wait()
-                    pending = None
                 if not count:
                     break
                 data = chunk[:count]
-                pending = hasher.submit(data)
+                pending[index] = hasher.submit(data)
                 _write_all(target_fd, data)
                 if writeback and size >= WRITEBACK_LAG:
                     writeback = _start_writeback(target_fd, size - WRITEBACK_LAG, CHUNK_SIZE)
                 size += count
                 if progress is not None:
                     progress(size)
-                index ^= 1
+                index = (index + 1) % BUFFERS
     finally:
         hasher.close()
     return Digest(size, hasher.hexdigest())
