@@ -165,3 +165,22 @@ def test_link_planted_in_store_is_not_followed(client: TestClient, tmp_path: Pat
     )
     assert client.get("/store/vappliance/alma9/link").status_code == 404
     assert client.get("/store/vappliance/other/image.list").status_code == 404
+
+
+def test_reading_a_gated_list_writes_nothing(client: TestClient) -> None:
+    """The store checks the token as the API does, but a read leaves ``last_used`` alone."""
+    tokens: dict[str, str] = client.tokens  # type: ignore[attr-defined]
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+
+    def rows() -> list[tuple[object, ...]]:
+        with Session(engine) as session:
+            return [
+                (t.id, t.last_used, t.revoked_at)
+                for t in session.query(AccessToken).order_by(AccessToken.id)
+            ]
+
+    before = rows()
+    for _ in range(2):
+        answer = client.get(VO, headers={"Authorization": f"Bearer {tokens['good']}"})
+        assert answer.status_code == 200
+    assert rows() == before

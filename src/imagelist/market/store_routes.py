@@ -34,8 +34,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..db.market.models import AccessToken, Vo
+from ..db.market.models import Vo
+from ..errors import MarketAuthenticationError
 from .storefiles import StoreDirectory, safe_component
+from .tokens import authenticate_token
 
 __all__ = [
     "GATE_CACHE_SECONDS",
@@ -176,18 +178,15 @@ class _Gates:
         return value
 
     def authorise(self, vo: str, token: str) -> str | None:
-        """None if ``token`` may read ``vo``'s list; else "invalid" or "scope"."""
-        digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        """None if ``token`` may read ``vo``'s list; else "invalid" or "scope".
+
+        The API's check (:func:`~imagelist.market.tokens.authenticate_token`), in a session
+        that is never committed: a read of the store writes nothing.
+        """
         with self.sessions() as session:
-            row = session.scalars(
-                select(AccessToken).where(AccessToken.token_sha256 == digest)
-            ).first()
-            if row is None or row.revoked_at is not None:
-                return "invalid"
-            expires = row.expires_at
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=UTC)
-            if expires <= datetime.now(UTC):
+            try:
+                row = authenticate_token(session, token)
+            except MarketAuthenticationError:
                 return "invalid"
             if token_scope(vo) not in (row.scopes or []):
                 return "scope"
