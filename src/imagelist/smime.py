@@ -15,6 +15,7 @@ signer is trusted is the business of :mod:`imagelist.trust`.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import secrets
@@ -63,6 +64,7 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 _MICALG = {value: key for key, value in DIGESTS.items()}
+_CACHED_CERTIFICATE_BYTES = 16384
 
 
 @dataclass(frozen=True)
@@ -314,8 +316,22 @@ def _certificates(choices: Iterable[Any] | None) -> list[tuple[Any, x509.Certifi
     for choice in choices or ():
         if choice.name != "certificate":
             continue
-        found.append((choice.chosen, x509.load_der_x509_certificate(choice.chosen.dump())))
+        found.append((choice.chosen, _load_certificate(choice.chosen.dump())))
     return found
+
+
+def _load_certificate(der: bytes) -> x509.Certificate:
+    """The certificate of these exact bytes; the same (immutable) object each time for a
+    certificate seen recently, so what cryptography parses lazily (extensions, key) is parsed
+    once: a signer signs many lists. Nothing is decided here; every check runs on every use."""
+    if len(der) <= _CACHED_CERTIFICATE_BYTES:
+        return _cached_certificate(der)
+    return x509.load_der_x509_certificate(der)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_certificate(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
 
 
 def _find_signer(

@@ -228,13 +228,12 @@ class Image:
         identifiers = list(map(_GET_IDENTIFIER, images))  # strings, as every value but sizes
         if len(set(identifiers)) != count:
             return None  # the element loop names each repeat
-        # Built as _parse_common builds one: a bare object, then its __dict__.
+        # Lazy images as _parse_common builds them, but holding only their mapping (the
+        # identifier too is read on first use): a bare object and one attribute, which the
+        # interpreter keeps without a dict of its own, so one object per image for the
+        # garbage collector to track instead of two.
         built = list(map(object.__new__, itertools.repeat(cls, count)))
-        states = [
-            {"identifier": ident, "_lazy": data}
-            for ident, data in zip(identifiers, images, strict=True)
-        ]
-        for _ in map(object.__setattr__, built, itertools.repeat("__dict__"), states):
+        for _ in map(object.__setattr__, built, itertools.repeat("_lazy"), images):
             pass
         return tuple(built)
 

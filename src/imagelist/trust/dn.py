@@ -110,6 +110,8 @@ _SHORT_NAMES: dict[str, str] = {
 #: CA of a trust directory renders once per process, not once per list.
 _CACHED_NAMES = 4096
 _CACHED_NAME_BYTES = 1024  # real names are a few hundred bytes; a huge one is not kept
+_CACHED_CERTIFICATES = 1024  # whose names are remembered, of up to 16 KiB each
+_CACHED_CERTIFICATE_BYTES = 16384
 
 _GENERAL_STRING_TAG = 27
 _SEQUENCE, _SET, _OID = 16, 17, 6
@@ -220,7 +222,19 @@ def _oneline(der_name: bytes, legacy: bool) -> str:
 
 def _certificate_names(cert: x509.Certificate) -> tuple[bytes, bytes]:
     """The subject and issuer exactly as encoded in the certificate (not re-encoded)."""
-    _, _, _, _, certificate, _ = parse(cert.public_bytes(Encoding.DER))
+    der = cert.public_bytes(Encoding.DER)
+    if len(der) <= _CACHED_CERTIFICATE_BYTES:
+        return _cached_certificate_names(der)
+    return _names_of(der)
+
+
+@functools.lru_cache(maxsize=_CACHED_CERTIFICATES)
+def _cached_certificate_names(der: bytes) -> tuple[bytes, bytes]:
+    return _names_of(der)
+
+
+def _names_of(der: bytes) -> tuple[bytes, bytes]:
+    _, _, _, _, certificate, _ = parse(der)
     _, _, _, _, tbs, _ = parse(certificate)
     fields = _children(tbs)
     offset = 1 if fields[0][0] == 2 else 0  # skip the [0] version, present from v2 on
