@@ -34,6 +34,7 @@ PURE = (
     "imagelist.verify",
     "imagelist.smime",
     "imagelist.smime_mime",
+    "imagelist.signature_policy",
     "imagelist.trust",
     "imagelist.subscriber.decide",
     "imagelist.subscriber.decision",

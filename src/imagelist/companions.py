@@ -17,7 +17,6 @@ A subscription's signature policy says what a subscriber checks:
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from datetime import datetime
 from .document import ImageList
 from .errors import OpenPGPPayloadMismatchError
 from .openpgp import Certificate, SigningKey, VerifiedSignature, sign_detached, verify_detached
+from .signature_policy import SignaturePolicy
 from .smime import read_signed, signed_content
 
 __all__ = [
@@ -45,22 +45,6 @@ __all__ = [
 JSON_SUFFIX = ".json"
 #: ``image.list`` → ``image.list.json.asc`` (the armored detached OpenPGP signature).
 SIGNATURE_SUFFIX = ".json.asc"
-
-
-class SignaturePolicy(enum.StrEnum):
-    """Which signatures a subscription requires (``vmcatcher_subscribe --signature-policy``)."""
-
-    SMIME = "smime"
-    SMIME_OPENPGP = "smime+openpgp"
-    OPENPGP = "openpgp"
-
-    @property
-    def smime(self) -> bool:
-        return self is not SignaturePolicy.OPENPGP
-
-    @property
-    def openpgp(self) -> bool:
-        return self is not SignaturePolicy.SMIME
 
 
 def companion_names(name: str) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .db.defaults import SUBSCRIBER_DATABASE_URL
 from .errors import ConfigurationError
 
 __all__ = [
@@ -71,7 +72,8 @@ class Key:
 _CACHE_DIR = "VMCATCHER_CACHE_DIR_CACHE"
 #: Every key the file may hold, in the order ``imagelist config`` prints them.
 KEYS: tuple[Key, ...] = (
-    Key("database", "url", str, env="VMCATCHER_RDBMS", option="-d", default="sqlite:///vmcatcher.db"),
+    Key("database", "url", str, env="VMCATCHER_RDBMS", option="-d",
+        default=SUBSCRIBER_DATABASE_URL),
     Key("database", "file_mode", str, env="IMAGELIST_DB_FILE_MODE", default="0600"),
     Key(
         "trust",

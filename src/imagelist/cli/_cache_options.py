@@ -56,6 +56,19 @@ def _mode(text: str) -> int:
     return value
 
 
+def add_cache_dir_options(group: argparse._ActionsContainer) -> None:
+    """``-C/--cache-dir`` and ``-p/--partial-dir`` (also read by ``vmcatcher_status``)."""
+    group.add_argument(
+        "-C", "--cache-dir", metavar="DIR", help="default: $VMCATCHER_CACHE_DIR_CACHE, else cache"
+    )
+    group.add_argument(
+        "-p",
+        "--partial-dir",
+        metavar="DIR",
+        help="default: $VMCATCHER_CACHE_DIR_DOWNLOAD, else CACHE/partial",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with vmcatcher 0.6's option names first."""
     parser = make_parser(
@@ -94,15 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     dirs = parser.add_argument_group("directories (created if missing)")
-    dirs.add_argument(
-        "-C", "--cache-dir", metavar="DIR", help="default: $VMCATCHER_CACHE_DIR_CACHE, else cache"
-    )
-    dirs.add_argument(
-        "-p",
-        "--partial-dir",
-        metavar="DIR",
-        help="default: $VMCATCHER_CACHE_DIR_DOWNLOAD, else CACHE/partial",
-    )
+    add_cache_dir_options(dirs)
     dirs.add_argument(
         "-e",
         "--expired-dir",

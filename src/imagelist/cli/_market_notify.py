@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import smtplib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import sessionmaker
-
-from ..db.market import open_database
 from ..errors import MarketNotifyError
-from ..market.settings import MarketSettings
-from ..market.web.notify import NotifyReport, send_due
-from ..market.web.settings import WebSettings
 from ._json import dump_json
 from ._settings import settings_of
+
+if TYPE_CHECKING:  # the web application (FastAPI) and SQLAlchemy are imported when it runs
+    from ..market.settings import MarketSettings
+    from ..market.web.notify import NotifyReport
 
 __all__ = ["add_notify_parser", "run_notify"]
 
@@ -55,6 +53,12 @@ def _document(report: NotifyReport, dry_run: bool) -> dict[str, Any]:
 
 def run_notify(args: argparse.Namespace, settings: MarketSettings) -> int:
     """Run ``notify``; raises MarketNotifyError (80) after printing if a mail failed."""
+    from sqlalchemy.orm import sessionmaker
+
+    from ..db.market import open_database
+    from ..market.web.notify import send_due
+    from ..market.web.settings import WebSettings
+
     web_settings = WebSettings.from_env(settings.data_dir, settings_of(args).environ)
     engine = open_database(settings.database_url, file_mode=settings.db_file_mode)
     try:

@@ -11,12 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sqlalchemy.orm import sessionmaker
-
-from ..db.market import open_database
 from ..errors import MarketPublishError
-from ..market.resign import DEFAULT_MARGIN_DAYS, render, report_document, resign_due
-from ..market.settings import MarketSettings
+from ..market.settings import DEFAULT_MARGIN_DAYS, MarketSettings
 from ._json import dump_json
 
 __all__ = ["add_resign_parser", "run_resign"]
@@ -46,6 +42,11 @@ def add_resign_parser(commands: Any) -> None:
 
 def run_resign(args: argparse.Namespace, settings: MarketSettings) -> int:
     """Run ``resign --due``; raises MarketPublishError (88) after printing if one failed."""
+    from sqlalchemy.orm import sessionmaker
+
+    from ..db.market import open_database
+    from ..market.resign import render, report_document, resign_due
+
     engine = open_database(settings.database_url, file_mode=settings.db_file_mode)
     try:
         report = resign_due(sessionmaker(engine), settings, margin_days=args.margin_days)

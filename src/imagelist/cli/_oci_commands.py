@@ -12,17 +12,18 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..document import Image
 from ..errors import ImageListError, UsageError
 from ..fileio import create_exclusive
-from ..oci.access import RegistryAccess
-from ..oci.client import RegistryClient
-from ..oci.cosign import load_public_key, verify_manifest
-from ..oci.describe import LayerFacts, describe_image
-from ..oci.reference import Reference, parse_reference
 from ._common import write_output
+
+if TYPE_CHECKING:  # the registry client (requests) is imported when an action runs, not for --help
+    from ..document import Image
+    from ..oci.access import RegistryAccess
+    from ..oci.client import RegistryClient
+    from ..oci.describe import LayerFacts
+    from ..oci.reference import Reference
 
 __all__ = ["OCI_EXIT_CODES", "add_oci_parser"]
 
@@ -35,6 +36,8 @@ cosign signature, 68 signature older than --max-age, 78 unusable key or CA file,
 
 
 def _access(args: argparse.Namespace) -> RegistryAccess:
+    from ..oci.access import RegistryAccess
+
     base = RegistryAccess.from_environment(os.environ)
     plain = set(base.plain_http)
     if args.plain_http:
@@ -47,6 +50,9 @@ def _access(args: argparse.Namespace) -> RegistryAccess:
 
 
 def _client(args: argparse.Namespace) -> RegistryClient:
+    from ..oci.client import RegistryClient
+    from ..oci.reference import parse_reference
+
     args.reference_parsed = parse_reference(args.reference, bare=True)
     return RegistryClient(args.reference_parsed.registry, _access(args))
 
@@ -55,6 +61,8 @@ def _save_layer(client: RegistryClient, reference: Reference, target: Path) -> L
     """Describe ``reference`` and save its layer as ``target``, a new name: the bytes go to a
     temporary file beside it, which becomes ``target`` only once they checked out; a failure
     leaves nothing, and nothing is written through a link planted at either name."""
+    from ..oci.describe import describe_image
+
     if os.path.lexists(target):
         raise UsageError(f"{target} exists; not overwriting it")
     temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -78,6 +86,8 @@ def _save_layer(client: RegistryClient, reference: Reference, target: Path) -> L
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
+    from ..oci.describe import describe_image
+
     client = _client(args)
     try:
         if args.output:
@@ -92,6 +102,8 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from ..oci.cosign import load_public_key, verify_manifest
+
     if args.max_age is not None and args.max_age <= 0:
         raise UsageError("--max-age must be positive")
     key = load_public_key(Path(args.key))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..openpgp import SigningKey
-from ..publisher.safefiles import read_secret_file
+if TYPE_CHECKING:  # imported when a key is read: --help needs no pysequoia
+    from ..openpgp import SigningKey
 
 __all__ = ["OPENPGP_PASSPHRASE_ENV", "openpgp_signing_key"]
 
@@ -23,6 +24,9 @@ def openpgp_signing_key(
     path: str | Path, *, environ: Mapping[str, str] | None = None, allow_open: bool = False
 ) -> SigningKey:
     """``--openpgp-key FILE``, unlocked with ``$VMCASTER_OPENPGP_KEY_PASSPHRASE_FILE`` if set."""
+    from ..openpgp import SigningKey
+    from ..publisher.safefiles import read_secret_file
+
     env = os.environ if environ is None else environ
     passphrase = None
     passphrase_file = env.get(OPENPGP_PASSPHRASE_ENV)

@@ -7,20 +7,12 @@ Imports nothing heavy: ``--help`` loads no SQLAlchemy and no publisher.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
+from ..db.defaults import PUBLISHER_DATABASE_URL
+from ..publisher.kinds import KIND_NAMES, KINDS
 from ._common import add_logging_options, make_parser
 
-if TYPE_CHECKING:
-    from ..publisher.store import Kind
-
-__all__ = ["DEFAULT_DATABASE_URL", "build_parser"]
-
-# The same values as imagelist.db.publisher.DEFAULT_DATABASE_URL and publisher.actions.KINDS /
-# KIND_NAMES (tests/cli/test_startup.py checks), spelt here so that --help imports no SQLAlchemy.
-DEFAULT_DATABASE_URL = "sqlite:///vmcaster.db"
-_KINDS: tuple[Kind, ...] = ("imagelist", "image", "endorser")
-_NAMES: dict[Kind, str] = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
+__all__ = ["build_parser"]
 
 DESCRIPTION = """\
 Build, sign and publish HEPiX image lists (vmcaster). Exactly one action per call.
@@ -30,7 +22,7 @@ certificate subject (hv:dn, OpenSSL one-line form).
 
 EPILOG = f"""\
 environment:
-  VMCASTER_RDBMS            database URL (default {DEFAULT_DATABASE_URL}: the file vmcaster.db
+  VMCASTER_RDBMS            database URL (default {PUBLISHER_DATABASE_URL}: the file vmcaster.db
                             in the current working directory); any SQLAlchemy URL works
   VMCASTER_CFG              upload configuration (default ~/.vmcaster.cfg, then
                             /etc/vmcaster/vmcaster.cfg); read by the upload actions only
@@ -62,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-d",
         "--database",
         metavar="URL",
-        help="database URL (default $VMCASTER_RDBMS or sqlite:///vmcaster.db, a file in the "
+        help=f"database URL (default $VMCASTER_RDBMS or {PUBLISHER_DATABASE_URL}, a file in the "
         "current working directory)",
     )
     settings.add_argument(
@@ -108,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--select-endorser", metavar="DN", help="select an endorser by hv:dn")
 
     objects = parser.add_argument_group("objects")
-    for kind in _KINDS:
-        name = _NAMES[kind]
+    for kind in KINDS:
+        name = KIND_NAMES[kind]
         objects.add_argument(
             f"--list-{kind}", action="store_true", help=f"print every {name} id, one per line"
         )
@@ -154,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     keys = parser.add_argument_group("metadata keys")
-    for kind in _KINDS:
-        name = _NAMES[kind]
+    for kind in KINDS:
+        name = KIND_NAMES[kind]
         keys.add_argument(
             f"--key-set-{kind}",
             metavar="KEY",

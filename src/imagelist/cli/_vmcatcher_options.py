@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..db.defaults import SUBSCRIBER_DATABASE_URL
 from ..errors import UsageError
 from ..subscriber.settings import FORMATS, database_url, log_config, output_format
 from ._common import add_logging_options, configure_logging
@@ -16,8 +17,10 @@ if TYPE_CHECKING:  # imported when the command runs: --help needs no SQLAlchemy
 
 __all__ = [
     "add_common_logging",
+    "add_common_settings",
     "add_database_option",
     "add_format_option",
+    "add_output_option",
     "open_engine",
     "selected_action",
     "setup_logging",
@@ -30,7 +33,7 @@ def add_database_option(parser: argparse.ArgumentParser | argparse._ArgumentGrou
         "-d",
         "--database",
         metavar="URL",
-        help="SQLAlchemy database URL (default: $VMCATCHER_RDBMS, else sqlite:///vmcatcher.db)",
+        help=f"SQLAlchemy database URL (default: $VMCATCHER_RDBMS, else {SUBSCRIBER_DATABASE_URL})",
     )
     parser.add_argument("--log-sql-info", action="store_true", help="echo the SQL statements")
 
@@ -43,6 +46,20 @@ def add_format_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
         metavar="FORMAT",
         help=f"output format: {', '.join(FORMATS)} (default: $VMCATCHER_OUTPUT_FORMAT, else lines)",
     )
+
+
+def add_output_option(group: argparse._ArgumentGroup) -> None:
+    """``-o/--output FILE`` (repeatable), paired with the selections in order."""
+    group.add_argument(
+        "-o", "--output", action="append", default=[], help="output file, paired with selections"
+    )
+
+
+def add_common_settings(parser: argparse.ArgumentParser, options: argparse._ArgumentGroup) -> None:
+    """What every vmcatcher command but the cache ends with: ``-f``, ``-d``, then logging."""
+    add_format_option(options)
+    add_database_option(options)
+    add_common_logging(parser)
 
 
 def add_common_logging(parser: argparse.ArgumentParser) -> None:

@@ -26,22 +26,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..db.engine import transaction
-from ..db.market import open_database
 from ..errors import UsageError
-from ..market.common import CLI
-from ..market.people import (
-    add_identity,
-    create_person,
-    create_vo,
-    grant_role,
-    list_people,
-    list_vos,
-    remove_identity,
-    revoke_role,
-)
 from ..market.settings import MarketSettings
-from ..market.tokens import create_token, list_tokens, revoke_token
 from ._common import add_logging_options, configure_logging, make_parser, run_command
 from ._market_notify import add_notify_parser, run_notify
 from ._market_resign import add_resign_parser, run_resign
@@ -148,6 +134,8 @@ def settings_from_args(args: argparse.Namespace) -> MarketSettings:
 def _serve(args: argparse.Namespace, settings: MarketSettings) -> int:
     import uvicorn
 
+    from ..db.market import open_database
+
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number (see {PROG} --help)")
     if args.workers < 1:
@@ -176,6 +164,21 @@ def _print(*columns: object) -> None:
 
 
 def _admin(args: argparse.Namespace, settings: MarketSettings) -> int:
+    from ..db.engine import transaction
+    from ..db.market import open_database
+    from ..market.common import CLI
+    from ..market.people import (
+        add_identity,
+        create_person,
+        create_vo,
+        grant_role,
+        list_people,
+        list_vos,
+        remove_identity,
+        revoke_role,
+    )
+    from ..market.tokens import create_token, list_tokens, revoke_token
+
     engine = open_database(settings.database_url, file_mode=settings.db_file_mode)
     try:
         with transaction(engine) as session:
@@ -234,6 +237,8 @@ def _body(argv: Sequence[str]) -> int:
     if args.command == "notify":
         return run_notify(args, settings)
     if args.command == "db":
+        from ..db.market import open_database
+
         settings.ensure_dirs()
         open_database(settings.database_url, file_mode=settings.db_file_mode).dispose()
         return 0

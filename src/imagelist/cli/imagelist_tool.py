@@ -14,30 +14,23 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..companions import (
-    SignaturePolicy,
-    companion_names,
-    make_companions,
-    verify_companion_signature,
-    verify_openpgp_list,
-)
-from ..document import ImageList, parse_date
 from ..errors import OpenPGPMaterialError, UsageError
-from ..openpgp import VerifiedSignature, read_certificates
-from ..publisher.credentials import default_passphrase, load_certificate, load_private_key
+from ..signature_policy import SignaturePolicy
 from ..site_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, config_path, load_site_config
-from ..site_report import effective_settings
-from ..smime import read_signed, sign_detached
-from ..trust import CrlPolicy, TrustStore, default_trust_dir
-from ..verify import ListVerifier, VerifiedList, check_dates
+from ..trust.policies import CrlPolicy
 from ._common import add_logging_options, configure_logging, make_parser, run_command, write_output
 from ._json import dump_json, emit_error
 from ._oci_commands import add_oci_parser
 from ._openpgp import OPENPGP_PASSPHRASE_ENV, openpgp_signing_key
 from ._settings import settings_of
-from ._trust_options import add_key_policy_option, key_policy
+from ._trust_options import add_crl_option, add_key_policy_option, key_policy
+
+if TYPE_CHECKING:  # the run-time modules are imported where they run: --help needs none of them
+    from ..document import ImageList
+    from ..openpgp import VerifiedSignature
+    from ..verify import VerifiedList
 
 __all__ = ["main"]
 
@@ -62,6 +55,11 @@ def _read_input(path: str) -> bytes:
 
 
 def _cmd_sign(args: argparse.Namespace) -> int:
+    from ..companions import companion_names, make_companions
+    from ..document import ImageList
+    from ..publisher.credentials import default_passphrase, load_certificate, load_private_key
+    from ..smime import sign_detached
+
     payload = _read_input(args.input)
     ImageList.from_bytes(payload)  # refuse to sign something subscribers cannot read
     if args.openpgp_key is None and (args.cert is None or args.key is None):
@@ -86,6 +84,8 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 
 
 def _companion_paths(args: argparse.Namespace, policy: SignaturePolicy) -> tuple[Path, Path]:
+    from ..companions import companion_names
+
     if args.input == "-":
         raise UsageError(f"--signature-policy {policy} reads files beside INPUT: name a file")
     if policy is SignaturePolicy.OPENPGP and args.input.endswith(".json"):
@@ -112,6 +112,11 @@ def _policy(args: argparse.Namespace) -> SignaturePolicy:
 
 
 def _verify_openpgp_only(args: argparse.Namespace) -> tuple[ImageList, VerifiedSignature]:
+    from ..companions import verify_openpgp_list
+    from ..document import parse_date
+    from ..openpgp import read_certificates
+    from ..verify import check_dates
+
     at = parse_date(args.at) if args.at else datetime.now(UTC)
     json_path, asc_path = _companion_paths(args, SignaturePolicy.OPENPGP)
     certs = read_certificates(Path(name) for name in args.openpgp_cert)
@@ -125,6 +130,12 @@ def _verify_openpgp_only(args: argparse.Namespace) -> tuple[ImageList, VerifiedS
 
 
 def _verify(args: argparse.Namespace) -> tuple[VerifiedList, VerifiedSignature | None]:
+    from ..companions import verify_companion_signature
+    from ..document import parse_date
+    from ..openpgp import read_certificates
+    from ..trust import TrustStore, default_trust_dir
+    from ..verify import ListVerifier, check_dates
+
     policy = _policy(args)
     store = TrustStore.load(args.cert_dir or default_trust_dir(settings_of(args).environ))
     at = parse_date(args.at) if args.at else datetime.now(UTC)
@@ -252,6 +263,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from ..document import ImageList
+    from ..smime import read_signed
+
     data = _read_input(args.input)
     if not data.lstrip().startswith((b"{", b"\xef\xbb\xbf")):
         data = read_signed(data).payload  # checks the signature value, not the trust path
@@ -264,6 +278,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
+    from ..site_report import effective_settings
+
     config = load_site_config(args.config)
     settings = effective_settings(config, os.environ)
     if args.format == "json":
@@ -319,10 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="trust directory (default $VMCATCHER_DIR_CERT, $X509_CERT_DIR, "
         "/etc/grid-security/certificates)",
     )
-    verify.add_argument(
-        "--crl",
-        choices=[policy.value for policy in CrlPolicy],
-        default=CrlPolicy.REQUIRE.value,
+    add_crl_option(
+        verify,
         help="require a current CRL for every CA of the path (default), or check if present",
     )
     add_key_policy_option(verify)

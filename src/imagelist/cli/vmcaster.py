@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from ..db.defaults import PUBLISHER_DATABASE_URL as DEFAULT_DATABASE_URL
 from ..errors import UsageError
 from ..progress import terminal_progress as _progress
+from ..publisher.kinds import KINDS
 from ._common import configure_logging, freeze_at_exit, run_command
-from ._vmcaster_options import _KINDS, DEFAULT_DATABASE_URL, build_parser
-from ._vmcaster_options import _NAMES as _NAMES  # the parser and the constants --help shows
+from ._vmcaster_options import build_parser
 
 if TYPE_CHECKING:  # SQLAlchemy and the publisher are imported when an action runs, not for --help
     from ..publisher.store import Kind, PublisherStore
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 def _actions(args: argparse.Namespace) -> list[str]:
     """The actions requested (key set and value together are one action)."""
     found: list[str] = []
-    for kind in _KINDS:
+    for kind in KINDS:
         for verb in ("list", "add", "show", "keys"):
             if getattr(args, f"{verb}_{kind}"):
                 found.append(f"{verb}-{kind}")

@@ -13,15 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from ..openpgp import read_certificates
-from ..subscriber import endorsers
-from ..subscriber.render import render_endorser_info, render_endorsers, render_links
-from ..trust.typed_dn import normalise_typed_dn
 from ._common import make_parser, parse_with_site_config, run_command, write_output
 from ._vmcatcher_options import (
-    add_common_logging,
-    add_database_option,
-    add_format_option,
+    add_common_settings,
     open_engine,
     selected_action,
     setup_logging,
@@ -98,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="with --create: an OpenPGP certificate file of the endorser (repeatable; ADR 21)",
     )
-    add_format_option(options)
-    add_database_option(options)
-    add_common_logging(parser)
+    add_common_settings(parser, options)
     return parser
 
 
@@ -112,6 +104,11 @@ def _one(values: Sequence[str], what: str) -> str:
 
 def _body(argv: Sequence[str]) -> int:
     args = parse_with_site_config(build_parser(), argv)
+    from ..openpgp import read_certificates
+    from ..subscriber import endorsers
+    from ..subscriber.render import render_endorser_info, render_endorsers, render_links
+    from ..trust.typed_dn import normalise_typed_dn
+
     fmt = setup_logging(args)
     action = selected_action(args, ACTIONS)
     if args.openpgp_cert and action != "create":

@@ -10,19 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..companions import is_openpgp_only
-from ..db.engine import reader
 from ..errors import UsageError
-from ..subscriber.images import image_details, image_states, select_images, set_cache
-from ..subscriber.render import render_image_info, render_image_states
-from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
-from ..subscriber.update import RunVerifier
 from ._common import make_parser, parse_with_site_config, run_command, write_output
 from ._settings import settings_of
+from ._trust_options import add_cert_dir_option
 from ._vmcatcher_options import (
-    add_common_logging,
-    add_database_option,
-    add_format_option,
+    add_common_settings,
+    add_output_option,
     open_engine,
     selected_action,
     setup_logging,
@@ -63,25 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     select = parser.add_argument_group("selection")
     select.add_argument("-u", "--uuid", action="append", default=[], help="image id")
     select.add_argument("-s", "--sha512", action="append", default=[], help="image sha512")
-    select.add_argument(
-        "-o", "--output", action="append", default=[], help="output file, paired with selections"
-    )
+    add_output_option(select)
     options = parser.add_argument_group("settings")
-    options.add_argument(
-        "-c",
-        "--cert-dir",
-        metavar="DIR",
-        help="trust directory for -f message (default: $VMCATCHER_DIR_CERT, $X509_CERT_DIR, "
-        "/etc/grid-security/certificates)",
-    )
-    add_format_option(options)
-    add_database_option(options)
-    add_common_logging(parser)
+    add_cert_dir_option(options, purpose=" for -f message")
+    add_common_settings(parser, options)
     return parser
 
 
 def _body(argv: Sequence[str]) -> int:
     args = parse_with_site_config(build_parser(), argv)
+    from ..companions import is_openpgp_only
+    from ..db.engine import reader
+    from ..subscriber.images import image_details, image_states, select_images, set_cache
+    from ..subscriber.render import render_image_info, render_image_states
+    from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
+    from ..subscriber.update import RunVerifier
+
     fmt = setup_logging(args)
     action = selected_action(args, ACTIONS)
     engine = open_engine(args)

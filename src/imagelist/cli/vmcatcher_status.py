@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 from ..errors import ImageListError, UsageError
 from ..monitoring.alarms import Level, alarms, check_line, worst
 from ..subscriber.settings import database_url, log_config, trust_directory
+from ._cache_options import add_cache_dir_options
 from ._common import configure_logging, make_parser, parse_with_site_config, run_command
 from ._monitoring_options import add_threshold_options, thresholds
 from ._settings import settings_of
+from ._trust_options import add_cert_dir_option
 from ._vmcatcher_options import add_common_logging, add_database_option
 
 if TYPE_CHECKING:  # the database and status modules are imported when a report runs, not for --help
@@ -48,22 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--format", choices=("text", "json"), default="text", help="output (default text)"
     )
     parser.add_argument("--check", action="store_true", help="one Nagios/Icinga line; exit 0/1/2/3")
-    parser.add_argument(
-        "-c",
-        "--cert-dir",
-        metavar="DIR",
-        help="trust directory (default: $VMCATCHER_DIR_CERT, $X509_CERT_DIR, "
-        "/etc/grid-security/certificates)",
-    )
-    parser.add_argument(
-        "-C", "--cache-dir", metavar="DIR", help="default: $VMCATCHER_CACHE_DIR_CACHE, else cache"
-    )
-    parser.add_argument(
-        "-p",
-        "--partial-dir",
-        metavar="DIR",
-        help="default: $VMCATCHER_CACHE_DIR_DOWNLOAD, else CACHE/partial",
-    )
+    add_cert_dir_option(parser)
+    add_cache_dir_options(parser)
     parser.add_argument(
         "--max-tries",
         type=int,

@@ -10,44 +10,30 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
-from ..companions import SignaturePolicy, is_openpgp_only
-from ..db.engine import reader
-from ..db.subscriber import open_database
-from ..db.subscriber.legacy import migrate_legacy
 from ..errors import ImageListError, UsageError
-from ..events import DEFAULT_HANDLER_TIMEOUT, EventDispatcher, build_dispatcher
-from ..fetch import Fetcher
-from ..monitoring.runs import update_failures
-from ..subscriber import subscriptions as subs
-from ..subscriber.decide import Policy
-from ..subscriber.openpgp_certs import set_signature_policy
-from ..subscriber.render import render_subscription_info, render_subscriptions, render_update
-from ..subscriber.settings import (
-    database_url,
-    event_command,
-    load_trust_store,
-    pair_outputs,
-    trust_directory,
-)
-from ..subscriber.update import RunVerifier, Updater, exit_code
-from ..trust import CrlPolicy, TrustStore
-from ..urls import redact_url_safe
+from ..events.defaults import DEFAULT_HANDLER_TIMEOUT
+from ..signature_policy import SignaturePolicy
+from ..trust.policies import CrlPolicy
 from ._common import make_parser, parse_with_site_config, run_command, write_output
 from ._fetch_options import add_fetch_limit_options, fetch_limits
 from ._monitoring_options import add_monitoring_options, monitoring_for
 from ._settings import settings_of
-from ._trust_options import add_key_policy_option, key_policy
+from ._trust_options import add_cert_dir_option, add_crl_option, add_key_policy_option, key_policy
 from ._vmcatcher_options import (
-    add_common_logging,
-    add_database_option,
-    add_format_option,
+    add_common_settings,
+    add_output_option,
     open_engine,
     selected_action,
     setup_logging,
 )
+
+if TYPE_CHECKING:  # the run-time modules are imported where they run: --help needs none of them
+    from sqlalchemy import Engine
+
+    from ..events import EventDispatcher
+    from ..trust import TrustStore
 
 __all__ = ["main"]
 
@@ -157,21 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     select = parser.add_argument_group("selection")
     select.add_argument("-u", "--uuid", action="append", default=[], help="subscription id")
     select.add_argument("-r", "--uri", action="append", default=[], help="subscription URI")
-    select.add_argument(
-        "-o", "--output", action="append", default=[], help="output file, paired with selections"
-    )
+    add_output_option(select)
 
     options = parser.add_argument_group("settings")
     options.add_argument(
         "-e", "--auto-endorse", action="store_true", help="with -s: register an unknown signer"
     )
-    options.add_argument(
-        "-c",
-        "--cert-dir",
-        metavar="DIR",
-        help="trust directory (default: $VMCATCHER_DIR_CERT, $X509_CERT_DIR, "
-        "/etc/grid-security/certificates)",
-    )
+    add_cert_dir_option(options)
     options.add_argument(
         "-x", "--execute", metavar="CMD", help="event command (default: $VMCATCHER_SUB_EVENT)"
     )
@@ -203,18 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="-U: accept a list with the same version but other content (0.6 behaviour)",
     )
     options.add_argument("--yes", action="store_true", help="confirm --reset-trust without asking")
-    options.add_argument(
-        "--crl",
-        choices=[policy.value for policy in CrlPolicy],
-        default=CrlPolicy.REQUIRE.value,
-        help="require a current CRL for each CA (default), or check CRLs if present",
+    add_crl_option(
+        options, help="require a current CRL for each CA (default), or check CRLs if present"
     )
     add_key_policy_option(options)
     add_monitoring_options(options)
     add_fetch_limit_options(options, downloads=False)
-    add_format_option(options)
-    add_database_option(options)
-    add_common_logging(parser)
+    add_common_settings(parser, options)
     return parser
 
 
@@ -225,6 +198,9 @@ def _require_selection(args: argparse.Namespace) -> None:
 
 def _selected(engine: Engine, args: argparse.Namespace, *, required: bool) -> list[str]:
     """Identifiers of the -u/-r selections; all subscriptions if none and not required."""
+    from ..db.engine import reader
+    from ..subscriber import subscriptions as subs
+
     if required:
         _require_selection(args)
     if not args.uuid and not args.uri:
@@ -234,6 +210,9 @@ def _selected(engine: Engine, args: argparse.Namespace, *, required: bool) -> li
 
 
 def _dispatcher(args: argparse.Namespace) -> EventDispatcher:
+    from ..events import build_dispatcher
+    from ..subscriber.settings import event_command
+
     return build_dispatcher(
         event_command(args.execute, settings_of(args).environ),
         args.event_handler,
@@ -245,7 +224,12 @@ def _dispatcher(args: argparse.Namespace) -> EventDispatcher:
 def _update(
     args: argparse.Namespace, fmt: str, engine: Engine, store: TrustStore, names: list[str] | None
 ) -> int:
+    from ..fetch import Fetcher
+    from ..monitoring.runs import update_failures
+    from ..subscriber.decide import Policy
     from ..subscriber.oci_sources import ensure_source_subscriptions, subscribed_sources
+    from ..subscriber.render import render_update
+    from ..subscriber.update import Updater, exit_code
 
     monitoring = monitoring_for(PROG, args)
     sources = subscribed_sources(settings_of(args).site.oci_sources)
@@ -276,6 +260,11 @@ def _update(
 
 
 def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> int:
+    from ..fetch import Fetcher
+    from ..subscriber import subscriptions as subs
+    from ..subscriber.update import RunVerifier
+    from ..urls import redact_url_safe
+
     mode = _NEWIMAGE_MODES.get(args.newimage_mode or "refuse", 0)
     code = 0
     now = datetime.now(UTC)
@@ -308,6 +297,13 @@ def _subscribe(args: argparse.Namespace, engine: Engine, store: TrustStore) -> i
 
 
 def _info(args: argparse.Namespace, fmt: str, engine: Engine, *, images: bool) -> int:
+    from ..companions import is_openpgp_only
+    from ..db.engine import reader
+    from ..subscriber import subscriptions as subs
+    from ..subscriber.render import render_subscription_info
+    from ..subscriber.settings import load_trust_store, pair_outputs, trust_directory
+    from ..subscriber.update import RunVerifier
+
     names = _selected(engine, args, required=False)
     store = None
     if fmt == "message":
@@ -350,6 +346,13 @@ def _confirm(names: list[str], assume_yes: bool) -> None:
 
 def _body(argv: Sequence[str]) -> int:
     args = parse_with_site_config(build_parser(), argv)
+    from ..db.subscriber import open_database
+    from ..db.subscriber.legacy import migrate_legacy
+    from ..subscriber import subscriptions as subs
+    from ..subscriber.openpgp_certs import set_signature_policy
+    from ..subscriber.render import render_subscriptions
+    from ..subscriber.settings import database_url, load_trust_store, trust_directory
+
     args.newimage = args.newimage_mode is not None and not args.subscribe
     args.trust_anchor = args.uri_trustanchor_set is not None
     args.signature_policy_set = args.signature_policy is not None and not args.subscribe

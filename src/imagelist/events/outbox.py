@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import HandlerError
 from ..fileio import replace_atomically
+from .defaults import DEFAULT_MAX_ATTEMPTS
 from .model import EventType
 from .registry import EventDispatcher
 from .runner import HandlerResult
@@ -39,9 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Metadata keys not kept in the outbox.
 _DROPPED_KEYS = frozenset({"message"})
-#: Failures of one event for one handler (one per run once it is in the outbox) before it
-#: becomes a dead letter.
-DEFAULT_MAX_ATTEMPTS = 5
 #: The dead-letter file is the outbox's path with this suffix instead of its own.
 DEAD_LETTER_SUFFIX = ".dead-letters"
 

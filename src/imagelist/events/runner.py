@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .defaults import DEFAULT_HANDLER_TIMEOUT
 from .model import Event, environment_size, handler_environment
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Default handler timeout in seconds (30 minutes: long enough to upload an image to a cloud).
-DEFAULT_HANDLER_TIMEOUT = 1800.0
 _KEEP = 64 * 1024
 
 

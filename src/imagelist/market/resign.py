@@ -24,14 +24,12 @@ from sqlalchemy.orm import Session
 from ..db.market.models import Vo, VoList
 from ..errors import ImageListError, MarketPublishError, UsageError
 from .publication import PublicationSettings, publish_vo_list
+from .settings import DEFAULT_MARGIN_DAYS
 from .signing import load_service_signer
 
 __all__ = ["DEFAULT_MARGIN_DAYS", "ResignReport", "render", "report_document", "resign_due"]
 
 logger = logging.getLogger(__name__)
-
-#: Re-sign a VO list when it expires within this many days.
-DEFAULT_MARGIN_DAYS = 7
 
 
 @dataclass(frozen=True)

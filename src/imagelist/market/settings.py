@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import MarketSettingsError
 from ..oci.access import RegistryAccess
 
-__all__ = ["ENV_PREFIX", "SHARED_FIELDS", "MarketSettings"]
+__all__ = ["DEFAULT_MARGIN_DAYS", "ENV_PREFIX", "SHARED_FIELDS", "MarketSettings"]
 
 #: Environment variables read by :meth:`MarketSettings.from_env`: ``IMAGELIST_MARKET_<FIELD>``.
 ENV_PREFIX = "IMAGELIST_MARKET_"
@@ -24,6 +24,8 @@ ENV_PREFIX = "IMAGELIST_MARKET_"
 #: not from ``IMAGELIST_MARKET_<FIELD>``.
 SHARED_FIELDS = frozenset({"registry_access", "https_igtf", "db_file_mode"})
 GIB = 1024**3
+#: Re-sign a VO list when it expires within this many days (``resign --margin-days``).
+DEFAULT_MARGIN_DAYS = 7
 
 
 @dataclass(frozen=True)

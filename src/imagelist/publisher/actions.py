@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import UsageError
-from .rows import KIND_NAMES, Kind, vmcaster_json
+from .kinds import KIND_NAMES, KINDS, Kind
+from .rows import vmcaster_json
 from .store import PublisherStore
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-KINDS: tuple[Kind, ...] = ("imagelist", "image", "endorser")
 LinkKind = Literal["image", "endorser"]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..db.publisher import models
 from ..errors import UsageError
 from ..versions import compare_versions
+from .kinds import KIND_NAMES, Kind
 
 __all__ = [
     "INT_LIKE",
@@ -43,15 +44,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["imagelist", "image", "endorser"]
-
 #: Keys that come from the database structure, not from key/value rows.
 RESERVED_KEYS: dict[Kind, frozenset[str]] = {
     "imagelist": frozenset({"dc:identifier", "hv:endorser", "hv:images"}),
     "image": frozenset({"dc:identifier"}),
     "endorser": frozenset({"hv:dn"}),
 }
-KIND_NAMES: dict[Kind, str] = {"imagelist": "image list", "image": "image", "endorser": "endorser"}
 INT_LIKE = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 

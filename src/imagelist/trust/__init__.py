@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .chain import CrlPolicy, validate_signer
+    from .chain import validate_signer
     from .dn import dn_matches, issuer_oneline, name_oneline, subject_oneline
     from .keys import KeyPolicy
+    from .policies import CrlPolicy
     from .store import DEFAULT_TRUST_DIR, TrustedCA, TrustStore, default_trust_dir, subject_hash
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 # Imported on first use (PEP 562), so that importing one submodule (or --help) does not
 # import them all, nor SQLAlchemy and requests with them (ADR 0023).
 _WHERE = {
-    "CrlPolicy": ".chain",
+    "CrlPolicy": ".policies",
     "validate_signer": ".chain",
     "dn_matches": ".dn",
     "issuer_oneline": ".dn",

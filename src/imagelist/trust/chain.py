@@ -23,7 +23,6 @@ the old tools relied on, plus the IGTF namespace policies that smimeX509validati
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from ..errors import (
 from .crl import choose_crl, is_revoked
 from .dn import name_oneline
 from .keys import KeyPolicy, check_key, weak_signature_algorithm
+from .policies import CrlPolicy
 from .store import TrustedCA, TrustStore
 
 __all__ = ["CrlPolicy", "check_namespace", "validate_signer"]
@@ -54,13 +54,6 @@ logger = logging.getLogger(__name__)
 
 _MAX_DEPTH = 10
 _KEYS = KeyPolicy()
-
-
-class CrlPolicy(enum.Enum):
-    """How CRLs are used: ``require`` one per issuing CA (default) or check them ``if-present``."""
-
-    REQUIRE = "require"
-    IF_PRESENT = "if-present"
 
 
 def _dn(name: x509.Name) -> str:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 
 from ..errors import UsageError, WeakKeyError
 from .dn import name_oneline
+from .policies import DEFAULT_MIN_RSA_BITS, LOWEST_MIN_RSA_BITS
 
 __all__ = [
     "DEFAULT_MIN_RSA_BITS",
@@ -30,8 +31,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MIN_RSA_BITS = 2048
-LOWEST_MIN_RSA_BITS = 1024
 MIN_EC_BITS = 256
 
 # Signature (and digest) algorithm OIDs built on MD2, MD4 or MD5.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect
 
+from ..defaults import PUBLISHER_DATABASE_URL
 from ..engine import hide_db_password, open_schema
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: As vmcaster 0.0.x: a file ``vmcaster.db`` in the current working directory.
-DEFAULT_DATABASE_URL = "sqlite:///vmcaster.db"
+DEFAULT_DATABASE_URL = PUBLISHER_DATABASE_URL
 #: The Alembic scripts of this database.
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 #: The newest migration; a test checks it against the scripts.

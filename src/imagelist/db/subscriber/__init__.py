@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ...errors import LegacyDatabaseError
+from ..defaults import SUBSCRIBER_DATABASE_URL
 from ..engine import db_reason, hide_db_password, open_schema
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: As vmcatcher 0.6: a file ``vmcatcher.db`` in the current working directory.
-DEFAULT_DATABASE_URL = "sqlite:///vmcatcher.db"
+DEFAULT_DATABASE_URL = SUBSCRIBER_DATABASE_URL
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 HEAD_REVISION = "0003_vmcatcher_openpgp"
 VERSION_TABLE = "vmcatcher_alembic_version"
