@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from ..backends.handler import CONFIG_ENV, DEFAULT_CONFIG, handle, make_backend
 from ..errors import ConfigurationError
-from ._common import add_logging_options, configure_logging, make_parser
+from ._common import add_logging_options, configure_logging, make_parser, parse_with_settings
+from ._settings import settings_of
 
 __all__ = ["backend_command"]
 
@@ -65,7 +65,7 @@ def _missing_credentials(kind: str, exc: Exception) -> ConfigurationError | None
 
 def backend_command(prog: str, kind: str, argv: Sequence[str]) -> int:
     """Run one backend command: handle the event in the environment, or ``--list``."""
-    args = _parser(prog, kind).parse_args(list(argv))
+    args = parse_with_settings(_parser(prog, kind), list(argv))
     configure_logging(args.verbose, args.quiet, args.log_config)
     try:
         return _run(kind, args)
@@ -77,12 +77,14 @@ def backend_command(prog: str, kind: str, argv: Sequence[str]) -> int:
 
 
 def _run(kind: str, args: argparse.Namespace) -> int:
-    backend, defer = make_backend(kind, args.config, env=os.environ, dry_run=args.dry_run)
+    backend, defer = make_backend(
+        kind, args.config, env=settings_of(args).environ, dry_run=args.dry_run
+    )
     if args.list:
         for image in backend.list_images():
             print(image.describe())
         return 0
-    summary = handle(backend, dict(os.environ), defer_retire=defer)
+    summary = handle(backend, settings_of(args).environ, defer_retire=defer)
     for line in backend.calls.planned:
         print(f"would: {line}")
     print(summary)

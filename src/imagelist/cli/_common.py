@@ -26,6 +26,7 @@ from ..fileio import replace_atomically
 from ..site_config import (
     CONFIG_ENV,
     DEFAULT_CONFIG_PATH,
+    SiteConfig,
     apply_site_config,
     restore_environment,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "configure_logging",
     "freeze_at_exit",
     "make_parser",
+    "parse_with_settings",
     "parse_with_site_config",
     "run_command",
     "write_output",
@@ -93,6 +95,14 @@ def parse_with_site_config(
     process = dict(os.environ)  # before the file's variables are applied
     args, config = apply_site_config(parser, argv)
     args.settings = command_settings(config, process)
+    return args
+
+
+def parse_with_settings(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` parsed, for a command without the site file's options: ``args.settings`` is its
+    one :class:`~._settings.Settings`, the process environment taken once (ADR 0024)."""
+    args = parser.parse_args(argv)
+    args.settings = command_settings(SiteConfig())
     return args
 
 

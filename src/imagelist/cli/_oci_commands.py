@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ImageListError, UsageError
 from ..fileio import create_exclusive
 from ._common import write_output
+from ._settings import settings_of
 
 if TYPE_CHECKING:  # the registry client (requests) is imported when an action runs, not for --help
     from ..document import Image
@@ -38,7 +39,7 @@ cosign signature, 68 signature older than --max-age, 78 unusable key or CA file,
 def _access(args: argparse.Namespace) -> RegistryAccess:
     from ..oci.access import RegistryAccess
 
-    base = RegistryAccess.from_environment(os.environ)
+    base = RegistryAccess.from_environment(settings_of(args).environ)
     plain = set(base.plain_http)
     if args.plain_http:
         plain.add(args.reference_parsed.registry)
@@ -129,7 +130,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
     from ..oci.source import discover
     from ..site_config import load_site_config
 
-    config = load_site_config(args.config)
+    config = load_site_config(args.config, settings_of(args).environ)
     sources = [
         source for source in config.oci_sources if source.name in args.source or not args.source
     ]

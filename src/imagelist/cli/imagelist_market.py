@@ -28,9 +28,16 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..market.settings import MarketSettings
-from ._common import add_logging_options, configure_logging, make_parser, run_command
+from ._common import (
+    add_logging_options,
+    configure_logging,
+    make_parser,
+    parse_with_settings,
+    run_command,
+)
 from ._market_notify import add_notify_parser, run_notify
 from ._market_resign import add_resign_parser, run_resign
+from ._settings import settings_of
 
 __all__ = ["HOME_ENV", "build_parser", "main", "settings_from_args"]
 
@@ -125,10 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _home(args: argparse.Namespace) -> Path:
+    """``--home``, else ``$IMAGELIST_MARKET_HOME``, else ``./imagelist-market``."""
+    return Path(args.home or settings_of(args).get(HOME_ENV) or DEFAULT_HOME)
+
+
 def settings_from_args(args: argparse.Namespace) -> MarketSettings:
-    """The market's settings: ``--home``/``--database`` over ``IMAGELIST_MARKET_*``."""
-    home = Path(args.home or os.environ.get(HOME_ENV) or DEFAULT_HOME)
-    return MarketSettings.from_env(home, os.environ, database_url=args.database)
+    """The market's settings: ``--home``/``--database`` over ``IMAGELIST_MARKET_*`` (from the
+    command's environment, :func:`._settings.settings_of`) over the defaults."""
+    environ = settings_of(args).environ
+    return MarketSettings.from_env(_home(args), environ, database_url=args.database)
 
 
 def _serve(args: argparse.Namespace, settings: MarketSettings) -> int:
@@ -144,7 +157,7 @@ def _serve(args: argparse.Namespace, settings: MarketSettings) -> int:
     # migrate once, before the workers start
     open_database(settings.database_url, file_mode=settings.db_file_mode).dispose()
     # The workers build their app from the environment (uvicorn imports the factory anew).
-    os.environ[HOME_ENV] = str(Path(args.home or os.environ.get(HOME_ENV) or DEFAULT_HOME))
+    os.environ[HOME_ENV] = str(_home(args))
     os.environ["IMAGELIST_MARKET_DATABASE_URL"] = settings.database_url
     os.environ["IMAGELIST_MARKET_RUN_JOBS"] = "0" if args.no_jobs else "1"
     uvicorn.run(
@@ -227,7 +240,7 @@ def _admin(args: argparse.Namespace, settings: MarketSettings) -> int:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_settings(build_parser(), argv)
     configure_logging(args.verbose, args.quiet, args.log_config)
     settings = settings_from_args(args)
     if args.command == "serve":

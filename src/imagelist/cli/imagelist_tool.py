@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,7 +19,14 @@ from ..errors import OpenPGPMaterialError, UsageError
 from ..signature_policy import SignaturePolicy
 from ..site_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, config_path, load_site_config
 from ..trust.policies import CrlPolicy
-from ._common import add_logging_options, configure_logging, make_parser, run_command, write_output
+from ._common import (
+    add_logging_options,
+    configure_logging,
+    make_parser,
+    parse_with_settings,
+    run_command,
+    write_output,
+)
 from ._json import dump_json, emit_error
 from ._oci_commands import add_oci_parser
 from ._openpgp import OPENPGP_PASSPHRASE_ENV, openpgp_signing_key
@@ -66,7 +72,11 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         raise UsageError("--cert and --key are required (or --openpgp-key alone)")
     if args.openpgp_key is not None and args.output in (None, "-"):
         raise UsageError("--openpgp-key writes OUTPUT.json and OUTPUT.json.asc: name -o OUTPUT")
-    openpgp_key = openpgp_signing_key(args.openpgp_key) if args.openpgp_key else None
+    openpgp_key = (
+        openpgp_signing_key(args.openpgp_key, environ=settings_of(args).environ)
+        if args.openpgp_key
+        else None
+    )
     message = None
     if args.cert is not None and args.key is not None:
         certificate = load_certificate(Path(args.cert))
@@ -280,13 +290,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_config(args: argparse.Namespace) -> int:
     from ..site_report import effective_settings
 
-    config = load_site_config(args.config)
-    settings = effective_settings(config, os.environ)
+    environ = settings_of(args).environ
+    config = load_site_config(args.config, environ)
+    settings = effective_settings(config, environ)
     if args.format == "json":
         document = {"file": config.path, "settings": [item.to_dict() for item in settings]}
         write_output(None, json.dumps(document, indent=2) + "\n")
         return 0
-    path, _ = config_path(args.config, os.environ)
+    path, _ = config_path(args.config, environ)
     lines = [f"# file: {config.path or f'{path} (absent)'}"]
     width = max(len(item.key) for item in settings)
     for item in settings:
@@ -402,8 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(argv: Sequence[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_with_settings(build_parser(), argv)
     configure_logging(args.verbose, args.quiet, args.log_config)
     handler = args.handler
     result: int = handler(args)
