@@ -17,7 +17,15 @@ server costs little CPU; throttled resources are sent by a Python loop). Then, i
 3. **Interrupted at 90 %**: ``kill -9`` once the partial file passes 90 % of the large image,
    then a new run; the bytes the server sends again, as a share of the image. Goal: ≤ 12 %.
 
+Part 1 also gives each contender's **CPU time** (children's user+system; the floor's
+``process_time``): where a run gets a fraction of a shared machine's cores, wall times follow
+the CPU spent. ``--compare SRC`` runs ``vmcatcher_cache`` from another checkout's ``src`` too
+(``PYTHONPATH=SRC``, e.g. the code before a change), in the same rounds. The package's bytecode
+is compiled first (as an installed package has it), so that ``PYTHONDONTWRITEBYTECODE`` does not
+make every run compile it.
+
     .venv/bin/python bench/cache_download.py [--size-mib 1024] [--repeat 3] [--small-mib 40]
+        [--compare SRC]
 
 Needs ``curl``, ``/usr/bin/time`` (Debian ``time``) and ``openssl`` (for the test PKI).
 """
@@ -25,6 +33,7 @@ Needs ``curl``, ``/usr/bin/time`` (Debian ``time``) and ``openssl`` (for the tes
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import os
 import re
@@ -75,16 +84,31 @@ def _sync() -> None:
     subprocess.run(["sync"], check=False)
 
 
-def _cache(database: str, cache_dir: Path, *args: str) -> tuple[float, int, str]:
+#: The CPU time (children's user+system) of the last _cache or _shell run.
+LAST_CPU: list[float] = [0.0]
+
+
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def _cache(
+    database: str, cache_dir: Path, *args: str, source: str | None = None
+) -> tuple[float, int, str]:
     """One vmcatcher_cache process: (wall seconds, peak RSS in KiB, stdout)."""
     shutil.rmtree(cache_dir, ignore_errors=True)
     _sync()
     command = ["/usr/bin/time", "-v", sys.executable, "-c", RUN, "-d", database]
     command += ["-C", str(cache_dir), "--no-progress", *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMCATCHER_")}
+    if source:
+        env["PYTHONPATH"] = source
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - started
+    LAST_CPU[0] = _children_cpu() - cpu
     if done.returncode != 0 or "0 failed" not in done.stdout:
         raise SystemExit(f"vmcatcher_cache failed: {done.stdout} {done.stderr[-2000:]}")
     match = RSS.search(done.stderr)
@@ -94,9 +118,12 @@ def _cache(database: str, cache_dir: Path, *args: str) -> tuple[float, int, str]
 def _shell(command: str, output: Path) -> float:
     output.unlink(missing_ok=True)
     _sync()
+    cpu = _children_cpu()
     started = time.perf_counter()
     subprocess.run(command, shell=True, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    LAST_CPU[0] = _children_cpu() - cpu
+    return wall
 
 
 def _site(tmp: Path, server: HttpServer, images: list[tuple[str, int, str]]) -> Site:
@@ -118,7 +145,9 @@ def _site(tmp: Path, server: HttpServer, images: list[tuple[str, int, str]]) -> 
     return site
 
 
-def large_image(tmp: Path, size: int, repeat: int) -> tuple[Site, HttpServer, Path]:
+def large_image(
+    tmp: Path, size: int, repeat: int, compare: str | None = None
+) -> tuple[Site, HttpServer, Path]:
     """Part 1; returns what part 3 reuses."""
     image = tmp / "large.img"
     print(f"== one image of {size // MIB} MiB over loopback HTTP (sendfile server)")
@@ -129,15 +158,24 @@ def large_image(tmp: Path, size: int, repeat: int) -> tuple[Site, HttpServer, Pa
     url = server.url("/img/large")
     out = tmp / "curl.out"
     runs: dict[str, list[float]] = {"cache": [], "tee": [], "curl_o": [], "floor": []}
+    cpu: dict[str, list[float]] = {"cache": [], "tee": [], "floor": [], "compare": []}
+    compared: list[float] = []
     rss: list[int] = []
     line = ""
     for _ in range(repeat):
         wall, peak, line = _cache(site.database, tmp / "cache")
         runs["cache"].append(wall)
+        cpu["cache"].append(LAST_CPU[0])
         rss.append(peak)
+        if compare:
+            compared.append(_cache(site.database, tmp / "cache", source=compare)[0])
+            cpu["compare"].append(LAST_CPU[0])
         runs["tee"].append(_shell(f"curl -s {url} | tee {out} | openssl dgst -sha512", out))
+        cpu["tee"].append(LAST_CPU[0])
         runs["curl_o"].append(_shell(f"curl -s -o {out} {url} && openssl dgst -sha512 {out}", out))
+        started = time.process_time()
         runs["floor"].append(sha512_floor(image, rounds=1))
+        cpu["floor"].append((time.process_time() - started) / 2)  # it reads the file twice
     out.unlink(missing_ok=True)
     cache, tee, curl_o, floor = (
         statistics.median(runs[k]) for k in ("cache", "tee", "curl_o", "floor")
@@ -150,6 +188,19 @@ def large_image(tmp: Path, size: int, repeat: int) -> tuple[Site, HttpServer, Pa
     print(f"   ratio to the one-pass pipeline           {cache / tee:6.2f}")
     print(f"   ratio to download-then-hash              {cache / curl_o:6.2f}")
     print(f"   peak RSS of vmcatcher_cache              {max(rss) / 1024:6.1f} MB (goal <= 80 MB)")
+    cpus = {k: statistics.median(v) for k, v in cpu.items() if v}
+    print(
+        f"   CPU time: vmcatcher_cache {cpus['cache']:.2f} s ({cpus['cache'] / cpus['floor']:.2f}x "
+        f"the floor's {cpus['floor']:.2f} s), curl | tee | openssl {cpus['tee']:.2f} s"
+    )
+    if compared:
+        other = statistics.median(compared)
+        print(
+            f"   compare ({compare}): {other:.2f} s ({other / floor:.2f}x floor), CPU "
+            f"{cpus['compare']:.2f} s; this / compare: wall {cache / other:.2f}, CPU "
+            f"{cpus['cache'] / cpus['compare']:.2f}"
+        )
+    print(f"   load average: {os.getloadavg()[0]:.1f}")
     print(f"   runs: {', '.join(f'{k}=' + '/'.join(f'{v:.2f}' for v in runs[k]) for k in runs)}")
     return site, server, image
 
@@ -247,14 +298,18 @@ def main() -> None:
     parser.add_argument("--small-mib", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--part", choices=("all", "large", "throttled"), default="all")
+    parser.add_argument("--compare", metavar="SRC", help="also run vmcatcher_cache from SRC")
     args = parser.parse_args()
+    compare = str(Path(args.compare).resolve()) if args.compare else None
+    for tree in [ROOT / "src", *([Path(compare)] if compare else [])]:
+        compileall.compile_dir(tree, quiet=1)
     for tool in ("curl", "/usr/bin/time", "openssl"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed (apt-get install curl time openssl)")
     with tempfile.TemporaryDirectory(prefix="imagelist-bench-", dir="/var/tmp") as name:
         tmp = Path(name)
         if args.part in ("all", "large"):
-            site, server, image = large_image(tmp, args.size_mib * MIB, args.repeat)
+            site, server, image = large_image(tmp, args.size_mib * MIB, args.repeat, compare)
             interrupted(tmp, site, server, args.size_mib * MIB)
             server.stop()
             image.unlink()

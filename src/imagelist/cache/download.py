@@ -12,9 +12,9 @@ hash it. What :class:`Downloader` does instead, for one image in a worker thread
 * **Never through a link**: the partial file is opened with ``O_NOFOLLOW`` or created with
   ``O_EXCL`` (:func:`.safefs.open_partial`, in :class:`.partial.PartialFile`); a link or hard
   link under its name is quarantined.
-* **One pass**: each chunk is written to ``partial/<id>`` and handed to a hashing thread
-  (:class:`StreamHasher`; hashlib releases the GIL), so receiving, writing and SHA-512 overlap.
-  Memory is a few chunks per download, whatever the image size.
+* **One pass**: the socket is read into the partial file's buffers (:mod:`.receive`), each piece
+  written at once and each full MiB hashed by a thread (:class:`StreamHasher`; hashlib releases
+  the GIL): receiving, writing and SHA-512 overlap in constant memory.
 * **Bounded by the list**: a ``Content-Length`` other than the expected size fails at once; a
   body that goes on is cut after ``hv:size + 1`` bytes; nothing beyond ``hv:size`` is written.
 * **Resumable**: an existing partial file is hashed first, then only the rest is asked for with
@@ -63,6 +63,7 @@ from ..progress import human_bytes
 from ..urls import redact_url_safe
 from .jobs import DownloadJob, DownloadLimits, DownloadResult, Transfer
 from .partial import PartialFile, free_space, hash_file
+from .receive import body_reader
 
 __all__ = [
     "CHUNK",
@@ -247,6 +248,7 @@ class Downloader:
             try:
                 if partial.offset < job.size:
                     self._attempt(job, partial, transfer)
+                partial.settle()
                 digest = partial.hasher.hexdigest()
                 layer_error = (
                     self._registry().check(job.uri, job.size, partial.hasher)
@@ -373,24 +375,24 @@ class Downloader:
         response: requests.Response,
         shown: str,
     ) -> None:
-        raw = response.raw
+        read_into = body_reader(response)
         limit = job.size + 1  # one byte more than hv:size shows the body is too long
         try:
             while True:
                 if self.cancel.is_set():
                     raise DownloadError(f"{job.identifier}: interrupted (partial file kept)")
-                # read1: whatever the socket has (up to a chunk), so that what arrived is on
-                # disk and counted at once (progress, resume after a kill, stall detection).
-                chunk = raw.read1(min(CHUNK, limit - partial.offset))
-                if not chunk:
+                # Whatever the socket has (up to a buffer), so that what arrived is on disk and
+                # counted at once (progress, resume after a kill, stall detection).
+                count = read_into(partial.reserve(limit - partial.offset))
+                if not count:
                     break
-                transfer.received += len(chunk)
-                if partial.offset + len(chunk) > job.size:
+                transfer.received += count
+                if partial.offset + count > job.size:
                     raise ImageVerificationError(
                         f"{job.identifier}: {shown} sent more than hv:size ({job.size} bytes); "
-                        f"stopped after {partial.offset + len(chunk)} bytes"
+                        f"stopped after {partial.offset + count} bytes"
                     )
-                partial.write(chunk)
+                partial.commit(count)
                 transfer.done = partial.offset
         except _READ_ERRORS as exc:
             if self.cancel.is_set():
