@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import pickle
 from typing import Any
@@ -89,13 +90,21 @@ def test_a_lazy_image_copies_pickles_and_replaces_like_an_eager_one() -> None:
     data["hv:format"] = "QCOW2"
     eager = Image._parse_general(copy.deepcopy(data))
     assert isinstance(eager, Image)
-    for make in (
-        copy.copy,
-        copy.deepcopy,
-        lambda image: pickle.loads(pickle.dumps(image)),
-        lambda image: dataclasses.replace(image, title=image.title),
+
+    def one(data: dict[str, Any]) -> Image | None:
+        images = Image._parse_all_common([{"hv:image": data}])
+        return None if images is None else images[0]
+
+    for build, make in itertools.product(
+        (Image._parse_common, one),  # one image, or an image of a whole array
+        (
+            copy.copy,
+            copy.deepcopy,
+            lambda image: pickle.loads(pickle.dumps(image)),
+            lambda image: dataclasses.replace(image, title=image.title),
+        ),
     ):
-        lazy = Image._parse_common(copy.deepcopy(data))
+        lazy = build(copy.deepcopy(data))
         assert lazy is not None
         twin = make(lazy)
         assert twin == eager
@@ -155,6 +164,7 @@ def test_whole_array_and_element_loop_agree(elements: list[Any]) -> None:
     assert not warnings
     assert [_state(image) for image in every] == [_state(image) for image in loop[0]]
     assert [image.to_dict() for image in every] == [image.to_dict() for image in loop[0]]
+    assert [hash(image) for image in every] == [hash(image) for image in loop[0]]
 
 
 def test_the_whole_array_path_takes_usual_lists_and_declines_the_rest() -> None:
@@ -171,7 +181,8 @@ def test_the_whole_array_path_takes_usual_lists_and_declines_the_rest() -> None:
     a_number = [{"hv:image": {**usual, "dc:title": 7, "hv:size": 1}}]
     missing = [{"hv:image": {k: v for k, v in usual.items() if k != "sl:os"} | {"hv:size": 1}}]
     digits = [{"hv:image": {**usual, "hv:size": "9" * 5000}}]  # beyond int()'s limit
-    not_ascii = [{"hv:image": {**usual, "hv:size": size}} for size in ("\u0663", "\u00b2")]
+    arabic_three = [{"hv:image": {**usual, "hv:size": "\u0663"}}]  # a digit, but not ASCII
+    superscript_two = [{"hv:image": {**usual, "hv:size": "\u00b2"}}]  # int() refuses it
     keys_only = [{"hv:image": list(REQUIRED_IMAGE_KEYS)}]  # all the keys, but not an object
     for declined in (
         repeated,
@@ -179,7 +190,8 @@ def test_the_whole_array_path_takes_usual_lists_and_declines_the_rest() -> None:
         a_number,
         missing,
         digits,
-        not_ascii,
+        arabic_three,
+        superscript_two,
         keys_only,
         [*images, {}],
         [*images, 1],
