@@ -16,6 +16,9 @@ import dataclasses
 import itertools
 import json
 import pickle
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -112,6 +115,40 @@ def test_a_lazy_image_copies_pickles_and_replaces_like_an_eager_one() -> None:
         assert twin.sha512 == "ab" * 64
         assert twin.size == 42
         assert twin.to_dict()["hv:size"] == "42"
+
+
+def test_lazy_images_read_by_many_threads_at_once_read_alike() -> None:
+    """Threads that fill the same lazy images at once all read every field (none gets an
+    AttributeError from the other's filling), and the fields are the eager parser's."""
+    elements = []
+    for index in range(300):
+        data = {key: f"v-{key}-{index}" for key in TEXT_KEYS}
+        data["hv:size"] = index
+        data["hv:format"] = "QCOW2"
+        elements.append({"hv:image": data})
+    eager = [Image._parse_general(copy.deepcopy(element["hv:image"])) for element in elements]
+    names = [field.name for field in dataclasses.fields(Image)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for _ in range(5):
+            lazy = Image._parse_all_common(copy.deepcopy(elements))
+            assert lazy is not None
+            start = threading.Barrier(6)
+
+            def read(
+                offset: int, lazy: tuple[Image, ...] = lazy, start: threading.Barrier = start
+            ) -> list[dict[str, Any]]:
+                start.wait()
+                order = names[offset:] + names[:offset]
+                return [{name: getattr(image, name) for name in order} for image in lazy]
+
+            with ThreadPoolExecutor(6) as pool:
+                results = list(pool.map(read, range(6)))
+            for result in results:
+                assert result == [_state(image) for image in eager]
+    finally:
+        sys.setswitchinterval(interval)
 
 
 usual_sizes = st.one_of(

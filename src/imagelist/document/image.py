@@ -150,37 +150,38 @@ class Image:
         object.__setattr__(image, "__dict__", {"identifier": data["dc:identifier"], "_lazy": data})
         return image
 
-    def _materialize(self, data: dict[str, Any]) -> None:
-        """Fill the attributes of an image built by :meth:`_parse_common` from its mapping.
+    def _materialize(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Fill the attributes of a lazy image (:meth:`_parse_common`, :meth:`_parse_all_common`)
+        from its mapping; returns them.
 
-        Idempotent and safe in threads: the attributes are set before the mapping is dropped,
-        and two threads that both fill them set the same values.
+        Idempotent and safe in threads: the attributes replace the lazy state in one step (the
+        new ``__dict__``), and two threads that both fill them set the same values.
         """
-        fields = dict(zip(_IMAGE_TEXT_ATTRS, _IMAGE_TEXT_GETTER(data), strict=True))
-        sha512 = fields["sha512"]
+        state = dict(zip(_IMAGE_TEXT_ATTRS, _IMAGE_TEXT_GETTER(data), strict=True))
+        sha512 = state["sha512"]
         if len(sha512) == 128 and _SHA512_ANY_CASE_RE.fullmatch(sha512):
-            fields["sha512"] = sha512.lower()
+            state["sha512"] = sha512.lower()
         raw_size = data["hv:size"]
-        self.__dict__.update(
-            fields,
-            size=int(raw_size),
-            unrecognized_fields={k: data[k] for k in data.keys() - _IMAGE_KEY_SET},
-            _numbers={},
-            _size_text=raw_size if type(raw_size) is str else None,
-        )
-        self.__dict__.pop("_lazy", None)
+        state["size"] = int(raw_size)
+        state["unrecognized_fields"] = {k: data[k] for k in data.keys() - _IMAGE_KEY_SET}
+        state["_numbers"] = {}
+        state["_size_text"] = raw_size if type(raw_size) is str else None
+        object.__setattr__(self, "__dict__", state)
+        return state
 
     if not TYPE_CHECKING:  # for mypy every field is a plain attribute
 
         def __getattr__(self, name: str) -> Any:
-            # Only called for an attribute not in __dict__: a lazy image's fields.
-            if name.startswith("__"):
+            # Only called for an attribute not found the usual way: a lazy image's fields.
+            if name.startswith("__") or name == "_lazy":
                 raise AttributeError(name)
-            data = self.__dict__.get("_lazy")
-            if data is not None:
-                self._materialize(data)
             try:
-                return self.__dict__[name]
+                data = self._lazy  # read the usual way: no dict is made for a lazy image
+            except AttributeError:  # not lazy, or filled meanwhile by another thread
+                data = None
+            state = self.__dict__ if data is None else self._materialize(data)
+            try:
+                return state[name]
             except KeyError:
                 raise AttributeError(name) from None
 
