@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache.attempts import DEFAULT_MAX_TRIES
 from .db.defaults import SUBSCRIBER_DATABASE_URL
 from .errors import ConfigurationError
+from .events.defaults import DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_ATTEMPTS
 
 __all__ = [
     "CONFIG_ENV",
@@ -96,10 +98,11 @@ KEYS: tuple[Key, ...] = (
         default="[]"),
     Key("cache", "jobs", int, option="--jobs", dest="jobs", default="one per image, at most 8"),
     Key("cache", "handler_timeout", float, option="--handler-timeout", dest="handler_timeout",
-        default="1800"),
+        default=f"{DEFAULT_HANDLER_TIMEOUT:g}"),
     Key("cache", "max_event_attempts", int, option="--max-event-attempts",
-        dest="max_event_attempts", default="5"),
-    Key("cache", "max_tries", int, option="--max-tries", dest="max_tries", default="5"),
+        dest="max_event_attempts", default=str(DEFAULT_MAX_ATTEMPTS)),
+    Key("cache", "max_tries", int, option="--max-tries", dest="max_tries",
+        default=str(DEFAULT_MAX_TRIES)),
     Key("cache", "connect_timeout", float, option="--connect-timeout", dest="connect_timeout",
         default="10"),
     Key("cache", "read_timeout", float, option="--read-timeout", dest="read_timeout",

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import UsageError
 
 __all__ = [
+    "DEFAULT_MAX_TRIES",
     "ERROR_KEY",
     "TRIES_KEY",
     "failed_tries",
@@ -26,6 +27,8 @@ __all__ = [
     "reset_tries",
 ]
 
+#: Failed tries after which an image is given up until its list changes (0.6's five).
+DEFAULT_MAX_TRIES = 5
 TRIES_KEY = "DownLoadTrys"
 #: Our own key in a partial entry: the error of the last failed attempt.
 ERROR_KEY = "lastError"

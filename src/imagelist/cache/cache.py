@@ -40,6 +40,7 @@ from ..errors import EXIT_INTERNAL_ERROR, DatabaseError, ImageListError
 from ..events import EventDispatcher, EventType, HandlerResult, Outbox
 from ..fetch import Fetcher
 from ..oci.access import RegistryAccess
+from .attempts import DEFAULT_MAX_TRIES
 from .download import DownloadLimits, hash_file
 from .downloading import Downloads
 from .index import (
@@ -80,7 +81,7 @@ class CacheConfig:
     actions: frozenset[str] = frozenset({"expire", "download"})
     #: Parallel downloads (and checksum threads); None: one per image, up to a cap (jobs.workers).
     jobs: int | None = None
-    max_tries: int = 5
+    max_tries: int = DEFAULT_MAX_TRIES
     dry_run: bool = False
     expired_max_age: float | None = None
     expired_max_size: int | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from ..cache.attempts import DEFAULT_MAX_TRIES
 from ..cache.safefs import DEFAULT_DIR_MODE, DEFAULT_FILE_MODE
 from ..events import (
     DEFAULT_HANDLER_TIMEOUT,
@@ -219,10 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-tries",
         type=int,
-        default=5,
+        default=DEFAULT_MAX_TRIES,
         metavar="N",
         help="runs that may try an image before giving up until the list changes "
-        "(default 5, as 0.6; 0: never give up)",
+        f"(default {DEFAULT_MAX_TRIES}, as 0.6; 0: never give up)",
     )
     add_format_option(run)
     add_monitoring_options(parser.add_argument_group("monitoring"))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cache.attempts import DEFAULT_MAX_TRIES
 from ..errors import ImageListError, UsageError
 from ..monitoring.alarms import Level, alarms, check_line, worst
 from ..subscriber.settings import database_url, log_config, trust_directory
@@ -55,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-tries",
         type=int,
-        default=5,
+        default=DEFAULT_MAX_TRIES,
         metavar="N",
-        help="failed downloads after which vmcatcher_cache gives an image up (default 5)",
+        help="failed downloads after which vmcatcher_cache gives an image up "
+        f"(default {DEFAULT_MAX_TRIES})",
     )
     add_threshold_options(parser)
     add_database_option(parser)

@@ -20,6 +20,7 @@ from typing import Any
 from cryptography import x509
 from sqlalchemy import Engine, select
 
+from ..cache.attempts import DEFAULT_MAX_TRIES
 from ..companions import is_openpgp_only
 from ..db.engine import reader
 from ..db.subscriber.models import (
@@ -178,7 +179,7 @@ def read_cache(
     cache_dir: str | Path,
     partial_dir: str | Path | None = None,
     *,
-    max_tries: int = 5,
+    max_tries: int = DEFAULT_MAX_TRIES,
     list_hashes: Mapping[str, str] | None = None,
 ) -> CacheFacts | None:
     """The cache's index, given-up images and outbox; None if the directory does not exist.
