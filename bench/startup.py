@@ -34,9 +34,14 @@ COMMANDS = [
     "vmcatcher_cache",
     "vmcatcher_status",
     "imagelist",
+    "imagelist-market",
     "imagelist-glance",
+    "imagelist-opennebula",
 ]
-HEAVY = ("sqlalchemy", "alembic", "requests", "openstack", "pyone", "prometheus_client", "orjson")
+HEAVY = (
+    "sqlalchemy", "alembic", "requests", "openstack", "pyone", "prometheus_client", "orjson",
+    "fastapi", "uvicorn", "starlette", "pydantic", "jinja2", "pysequoia", "cryptography",
+)  # fmt: skip
 
 
 def _hyperfine(command: str, runs: int, out: Path) -> list[float]:
