@@ -266,3 +266,59 @@ def test_restart_requeues_and_fails_abandoned_jobs(
         assert job["state"] == "failed"
         assert "the service stopped while the job was running" in job["error"]
         assert "gone.example:4242" in job["error"]
+
+
+def test_a_second_worker_never_takes_a_live_job(
+    tmp_path: Path, database_url: str, server: HttpServer
+) -> None:
+    """With several workers, each one fails the jobs whose heartbeat is older than the lease.
+    A job that is running must keep its heartbeat well inside the lease, however short: a
+    check slower than the lease is not "abandoned" (the heartbeat was refreshed only once a
+    second, so a 1 s lease let another worker fail a live job, which then ended "done" beside
+    a failed version)."""
+    from imagelist.market.jobs import recover_jobs
+
+    server.put("/img", DATA, rate=len(DATA) // 3)  # about 3 s: longer than the lease
+    settings = MarketSettings.embedded(
+        tmp_path / "m", database_url=database_url, integrity_lease_seconds=1.0
+    )
+    with running_market(settings) as market:
+        version_id = _draft(market, server)
+        market.call("POST", f"/api/v1/versions/{version_id}/integrity", "ann")
+        recovered = 0
+        while _state(market, version_id) == "verifying":  # the other worker, polling
+            recovered += recover_jobs(market.engine, settings.integrity_lease_seconds)
+            time.sleep(0.05)
+        assert recovered == 0
+        assert _state(market, version_id) == "verified"
+        job = market.call("GET", f"/api/v1/versions/{version_id}/integrity").json()["job"]
+        assert job["state"] == "done"
+
+
+def test_a_job_taken_over_is_not_finished_by_its_old_worker(
+    tmp_path: Path, database_url: str, server: HttpServer
+) -> None:
+    """Once another worker has failed a job (its lease ran out), the worker that was running
+    it does not write its result over that: the job stays failed with the reason, like its
+    version."""
+    from imagelist.market.jobs import recover_jobs
+
+    server.put("/img", DATA, stall_after=100, stall_for=2, faults=1)
+    settings = MarketSettings.embedded(tmp_path / "m", database_url=database_url)
+    with running_market(settings) as market:
+        version_id = _draft(market, server)
+        market.call("POST", f"/api/v1/versions/{version_id}/integrity", "ann")
+        wait_for(
+            lambda: (
+                market.call("GET", f"/api/v1/versions/{version_id}/integrity").json()["job"][
+                    "state"
+                ]
+                == "running"
+            )
+        )
+        assert recover_jobs(market.engine, -60.0) == 1  # as if its heartbeat were a minute old
+        time.sleep(3)  # the old worker's check ends meanwhile
+        job = market.call("GET", f"/api/v1/versions/{version_id}/integrity").json()["job"]
+        assert job["state"] == "failed"
+        assert "the service stopped while the job was running" in job["error"]
+        assert _state(market, version_id) == "failed"

@@ -105,7 +105,9 @@ def _finish_cancelled(session: Session, job: IntegrityJob, version: ApplianceVer
 
 def recover_jobs(engine: Engine, lease_seconds: float) -> int:
     """Mark running jobs whose heartbeat is older than the lease failed; how many there were."""
-    limit = now() - timedelta(seconds=lease_seconds)
+    # Heartbeats are stored in whole seconds (common.now): one more second, or a heartbeat
+    # written a moment ago could already look a lease old.
+    limit = now() - timedelta(seconds=lease_seconds + 1)
     count = 0
     with Session(engine) as session, session.begin():
         stale = session.scalars(select(IntegrityJob).where(IntegrityJob.state == "running")).all()
@@ -166,6 +168,8 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(settings.integrity_concurrency, "integrity")
+        # A live job's heartbeat stays well inside the lease other workers judge it by.
+        self._beat_every = min(1.0, settings.integrity_lease_seconds / 4)
 
     def start(self) -> None:
         """Recover abandoned jobs, then run queued ones in the background."""
@@ -241,7 +245,7 @@ class JobRunner:
             for instance_id, future in list(pending.items()):
                 if future.done():
                     results[instance_id] = future.result()
-                    self._record(instance_id, results[instance_id])
+                    self._record(job_id, instance_id, results[instance_id])
                     del pending[instance_id]
             if pending and self._beat(job_id, counter.value, cancel):
                 for future in pending.values():
@@ -270,8 +274,14 @@ class JobRunner:
             access=self.settings.registry_access,
         )
 
-    def _record(self, instance_id: int, result: CheckResult) -> None:
+    def _ours(self, job: IntegrityJob) -> bool:
+        """Whether this worker still runs ``job`` (another fails it once its lease runs out)."""
+        return job.state == "running" and job.worker == self.worker
+
+    def _record(self, job_id: int, instance_id: int, result: CheckResult) -> None:
         with Session(self.engine) as session, session.begin():
+            if not self._ours(session.get_one(IntegrityJob, job_id)):
+                return
             instance = session.get(ImageInstance, instance_id)
             if instance is not None:
                 instance.integrity_state = result.state
@@ -282,7 +292,10 @@ class JobRunner:
         """Report progress; True (and ``cancel`` set) when a cancel was asked for."""
         with Session(self.engine) as session, session.begin():
             job = session.get_one(IntegrityJob, job_id)
-            if job.heartbeat is None or (now() - job.heartbeat).total_seconds() >= 1:
+            if not self._ours(job):  # taken over: stop reading
+                cancel.set()
+                return True
+            if job.heartbeat is None or (now() - job.heartbeat).total_seconds() >= self._beat_every:
                 job.heartbeat = now()
             job.bytes_read = done
             if job.cancel_requested and not cancel.is_set():
@@ -295,6 +308,12 @@ class JobRunner:
     ) -> None:
         with Session(self.engine) as session, session.begin():
             job = session.get_one(IntegrityJob, job_id)
+            if not self._ours(job):
+                # another worker judged it abandoned (its lease ran out) and failed it
+                logger.warning(
+                    "integrity job %d: taken over (%s); result dropped", job_id, job.error
+                )
+                return
             version = session.get_one(ApplianceVersion, job.version_id)
             job.bytes_read = done
             job.finished = now()
