@@ -58,6 +58,14 @@ def _state(market: Market, version_id: int) -> str:
     return str(market.call("GET", f"/api/v1/versions/{version_id}").json()["state"])
 
 
+def _job(market: Market, version_id: int) -> dict[str, Any]:
+    """The version's integrity job, as the API shows it."""
+    job: dict[str, Any] = market.call("GET", f"/api/v1/versions/{version_id}/integrity").json()[
+        "job"
+    ]
+    return job
+
+
 def _verify(market: Market, version_id: int, **body: Any) -> dict[str, Any]:
     started = market.call("POST", f"/api/v1/versions/{version_id}/integrity", "ann", json=body)
     assert started.status_code == 202, started.text
@@ -225,14 +233,7 @@ def test_restart_requeues_and_fails_abandoned_jobs(
     with running_market(settings) as market:
         version_id = _draft(market, server)
         market.call("POST", f"/api/v1/versions/{version_id}/integrity", "ann")
-        wait_for(
-            lambda: (
-                market.call("GET", f"/api/v1/versions/{version_id}/integrity").json()["job"][
-                    "state"
-                ]
-                == "running"
-            )
-        )
+        wait_for(lambda: _job(market, version_id)["state"] == "running")
         tokens, people = market.tokens, market.people
     # stopped while running: back in the queue
     with running_market(settings) as market:
@@ -308,14 +309,7 @@ def test_a_job_taken_over_is_not_finished_by_its_old_worker(
     with running_market(settings) as market:
         version_id = _draft(market, server)
         market.call("POST", f"/api/v1/versions/{version_id}/integrity", "ann")
-        wait_for(
-            lambda: (
-                market.call("GET", f"/api/v1/versions/{version_id}/integrity").json()["job"][
-                    "state"
-                ]
-                == "running"
-            )
-        )
+        wait_for(lambda: _job(market, version_id)["state"] == "running")
         assert recover_jobs(market.engine, -60.0) == 1  # as if its heartbeat were a minute old
         time.sleep(3)  # the old worker's check ends meanwhile
         job = market.call("GET", f"/api/v1/versions/{version_id}/integrity").json()["job"]
