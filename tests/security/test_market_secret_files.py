@@ -10,6 +10,8 @@ credentials, the marketplace token); nothing is served with it.
 from __future__ import annotations
 
 import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,37 @@ def test_readable_oidc_and_smtp_secrets_are_refused(tmp_path: Path, mode: int) -
         load_secret(secret, min_length=1)
     secret.chmod(0o600)
     assert load_secret(secret, min_length=1) == b"s3cret"
+
+
+def _start_together(path: Path, workers: int) -> list[bytes | Exception]:
+    """``load_secret(path, create=True)`` in ``workers`` threads released at the same moment."""
+    barrier = threading.Barrier(workers)
+    results: list[bytes | Exception] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            results.append(load_secret(path, create=True))
+        except Exception as exc:  # any refusal is the defect
+            results.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_workers_starting_together_share_one_whole_secret(tmp_path: Path) -> None:
+    """Several serve workers create the session key at once: each gets the same complete
+    secret; none reads a file another has created but not yet written (it used to be created
+    empty, then written, so a second worker could read it empty and refuse to start)."""
+    for attempt in range(20):
+        path = tmp_path / f"run{attempt}" / "session.key"
+        results = _start_together(path, 8)
+        assert len(set(results)) == 1, results
+        assert results[0] == path.read_bytes().strip()
+        assert len(results[0]) >= 16
+        assert sorted(p.name for p in path.parent.iterdir()) == ["session.key"]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -7,15 +7,17 @@ namespace: ``IMAGELIST_MARKET_SESSION_KEY_FILE``, ``IMAGELIST_MARKET_OIDC_*`` an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import MarketSettingsError
-from ...fileio import open_regular
+from ...fileio import create_exclusive, open_regular
 from ..settings import ENV_PREFIX
 
 __all__ = ["WebSettings", "load_secret"]
@@ -114,6 +116,35 @@ def _convert(variable: str, kind: type, raw: str) -> object:
         raise MarketSettingsError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
 
 
+def _create_secret(path: Path) -> bytes:
+    """A new random secret in ``path``, or the one another process put there first.
+
+    The secret is written whole to a file of its own, which is then linked to ``path``: several
+    workers starting at once see no file or a complete one, never an empty one, and all use the
+    secret of whichever linked first.
+    """
+    secret = secrets.token_urlsafe(48).encode()
+    temporary = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
+    with contextlib.suppress(OSError):
+        os.unlink(temporary)  # a leftover (or planted) name: only the name goes, never a target
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(create_exclusive(temporary, 0o600), "wb") as handle:
+            handle.write(secret + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path, follow_symlinks=False)
+        except FileExistsError:
+            return load_secret(path)
+    except OSError as exc:
+        raise MarketSettingsError(f"cannot create secret file {path}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    return secret
+
+
 def load_secret(path: Path, *, create: bool = False, min_length: int = 16) -> bytes:
     """The secret in ``path`` (stripped); with ``create``, a new random one if it is missing.
 
@@ -125,17 +156,7 @@ def load_secret(path: Path, *, create: bool = False, min_length: int = 16) -> by
     except FileNotFoundError:
         if not create:
             raise MarketSettingsError(f"secret file {path} does not exist") from None
-        secret = secrets.token_urlsafe(48).encode()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            return load_secret(path)
-        except OSError as exc:
-            raise MarketSettingsError(f"cannot create secret file {path}: {exc.strerror}") from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secret + b"\n")
-        return secret
+        return _create_secret(path)
     except OSError as exc:
         raise MarketSettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
