@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,7 +18,8 @@ from ..db.defaults import PUBLISHER_DATABASE_URL as DEFAULT_DATABASE_URL
 from ..errors import UsageError
 from ..progress import terminal_progress as _progress
 from ..publisher.kinds import KINDS
-from ._common import configure_logging, freeze_at_exit, run_command
+from ._common import configure_logging, freeze_at_exit, parse_with_settings, run_command
+from ._settings import settings_of
 from ._vmcaster_options import build_parser
 
 if TYPE_CHECKING:  # SQLAlchemy and the publisher are imported when an action runs, not for --help
@@ -250,8 +250,9 @@ def _upload_image(
 
 
 def _body(argv: Sequence[str]) -> int:
-    environ = os.environ
-    args = build_parser().parse_args(argv)
+    args = parse_with_settings(build_parser(), argv)
+    settings = settings_of(args)  # options, environment and defaults, resolved once
+    environ = settings.environ
     configure_logging(args.verbose, args.quiet, args.log_config or environ.get("VMCASTER_LOG_CONF"))
     _normalise_endorser_dns(args)
     actions = _actions(args)
@@ -259,14 +260,13 @@ def _body(argv: Sequence[str]) -> int:
         raise UsageError("no action given (see vmcaster --help)")
     if len(actions) > 1:
         raise UsageError(f"too many actions: {', '.join('--' + a for a in actions)}; give one")
-    from ..db.files import sqlite_file_mode
     from ..db.publisher import open_database
     from ..publisher.store import PublisherStore
 
     store = PublisherStore(
         open_database(
             args.database or environ.get("VMCASTER_RDBMS") or DEFAULT_DATABASE_URL,
-            file_mode=sqlite_file_mode(environ),
+            file_mode=settings.db_file_mode(),
         )
     )
     try:
