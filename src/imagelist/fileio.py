@@ -23,17 +23,20 @@ import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 __all__ = [
     "FileTooLargeError",
     "NotRegularFileError",
     "create_exclusive",
     "fsync_directory",
+    "link_new",
     "open_regular",
     "read_bounded",
     "replace_atomically",
 ]
+
+T = TypeVar("T")
 
 _CREATE = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -96,6 +99,29 @@ def create_exclusive(
     applies on top); the descriptor is write-only, or read-write with ``read``."""
     access = os.O_RDWR if read else os.O_WRONLY
     return os.open(path, access | _CREATE, mode, dir_fd=dir_fd)
+
+
+def link_new(path: Path, write: Callable[[IO[bytes]], T], *, mode: int = 0o666) -> T:
+    """Make ``path``, a new name, with what ``write`` writes; its result is returned.
+
+    The bytes go to a temporary file beside ``path`` (created afresh, never through a link),
+    are made durable, and only then is the file linked to ``path``: a reader sees no file or a
+    whole one, a failure leaves nothing, and an existing name or link at ``path`` is never
+    written over (``FileExistsError``; of processes racing for the name, the first link wins).
+    """
+    temporary = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
+    with contextlib.suppress(OSError):
+        os.unlink(temporary)  # a leftover (or planted) name: only the name goes, never a target
+    try:
+        with os.fdopen(create_exclusive(temporary, mode), "wb") as handle:
+            result = write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path, follow_symlinks=False)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    return result
 
 
 def fsync_directory(path: Path) -> None:

@@ -98,6 +98,17 @@ class Market:
         return self.client.request(method, path, headers=headers, **kwargs)
 
 
+def certificate_headers(person: Any) -> dict[str, str]:
+    """The headers the https proxy sends for a client that showed ``person``'s certificate
+    (a :class:`tests.pki` credential) and passed its check."""
+    cert = person.cert
+    return {
+        "X-SSL-Client-Verify": "SUCCESS",
+        "X-SSL-Client-S-DN": cert.subject.rfc4514_string(),
+        "X-SSL-Client-I-DN": cert.issuer.rfc4514_string(),
+    }
+
+
 def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every market table (for 'the database is unchanged')."""
     with engine.connect() as connection:

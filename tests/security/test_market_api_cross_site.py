@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.market.support import Market, running_market, settings_for, snapshot
+from tests.market.support import Market, certificate_headers, running_market, settings_for, snapshot
 from tests.pki import TestPki
 
 PROXY = ("127.0.0.1", 40000)
@@ -39,15 +39,6 @@ def market(database_url: str, tmp_path: Path, test_pki: TestPki) -> Iterator[Mar
         yield running
 
 
-def _certificate(test_pki: TestPki) -> dict[str, str]:
-    cert = test_pki.good.cert
-    return {
-        "X-SSL-Client-Verify": "SUCCESS",
-        "X-SSL-Client-S-DN": cert.subject.rfc4514_string(),
-        "X-SSL-Client-I-DN": cert.issuer.rfc4514_string(),
-    }
-
-
 @pytest.mark.parametrize(
     "where",
     [
@@ -62,7 +53,9 @@ def test_a_cross_site_change_by_certificate_is_refused(
     market: Market, test_pki: TestPki, where: dict[str, str]
 ) -> None:
     before = snapshot(market.engine)
-    answer = market.call("POST", REVERT, headers={**_certificate(test_pki), **FORM, **where})
+    answer = market.call(
+        "POST", REVERT, headers={**certificate_headers(test_pki.good), **FORM, **where}
+    )
     assert answer.status_code == 403, answer.text
     assert answer.json()["code"] == "forbidden"
     assert "cross-site" in answer.json()["detail"]
@@ -82,13 +75,13 @@ def test_a_cross_site_change_by_certificate_is_refused(
 def test_the_same_origin_and_non_browsers_still_work(
     market: Market, test_pki: TestPki, where: dict[str, str]
 ) -> None:
-    answer = market.call("POST", REVERT, headers={**_certificate(test_pki), **where})
+    answer = market.call("POST", REVERT, headers={**certificate_headers(test_pki.good), **where})
     assert answer.status_code == 200, answer.text
 
 
 def test_reads_and_tokens_are_not_affected(market: Market, test_pki: TestPki) -> None:
     evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
-    me = market.call("GET", "/api/v1/me", headers={**_certificate(test_pki), **evil})
+    me = market.call("GET", "/api/v1/me", headers={**certificate_headers(test_pki.good), **evil})
     assert me.status_code == 200
     assert me.json()["via"] == "x509"
     assert market.call("POST", REVERT, "manny", headers=evil).status_code == 200

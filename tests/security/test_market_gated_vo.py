@@ -18,7 +18,7 @@ from imagelist.market.common import CLI
 from imagelist.market.people import add_identity
 from tests.httpserver import HttpServer
 from tests.market.pubsupport import service_credential
-from tests.market.support import Market, running_market, settings_for, snapshot
+from tests.market.support import Market, certificate_headers, running_market, settings_for, snapshot
 from tests.market.test_api_vos import _published_version
 from tests.pki import TestPki
 
@@ -55,15 +55,6 @@ def gated(market: Market, server: HttpServer) -> Market:
     return market
 
 
-def _certificate(test_pki: TestPki) -> dict[str, str]:
-    cert = test_pki.good.cert
-    return {
-        "X-SSL-Client-Verify": "SUCCESS",
-        "X-SSL-Client-S-DN": cert.subject.rfc4514_string(),
-        "X-SSL-Client-I-DN": cert.issuer.rfc4514_string(),
-    }
-
-
 @pytest.mark.parametrize("registered", [False, True])
 def test_a_client_certificate_is_no_read_scope(
     gated: Market, test_pki: TestPki, registered: bool
@@ -72,7 +63,9 @@ def test_a_client_certificate_is_no_read_scope(
         good = test_pki.good
         gated.person("carol", dn=good.subject_oneline, issuer=good.issuer_oneline)
     before = snapshot(gated.engine)
-    answer = gated.call("GET", f"/api/v1/vos/{GATED}/list", headers=_certificate(test_pki))
+    answer = gated.call(
+        "GET", f"/api/v1/vos/{GATED}/list", headers=certificate_headers(test_pki.good)
+    )
     assert answer.status_code == 403, answer.text
     assert answer.json()["code"] == "forbidden"
     assert "\n" not in answer.json()["detail"]
@@ -111,13 +104,13 @@ def test_a_role_in_the_gated_vo_still_sees_its_list(gated: Market, test_pki: Tes
         add_identity(session, CLI, gated.people["manny"], "x509", good.subject_oneline,
                      good.issuer_oneline)  # fmt: skip
     client = gated.client
-    login = client.get("/login", headers=_certificate(test_pki))
+    login = client.get("/login", headers=certificate_headers(test_pki.good))
     token = re.search(r'name="csrf-token" content="([^"]+)"', login.text)
     assert token
     logged = client.post(
         "/login",
         data={"csrf_token": token.group(1)},
-        headers=_certificate(test_pki),
+        headers=certificate_headers(test_pki.good),
         follow_redirects=False,
     )
     assert logged.status_code == 303

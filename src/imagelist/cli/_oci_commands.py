@@ -8,14 +8,13 @@ fields EGI's annotations give); ``verify`` checks a cosign key-pair signature of
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import ImageListError, UsageError
-from ..fileio import create_exclusive
+from ..fileio import link_new
 from ._common import write_output
 from ._settings import settings_of
 
@@ -66,24 +65,14 @@ def _save_layer(client: RegistryClient, reference: Reference, target: Path) -> L
 
     if os.path.lexists(target):
         raise UsageError(f"{target} exists; not overwriting it")
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+
+    def save(sink: IO[bytes]) -> LayerFacts:
+        return describe_image(client, reference, sink=sink)
+
     try:
-        descriptor = create_exclusive(temporary, 0o666)
-    except OSError as exc:
+        return link_new(target, save)
+    except OSError as exc:  # a name that appeared meanwhile included: never written over
         raise UsageError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "wb") as sink:
-            facts = describe_image(client, reference, sink=sink)
-            sink.flush()
-            os.fsync(sink.fileno())
-        try:
-            os.link(temporary, target)  # a new name only: never over a file or a link
-        except OSError as exc:
-            raise UsageError(f"cannot write {target}: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-    return facts
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:

@@ -7,17 +7,15 @@ namespace: ``IMAGELIST_MARKET_SESSION_KEY_FILE``, ``IMAGELIST_MARKET_OIDC_*`` an
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import stat
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import MarketSettingsError
-from ...fileio import create_exclusive, open_regular
+from ...fileio import link_new, open_regular
 from ..settings import ENV_PREFIX
 
 __all__ = ["WebSettings", "load_secret"]
@@ -124,24 +122,13 @@ def _create_secret(path: Path) -> bytes:
     secret of whichever linked first.
     """
     secret = secrets.token_urlsafe(48).encode()
-    temporary = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
-    with contextlib.suppress(OSError):
-        os.unlink(temporary)  # a leftover (or planted) name: only the name goes, never a target
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with os.fdopen(create_exclusive(temporary, 0o600), "wb") as handle:
-            handle.write(secret + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path, follow_symlinks=False)
-        except FileExistsError:
-            return load_secret(path)
+        link_new(path, lambda handle: handle.write(secret + b"\n"), mode=0o600)
+    except FileExistsError:
+        return load_secret(path)
     except OSError as exc:
         raise MarketSettingsError(f"cannot create secret file {path}: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
     return secret
 
 
